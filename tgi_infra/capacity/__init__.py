@@ -1,0 +1,1 @@
+"""Capacity planning: model facts, the hardware catalog, TGI's memory model (pure)."""

@@ -1,0 +1,41 @@
+"""Model facts: the few numbers about a model that capacity planning needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FactsSource = Literal["hub", "local", "catalog", "modelSpec"]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Architecture and size of one model, wherever they were read from.
+
+    ``weight_bytes`` is the size of the checkpoint as stored (safetensors total size),
+    in the checkpoint's own dtype or quantization.
+    """
+
+    model_id: str
+    source: FactsSource
+    architecture: str
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_position_embeddings: int
+    weight_bytes: int
+    torch_dtype: str = "bfloat16"
+    # quant_method of the checkpoint's quantization_config (awq, gptq, fp8, compressed-tensors...)
+    checkpoint_quantization: str | None = None
+    num_experts: int | None = None
+    trust_remote_code: bool = False
+    license: str | None = None
+    gated: bool | str | None = None
+    revision: str | None = None
+
+    @property
+    def weight_gib(self) -> float:
+        return self.weight_bytes / 2**30

@@ -1,0 +1,46 @@
+"""Problems found in a stack: what the user sees instead of a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stack: where, what, and how to fix it.
+
+    ``check`` is a stable name (e.g. ``input-below-total``) that tests, docs and CI
+    annotations refer to.
+    """
+
+    path: str
+    message: str
+    fix: str = ""
+    check: str = "config"
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}"
+        if self.fix:
+            text += f" Fix: {self.fix}"
+        return text
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def warnings(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "warning"]
+
+
+class ConfigInvalid(Exception):
+    """Raised with every problem of a stack that cannot be built."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

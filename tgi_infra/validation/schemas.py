@@ -1,0 +1,122 @@
+"""Schema validation of rendered Kubernetes objects.
+
+Core types go through `kubernetes-validate --strict` (unknown fields are errors). Custom
+resources are checked against the `openAPIV3Schema` of their CRD, read from a folder of
+CRD YAML files (`TGI_INFRA_CRDS`, or `../shared/crds` beside the project checkout).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+KUBERNETES_VERSION = "1.33"
+CORE_GROUPS = {
+    "", "v1", "apps", "batch", "policy", "autoscaling", "networking.k8s.io",
+    "rbac.authorization.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
+}
+
+
+class SchemaUnavailable(Exception):
+    """No CRD folder, or no CRD in it for this kind."""
+
+
+def api_group(obj: dict[str, Any]) -> str:
+    api_version = obj.get("apiVersion", "")
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def is_custom_resource(obj: dict[str, Any]) -> bool:
+    return api_group(obj) not in CORE_GROUPS
+
+
+def crd_directory() -> Path | None:
+    configured = os.environ.get("TGI_INFRA_CRDS")
+    candidates = [Path(configured)] if configured else []
+    here = Path(__file__).resolve()
+    candidates += [parent.parent / "shared" / "crds" for parent in here.parents[1:4]]
+    candidates.append(Path.cwd().parent / "shared" / "crds")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@functools.cache
+def _crd_schemas(directory: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(group, version, kind) -> openAPIV3Schema, for every CRD file in the folder."""
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                if schema:
+                    key = (spec["group"], version["name"], spec["names"]["kind"])
+                    schemas[key] = schema
+    return schemas
+
+
+def validate_custom_resource(obj: dict[str, Any], directory: Path | None = None) -> list[str]:
+    """Errors of `obj` against its CRD schema (empty when valid)."""
+    directory = directory or crd_directory()
+    if directory is None:
+        raise SchemaUnavailable("no CRD folder: set TGI_INFRA_CRDS or keep ../shared/crds")
+    group, _, version = obj.get("apiVersion", "").partition("/")
+    key = (group, version, obj.get("kind", ""))
+    schema = _crd_schemas(directory).get(key)
+    if schema is None:
+        raise SchemaUnavailable(f"no CRD for {key} in {directory}")
+    validator = jsonschema.Draft7Validator(_strict(schema))
+    return [
+        f"{obj['kind']}/{obj.get('metadata', {}).get('name')}: "
+        f"{'.'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
+        for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+    ]
+
+
+def _strict(schema: Any) -> Any:
+    """Reject unknown fields the way the API server prunes them, as kubectl --strict does."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (
+        schema.get("type") == "object"
+        and "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+        and not schema.get("x-kubernetes-embedded-resource")
+    ):
+        out["additionalProperties"] = False
+        if "metadata" in schema["properties"]:
+            out["properties"]["metadata"] = {"type": "object"}
+    return out
+
+
+def validate_core_object(obj: dict[str, Any], version: str = KUBERNETES_VERSION) -> list[str]:
+    """Errors of a core object under `kubernetes-validate --strict` (empty when valid)."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as err:
+        where = ".".join(str(p) for p in err.path) or "<root>"
+        return [f"{obj['kind']}/{obj['metadata'].get('name')}: {where}: {err.message}"]
+    except kubernetes_validate.SchemaNotFoundError as err:
+        return [f"{obj['kind']}: no schema ({err})"]
+    return []
+
+
+def validate_object(obj: dict[str, Any]) -> list[str]:
+    if is_custom_resource(obj):
+        return validate_custom_resource(obj)
+    return validate_core_object(obj)
