@@ -60,7 +60,8 @@ def register_object(
     api_version, kind = body.pop("apiVersion"), body.pop("kind")
     metadata = dict(body.pop("metadata"))
     annotations = {
-        k: v for k, v in (metadata.get("annotations") or {}).items()
+        k: v
+        for k, v in (metadata.get("annotations") or {}).items()
         if not k.startswith("pulumi.tgi-infra/")
     }
     if annotations:
@@ -73,15 +74,21 @@ def register_object(
         if extra:
             raise ValueError(f"{kind}/{metadata['name']}: only `spec` is supported, got {extra}")
         return k8s.apiextensions.CustomResource(
-            name, api_version=api_version, kind=kind, metadata=metadata,
-            spec=body.get("spec"), opts=opts)
+            name,
+            api_version=api_version,
+            kind=kind,
+            metadata=metadata,
+            spec=body.get("spec"),
+            opts=opts,
+        )
     cls = resource_class(api_version, kind)
     kwargs = {_snake(k): v for k, v in body.items()}
     return cls(name, metadata=metadata, opts=opts, **kwargs)
 
 
 def register_objects(
-    objs: Iterable[Mapping[str, Any]], parent: pulumi.Resource,
+    objs: Iterable[Mapping[str, Any]],
+    parent: pulumi.Resource,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> dict[str, pulumi.CustomResource]:
     """Register each object as a child of `parent`; returns them by `Kind/name`."""

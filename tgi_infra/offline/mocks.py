@@ -34,39 +34,54 @@ def _random_password(inputs: Outputs, name: str) -> Outputs:
 def _aws_arn(kind: str) -> Callable[[Outputs, str], Outputs]:
     def outputs(inputs: Outputs, name: str) -> Outputs:
         return {"arn": f"arn:aws:{kind}::123456789012:{name}", "id": name}
+
     return outputs
 
 
-RESOURCE_OUTPUTS.update({
-    "random:index/randomPassword:RandomPassword": _random_password,
-    "aws:iam/role:Role": _aws_arn("iam"),
-    "aws:iam/instanceProfile:InstanceProfile": _aws_arn("iam"),
-    "aws:ec2/launchTemplate:LaunchTemplate": lambda i, n: {
-        "id": f"lt-{fake_hex(n)}", "latestVersion": 1},
-    "aws:eks/nodeGroup:NodeGroup": _aws_arn("eks"),
-})
-
-CALL_RESULTS.update({
-    "aws:eks/getCluster:getCluster": lambda args: {
-        "name": args.get("name"),
-        "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{args.get('name')}",
-        "endpoint": f"https://{fake_hex('eks', str(args.get('name')))}.gr7.us-east-1.eks.amazonaws.com",
-        "version": "1.33",
-        "certificateAuthorities": [{"data": "LS0tLS1CRUdJTi1NT0NLLUNB"}],
-        "vpcConfig": {
-            "subnetIds": ["subnet-0a1b2c3d", "subnet-1a2b3c4d", "subnet-2a3b4c5d"],
-            "clusterSecurityGroupId": "sg-0cluster",
-            "vpcId": "vpc-0mock",
+RESOURCE_OUTPUTS.update(
+    {
+        "random:index/randomPassword:RandomPassword": _random_password,
+        "aws:iam/role:Role": _aws_arn("iam"),
+        "aws:iam/instanceProfile:InstanceProfile": _aws_arn("iam"),
+        "aws:ec2/launchTemplate:LaunchTemplate": lambda i, n: {
+            "id": f"lt-{fake_hex(n)}",
+            "latestVersion": 1,
         },
-        "roleArn": "arn:aws:iam::123456789012:role/eks-cluster",
-        "id": args.get("name"),
-    },
-    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
-        "accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/plan",
-        "userId": "AIDAPLAN", "id": "123456789012"},
-    "aws:index/getPartition:getPartition": lambda args: {
-        "partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
-})
+        "aws:eks/nodeGroup:NodeGroup": _aws_arn("eks"),
+    }
+)
+
+CALL_RESULTS.update(
+    {
+        "aws:eks/getCluster:getCluster": lambda args: {
+            "name": args.get("name"),
+            "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{args.get('name')}",
+            "endpoint": "https://"
+            + fake_hex("eks", str(args.get("name")))
+            + ".gr7.us-east-1.eks.amazonaws.com",
+            "version": "1.33",
+            "certificateAuthorities": [{"data": "LS0tLS1CRUdJTi1NT0NLLUNB"}],
+            "vpcConfig": {
+                "subnetIds": ["subnet-0a1b2c3d", "subnet-1a2b3c4d", "subnet-2a3b4c5d"],
+                "clusterSecurityGroupId": "sg-0cluster",
+                "vpcId": "vpc-0mock",
+            },
+            "roleArn": "arn:aws:iam::123456789012:role/eks-cluster",
+            "id": args.get("name"),
+        },
+        "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+            "accountId": "123456789012",
+            "arn": "arn:aws:iam::123456789012:user/plan",
+            "userId": "AIDAPLAN",
+            "id": "123456789012",
+        },
+        "aws:index/getPartition:getPartition": lambda args: {
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "id": "aws",
+        },
+    }
+)
 
 
 @dataclass
@@ -91,9 +106,15 @@ class PlanMocks(pulumi.runtime.Mocks):
         if extra:
             outputs.update(extra(args.inputs, args.name))
         resource_id = outputs.pop("id", None) or f"{args.name}-id"
-        self.resources.append(RecordedResource(
-            args.typ, args.name, dict(args.inputs), getattr(args, "parent", None),
-            f"urn:pulumi:offline::tgi-infra::{args.typ}::{args.name}"))
+        self.resources.append(
+            RecordedResource(
+                args.typ,
+                args.name,
+                dict(args.inputs),
+                getattr(args, "parent", None),
+                f"urn:pulumi:offline::tgi-infra::{args.typ}::{args.name}",
+            )
+        )
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Outputs:

@@ -1,0 +1,304 @@
+"""`tgi-infra`: validate stacks, size models on GPUs, plan and render without a cluster.
+
+Exit codes: 0 sound, 1 problems found, 2 usage error. Bad input never prints a traceback
+(set TGI_INFRA_DEBUG=1 to see one for an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from tgi_infra.capacity.facts import ModelFacts
+    from tgi_infra.capacity.memory import MemoryPlan
+    from tgi_infra.offline.plan import OfflinePlan
+
+from tgi_infra.problems import ConfigInvalid, Problem, errors
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _stack_args(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="stack name: stacks/Pulumi.<NAME>.yaml")
+    where.add_argument("--config", type=Path, help="path to a Pulumi stack file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tgi-infra", description="TGI on Kubernetes: validate, plan and render stacks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a stack: schema, references, TGI's rules, memory")
+    _stack_args(p)
+    p.add_argument("--json", action="store_true", help="print problems and capacity as JSON")
+
+    p = sub.add_parser("capacity", help="memory plan of one model on one GPU")
+    p.add_argument("model", help="Hub id (org/name) or a local model directory")
+    p.add_argument("--revision", default="main")
+    p.add_argument("--gpu", required=True, help="GPU name, e.g. L40S, H100, A10G")
+    p.add_argument("--gpu-memory-mib", type=int, help="override the catalog's memory")
+    p.add_argument("--num-shard", type=int, default=1)
+    p.add_argument("--quantize")
+    p.add_argument("--dtype", choices=["float16", "bfloat16"])
+    p.add_argument("--kv-cache-dtype", choices=["fp8_e4m3fn", "fp8_e5m2"])
+    p.add_argument("--max-batch-prefill-tokens", type=int)
+    p.add_argument("--max-input-tokens", type=int)
+    p.add_argument("--max-total-tokens", type=int)
+    p.add_argument("--cuda-memory-fraction", type=float, default=1.0)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("plan", help="run the Pulumi program under mocks and print the plan")
+    _stack_args(p)
+
+    p = sub.add_parser("render", help="write every Kubernetes object as YAML (secrets redacted)")
+    _stack_args(p)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(highlight=False)
+    try:
+        handler = {
+            "validate": cmd_validate,
+            "capacity": cmd_capacity,
+            "plan": cmd_plan,
+            "render": cmd_render,
+        }[args.command]
+        return handler(args, console)
+    except ConfigInvalid as exc:
+        from tgi_infra.report import print_problems
+
+        print_problems(console, exc.problems)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("TGI_INFRA_DEBUG"):
+            raise
+        console.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+            "(TGI_INFRA_DEBUG=1 shows the traceback)"
+        )
+        return EXIT_INTERNAL
+
+
+def _stack_path(args: argparse.Namespace) -> Path:
+    from tgi_infra.config.loader import stack_file
+
+    return args.config if args.config else stack_file(args.stack)
+
+
+def _stack_name(args: argparse.Namespace) -> str:
+    if args.stack:
+        return str(args.stack)
+    name = Path(args.config).name
+    return name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from tgi_infra.checks import validate_platform
+    from tgi_infra.config.loader import load_stack
+    from tgi_infra.report import capacity_table, print_problems
+
+    report = validate_platform(load_stack(_stack_path(args)))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "problems": [asdict(p) for p in report.problems],
+                    "tiers": {
+                        name: {"facts_source": cap.facts.source, **asdict(cap.memory)}
+                        for name, cap in report.tiers.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+    else:
+        if report.tiers:
+            console.print(capacity_table(report))
+        print_problems(console, report.problems)
+        if report.ok:
+            console.print(f"[green]✓ stack {_stack_name(args)} is sound[/green]")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_capacity(args: argparse.Namespace, console: Console) -> int:
+    from tgi_infra.capacity.catalog import UnknownHardwareError, gpu
+    from tgi_infra.capacity.memory import plan_memory
+    from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
+    from tgi_infra.report import memory_table, print_problems
+
+    try:
+        card = gpu(args.gpu)
+    except UnknownHardwareError as exc:
+        raise ConfigInvalid(
+            [Problem("--gpu", str(exc), "use a GPU from the catalog.", "gpu-known")]
+        ) from None
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    try:
+        facts = resolve_model_facts(
+            args.model,
+            revision=args.revision,
+            model_spec=None,
+            offline=offline,
+            token=os.environ.get("HF_TOKEN"),
+        )
+    except ModelFactsError as exc:
+        raise ConfigInvalid(
+            [
+                Problem(
+                    "MODEL",
+                    str(exc),
+                    "pass a local directory with config.json, or go online.",
+                    "model-facts",
+                )
+            ]
+        ) from None
+    memory_bytes = (args.gpu_memory_mib * 2**20) if args.gpu_memory_mib else card.memory_bytes
+    max_input = args.max_input_tokens
+    prefill = args.max_batch_prefill_tokens or (max_input + 50 if max_input else 4096)
+    plan = plan_memory(
+        facts,
+        gpu_memory_bytes=memory_bytes,
+        num_shard=args.num_shard,
+        quantize=args.quantize,
+        dtype=args.dtype,
+        kv_cache_dtype=args.kv_cache_dtype,
+        max_batch_prefill_tokens=prefill,
+        cuda_memory_fraction=args.cuda_memory_fraction,
+    )
+    problems = _capacity_problems(args, facts, plan, prefill)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model_id": facts.model_id,
+                    "facts_source": facts.source,
+                    "gpu": card.name,
+                    **asdict(plan),
+                    "problems": [str(p) for p in problems],
+                    "fits": plan.fits and not errors(problems),
+                },
+                indent=2,
+            )
+        )
+    else:
+        console.print(
+            memory_table(
+                plan, f"{facts.model_id} on {card.name} × {args.num_shard} (facts: {facts.source})"
+            )
+        )
+        for note in plan.notes:
+            console.print(f"  [dim]• {note}[/dim]")
+        print_problems(console, problems)
+    return EXIT_OK if plan.fits and not errors(problems) else EXIT_PROBLEMS
+
+
+def _capacity_problems(
+    args: argparse.Namespace, facts: ModelFacts, plan: MemoryPlan, prefill: int
+) -> list[Problem]:
+    """The launcher rules `validate` applies, on the command line's flags."""
+    from pydantic import ValidationError
+
+    from tgi_infra.capacity.catalog import gpu
+    from tgi_infra.checks.launcher import TierCapacity, check_tier_arguments, check_tier_capacity
+    from tgi_infra.config.models import TierConfig
+
+    if not (args.max_input_tokens and args.max_total_tokens):
+        return []
+    try:
+        tier = TierConfig(
+            name="cli",
+            model_id=facts.model_id,
+            node_pool="cli",
+            num_shard=args.num_shard,
+            quantize=args.quantize,
+            dtype=args.dtype,
+            kv_cache_dtype=args.kv_cache_dtype,
+            max_input_tokens=args.max_input_tokens,
+            max_total_tokens=args.max_total_tokens,
+            max_batch_prefill_tokens=prefill,
+            cuda_memory_fraction=args.cuda_memory_fraction,
+        )
+    except ValidationError as exc:
+        raise ConfigInvalid(
+            [
+                Problem("--" + str(e["loc"][0]).replace("_", "-"), e["msg"], check="cli-flag")
+                for e in exc.errors()
+            ]
+        ) from None
+    cap = TierCapacity(tier, facts, gpu(args.gpu), args.num_shard, plan)
+    return check_tier_arguments(tier) + check_tier_capacity(cap, min_full_length_requests=1)
+
+
+def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
+    from tgi_infra.config.loader import read_stack_file
+    from tgi_infra.offline.plan import run_offline
+    from tgi_infra.program import main as program
+
+    path = _stack_path(args)
+    config = read_stack_file(path)
+    return run_offline(program, config, stack=_stack_name(args))
+
+
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from tgi_infra.checks import validate_platform
+    from tgi_infra.config.loader import load_stack
+    from tgi_infra.report import capacity_table, plan_tree, print_problems
+
+    report = validate_platform(load_stack(_stack_path(args)))
+    if not report.ok:
+        print_problems(console, report.problems)
+        console.print("[red]no plan: fix the problems above first[/red]")
+        return EXIT_PROBLEMS
+    plan = _offline_plan(args)
+    console.print(plan_tree(plan))
+    console.print(capacity_table(report))
+    if plan.outputs:
+        console.print("[bold]outputs[/bold]")
+        for key, value in sorted(plan.outputs.items()):
+            console.print(f"  {key}: {json.dumps(value)}", soft_wrap=True)
+    print_problems(console, report.problems)
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace, console: Console) -> int:
+    from tgi_infra.checks import validate_platform
+    from tgi_infra.config.loader import load_stack
+    from tgi_infra.report import print_problems
+
+    report = validate_platform(load_stack(_stack_path(args)))
+    if not report.ok:
+        print_problems(console, report.problems)
+        return EXIT_PROBLEMS
+    plan = _offline_plan(args)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    objects = plan.kubernetes_objects()
+    for i, obj in enumerate(objects):
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "cluster")
+        path = out / f"{i:03d}-{ns}-{obj['kind'].lower()}-{meta['name']}.yaml"
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+    console.print(f"wrote {len(objects)} objects to {out}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

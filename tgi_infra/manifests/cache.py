@@ -1,0 +1,194 @@
+"""The weight cache: a volume per model version (or one shared), filled by a download Job.
+
+The Job runs TGI's own `text-generation-server download-weights` at the pinned revision
+with the HF token, so the cache layout is exactly what TGI reads with HF_HUB_OFFLINE=1.
+It is idempotent (a marker per model hash), and fails loudly, naming the model, when the
+Hub refuses (gated model without access, revoked token, unknown revision).
+"""
+
+from __future__ import annotations
+
+import math
+
+from tgi_infra import naming
+from tgi_infra.capacity.timing import download_seconds
+from tgi_infra.config.models import CacheConfig, TierConfig
+from tgi_infra.manifests.serving import (
+    DATA_DIR,
+    LOGICAL_NAME,
+    K8s,
+    dns_egress,
+    image,
+    pod_security,
+    restricted_container_security,
+    secret_env,
+)
+
+GIB = 2**30
+MIN_CACHE_GIB = 10
+
+DOWNLOAD_SCRIPT = """\
+set -eu
+marker="$HF_HOME/.tgi-infra/$MODEL_HASH.complete"
+if [ -f "$marker" ]; then
+  echo "tgi-infra: cache hit for $MODEL_ID@$REVISION"
+  exit 0
+fi
+mkdir -p "$HF_HOME/.tgi-infra"
+if ! text-generation-server download-weights "$MODEL_ID" --revision "$REVISION"; then
+  echo "tgi-infra: download of $MODEL_ID@$REVISION refused or failed." >&2
+  echo "tgi-infra: a 401/403 above means the HF token (secret $HF_TOKEN_SECRET) is missing," >&2
+  echo "tgi-infra: revoked, or has no access to this gated model: request access on the" >&2
+  echo "tgi-infra: model page or rotate tgi-infra:hfToken. A 404 means the revision is wrong." >&2
+  exit 1
+fi
+touch "$marker"
+echo "tgi-infra: cached $MODEL_ID@$REVISION"
+"""
+
+
+def cache_size_gib(weight_bytes: int, cache: CacheConfig, override_gib: int | None = None) -> int:
+    if override_gib is not None:
+        return override_gib
+    return max(MIN_CACHE_GIB, math.ceil(weight_bytes * cache.headroom_ratio / GIB))
+
+
+def claim_name(tier: TierConfig, cache: CacheConfig) -> str:
+    return naming.shared_cache_name() if cache.mode == "shared" else naming.cache_name(tier)
+
+
+def volume_claim(
+    name: str,
+    namespace: str,
+    size_gib: int,
+    cache: CacheConfig,
+    *,
+    tier: str | None = None,
+    logical: str | None = None,
+) -> K8s:
+    meta: K8s = {
+        "name": name,
+        "namespace": namespace,
+        "labels": naming.labels("model-cache", instance=tier or "shared", tier=tier),
+    }
+    if logical:
+        meta["annotations"] = {LOGICAL_NAME: logical}
+    spec: K8s = {
+        "accessModes": [cache.access_mode],
+        "resources": {"requests": {"storage": f"{size_gib}Gi"}},
+    }
+    if cache.storage_class_name:
+        spec["storageClassName"] = cache.storage_class_name
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}
+
+
+def tier_volume_claim(
+    tier: TierConfig, namespace: str, weight_bytes: int, cache: CacheConfig
+) -> K8s:
+    return volume_claim(
+        naming.cache_name(tier),
+        namespace,
+        cache_size_gib(weight_bytes, cache, tier.cache_size_gib),
+        cache,
+        tier=tier.name,
+        logical=f"{naming.tier_base(tier.name)}-cache",
+    )
+
+
+def shared_volume_claim(weights: list[int], namespace: str, cache: CacheConfig) -> K8s:
+    return volume_claim(
+        naming.shared_cache_name(), namespace, cache_size_gib(sum(weights), cache), cache
+    )
+
+
+def download_job(
+    tier: TierConfig,
+    namespace: str,
+    weight_bytes: int,
+    cache: CacheConfig,
+    hf_token_secret: str | None,
+) -> K8s:
+    env: list[K8s] = [
+        {"name": "MODEL_ID", "value": tier.model_id},
+        {"name": "REVISION", "value": tier.revision},
+        {"name": "MODEL_HASH", "value": naming.model_hash(tier)},
+        {"name": "HF_HOME", "value": DATA_DIR},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
+        {"name": "HF_TOKEN_SECRET", "value": hf_token_secret or "(none)"},
+    ]
+    if hf_token_secret:
+        env.append(secret_env("HF_TOKEN", hf_token_secret))
+    labels = naming.labels("model-download", instance=tier.name, tier=tier.name)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": naming.download_job_name(tier),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {LOGICAL_NAME: f"{naming.tier_base(tier.name)}-download"},
+        },
+        "spec": {
+            "backoffLimit": 3,
+            "activeDeadlineSeconds": download_seconds(weight_bytes),
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security(),
+                    "containers": [
+                        {
+                            "name": "download",
+                            "image": image(tier),
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["/bin/sh", "-c", DOWNLOAD_SCRIPT],
+                            "env": env,
+                            "resources": {
+                                "requests": {"cpu": "1", "memory": "4Gi"},
+                                "limits": {"memory": "8Gi"},
+                            },
+                            "securityContext": restricted_container_security(),
+                            "volumeMounts": [
+                                {"name": "model-cache", "mountPath": DATA_DIR},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "model-cache",
+                            "persistentVolumeClaim": {"claimName": claim_name(tier, cache)},
+                        },
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def download_network_policy(namespace: str) -> K8s:
+    """Download Jobs: no ingress; egress to DNS and HTTPS (the Hub and its CDN)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": "tgi-model-download",
+            "namespace": namespace,
+            "labels": naming.labels("model-download", instance="all"),
+        },
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/component": "model-download",
+                    "app.kubernetes.io/part-of": naming.PART_OF,
+                }
+            },
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [dns_egress(), {"ports": [{"protocol": "TCP", "port": 443}]}],
+        },
+    }

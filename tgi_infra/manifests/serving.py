@@ -1,0 +1,361 @@
+"""One TGI tier as Kubernetes objects: ServiceAccount, Deployment, router Service, PDB.
+
+Blue/green model swaps: the Deployment is named and labelled by `naming.model_hash`
+(model, revision, quantization). A swap renders a Deployment with a new name; the
+component creates it and waits for it to be ready before the Service's selector moves to
+the new hash, and the old Deployment is deleted last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tgi_infra import naming
+from tgi_infra.capacity.timing import pod_startup_seconds
+from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
+
+TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference"
+DATA_DIR = "/data"
+TGI_GRACEFUL_SHUTDOWN_SECONDS = 90
+PROBE_PERIOD_SECONDS = 10
+SHM_SIZE = "1Gi"
+LOGICAL_NAME = "pulumi.tgi-infra/logical-name"
+K8s = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TierContext:
+    """Everything a tier's objects depend on besides the tier itself.
+
+    Built from a PlatformConfig by `tier_context`, or by hand when a stack imports
+    `TgiTier` alone.
+    """
+
+    tier: TierConfig
+    namespace: str
+    pool: NodePoolConfig
+    weight_bytes: int
+    cache_claim: str
+    gateway_namespace: str = "envoy-gateway-system"
+    monitoring_namespace: str = "monitoring"
+    usage_stats: str = "off"
+    hf_token_secret: str | None = naming.hf_token_secret_name()
+    autoscaled: bool = False
+    extra_env: tuple[K8s, ...] = ()
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[K8s, ...] = ()
+
+
+def image(tier: TierConfig) -> str:
+    return f"{TGI_IMAGE}:{tier.image_version}"
+
+
+def tgi_env(ctx: TierContext) -> list[K8s]:
+    """Every launcher flag from the tier, as the env vars TGI's launcher reads."""
+    tier = ctx.tier
+    values: dict[str, str | None] = {
+        "MODEL_ID": tier.model_id,
+        "REVISION": tier.revision,
+        "NUM_SHARD": str(tier.num_shard),
+        "QUANTIZE": tier.quantize,
+        "DTYPE": tier.dtype,
+        "KV_CACHE_DTYPE": tier.kv_cache_dtype,
+        "MAX_INPUT_TOKENS": str(tier.max_input_tokens),
+        "MAX_TOTAL_TOKENS": str(tier.max_total_tokens),
+        "MAX_BATCH_PREFILL_TOKENS": str(tier.effective_max_batch_prefill_tokens),
+        "MAX_CONCURRENT_REQUESTS": str(tier.max_concurrent_requests),
+        "CUDA_MEMORY_FRACTION": str(tier.cuda_memory_fraction),
+        "TRUST_REMOTE_CODE": "true" if tier.trust_remote_code else None,
+        "HOSTNAME": "0.0.0.0",
+        "PORT": str(naming.TGI_PORT),
+        "HF_HOME": DATA_DIR,
+        "HF_HUB_OFFLINE": "1",
+        "USAGE_STATS": ctx.usage_stats,
+        "JSON_OUTPUT": "true",
+        "HOME": "/tmp",
+    }
+    env: list[K8s] = [{"name": k, "value": v} for k, v in values.items() if v is not None]
+    if ctx.hf_token_secret:
+        env.append(secret_env("HF_TOKEN", ctx.hf_token_secret))
+    return env + list(ctx.extra_env)
+
+
+def secret_env(name: str, secret: str, key: str = "token") -> K8s:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def restricted_container_security() -> K8s:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> K8s:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def probes(ctx: TierContext) -> K8s:
+    """startup on /health with a budget from the weight size; readiness; a lenient liveness.
+
+    Liveness only starts once startup succeeded, so a pod is never killed mid-load.
+    """
+    health = {"httpGet": {"path": "/health", "port": naming.TGI_PORT_NAME}}
+    budget = pod_startup_seconds(ctx.weight_bytes // ctx.tier.num_shard)
+    return {
+        "startupProbe": {
+            **health,
+            "periodSeconds": PROBE_PERIOD_SECONDS,
+            "timeoutSeconds": 5,
+            "failureThreshold": math.ceil(budget / PROBE_PERIOD_SECONDS),
+        },
+        "readinessProbe": {
+            **health,
+            "periodSeconds": PROBE_PERIOD_SECONDS,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            **health,
+            "periodSeconds": 30,
+            "timeoutSeconds": 10,
+            "failureThreshold": 6,
+        },
+    }
+
+
+def volumes(ctx: TierContext) -> tuple[list[K8s], list[K8s]]:
+    """(volumes, mounts): the weight cache read-only, /tmp, and /dev/shm when sharded."""
+    vols: list[K8s] = [
+        {
+            "name": "model-cache",
+            "persistentVolumeClaim": {"claimName": ctx.cache_claim, "readOnly": True},
+        },
+        {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
+    ]
+    mounts: list[K8s] = [
+        {"name": "model-cache", "mountPath": DATA_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if ctx.tier.num_shard > 1:
+        vols.append({"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}})
+        mounts.append({"name": "shm", "mountPath": "/dev/shm"})
+    return vols, mounts
+
+
+def deployment(ctx: TierContext) -> K8s:
+    tier = ctx.tier
+    gpus = str(tier.num_shard)
+    vols, mounts = volumes(ctx)
+    pod_labels = {
+        **naming.labels("server", instance=tier.name, tier=tier.name),
+        **naming.version_selector(tier),
+    }
+    container = {
+        "name": "tgi",
+        "image": image(tier),
+        "imagePullPolicy": "IfNotPresent",
+        "env": tgi_env(ctx),
+        "ports": [
+            {"name": naming.TGI_PORT_NAME, "containerPort": naming.TGI_PORT, "protocol": "TCP"}
+        ],
+        "resources": {
+            "requests": {
+                "cpu": tier.cpu_request,
+                "memory": tier.memory_request,
+                naming.GPU_RESOURCE: gpus,
+            },
+            "limits": {"memory": tier.memory_request, naming.GPU_RESOURCE: gpus},
+        },
+        **probes(ctx),
+        "securityContext": restricted_container_security(),
+        "volumeMounts": mounts,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": naming.deployment_name(tier),
+            "namespace": ctx.namespace,
+            "labels": pod_labels,
+            "annotations": {LOGICAL_NAME: f"{naming.tier_base(tier.name)}-server"},
+        },
+        "spec": {
+            "replicas": tier.replicas.min,
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": pod_startup_seconds(ctx.weight_bytes) + 600,
+            "selector": {"matchLabels": naming.version_selector(tier)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": dict(ctx.pod_annotations)},
+                "spec": {
+                    "serviceAccountName": naming.service_account_name(tier.name),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": TGI_GRACEFUL_SHUTDOWN_SECONDS + 30,
+                    "securityContext": pod_security(),
+                    "nodeSelector": dict(ctx.node_selector),
+                    "tolerations": list(ctx.tolerations),
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": naming.version_selector(tier)},
+                        }
+                    ],
+                    "containers": [container],
+                    "volumes": vols,
+                },
+            },
+        },
+    }
+
+
+def service(ctx: TierContext) -> K8s:
+    """The tier's router Service; its selector names the live model version."""
+    tier = ctx.tier
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": naming.service_name(tier.name),
+            "namespace": ctx.namespace,
+            "labels": naming.labels("router", instance=tier.name, tier=tier.name),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.version_selector(tier),
+            "ports": [
+                {
+                    "name": naming.TGI_PORT_NAME,
+                    "port": naming.SERVICE_PORT,
+                    "targetPort": naming.TGI_PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                }
+            ],
+        },
+    }
+
+
+def service_account(ctx: TierContext) -> K8s:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": naming.service_account_name(ctx.tier.name),
+            "namespace": ctx.namespace,
+            "labels": naming.labels("server", instance=ctx.tier.name, tier=ctx.tier.name),
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
+def disruption_budget(ctx: TierContext) -> K8s | None:
+    """At most one pod of a multi-replica tier down for voluntary disruptions."""
+    tier = ctx.tier
+    if tier.replicas.max < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": naming.tier_base(tier.name),
+            "namespace": ctx.namespace,
+            "labels": naming.labels("server", instance=tier.name, tier=tier.name),
+        },
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": naming.tier_selector(tier.name)},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
+def network_policy(ctx: TierContext) -> K8s:
+    """Ingress only from the gateway and Prometheus; egress only DNS (and OTLP if set)."""
+    tier = ctx.tier
+    ns_from = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+        for ns in sorted({ctx.gateway_namespace, ctx.monitoring_namespace})
+    ]
+    egress: list[K8s] = [dns_egress()]
+    otlp_port = _otlp_port(ctx.extra_env)
+    if otlp_port:
+        egress.append({"ports": [{"protocol": "TCP", "port": otlp_port}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": naming.tier_base(tier.name),
+            "namespace": ctx.namespace,
+            "labels": naming.labels("server", instance=tier.name, tier=tier.name),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": naming.tier_selector(tier.name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": ns_from, "ports": [{"protocol": "TCP", "port": naming.TGI_PORT}]}],
+            "egress": egress,
+        },
+    }
+
+
+def dns_egress() -> K8s:
+    return {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+def _otlp_port(env: tuple[K8s, ...]) -> int | None:
+    endpoint = next((e.get("value") for e in env if e.get("name") == "OTLP_ENDPOINT"), None)
+    if not endpoint:
+        return None
+    tail = str(endpoint).rstrip("/").rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 4317
+
+
+def tier_objects(ctx: TierContext) -> list[K8s]:
+    """The tier's objects in creation order (the Service after the Deployment)."""
+    objs = [service_account(ctx), deployment(ctx), service(ctx), network_policy(ctx)]
+    pdb = disruption_budget(ctx)
+    return objs + ([pdb] if pdb else [])
+
+
+def namespace(cfg: PlatformConfig) -> K8s:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": cfg.cluster.namespace,
+            "labels": {
+                "app.kubernetes.io/part-of": naming.PART_OF,
+                "app.kubernetes.io/managed-by": naming.MANAGED_BY,
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+    }

@@ -1,0 +1,147 @@
+"""Run the real Pulumi program under Pulumi's mocks: a plan without CLI, cluster or cloud.
+
+The program (`tgi_infra.program.main`, what `__main__.py` runs) registers its resources
+against `PlanMocks` behind a `RecordingMonitor` that keeps each registration's parent, so
+the plan can be printed as a tree and every Kubernetes object rendered as YAML.
+Secret values never leave as plaintext: they are replaced by `[secret]`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+
+from tgi_infra.offline.mocks import PlanMocks
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+REDACTED = "[secret]"
+PLACEHOLDER_SECRETS = {
+    "tgi-infra:hfToken": "hf_offline_plan_placeholder",
+}
+
+
+@dataclass
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OfflinePlan:
+    stack: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def children(self, parent_urn: str | None) -> list[PlannedResource]:
+        """Resources under `parent_urn`; None gives the top level (under the Stack)."""
+        if parent_urn is None:
+            return [
+                r for r in self.resources if r.parent is None or "pulumi:pulumi:Stack" in r.parent
+            ]
+        return [r for r in self.resources if r.parent == parent_urn]
+
+    def of_type(self, prefix: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type.startswith(prefix)]
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object the program creates, as the API would receive it."""
+        out = []
+        for r in self.resources:
+            if (
+                not r.custom
+                or not r.type.startswith("kubernetes:")
+                or r.type.startswith("pulumi:providers:")
+            ):
+                continue
+            obj = r.inputs
+            if "apiVersion" in obj and "kind" in obj:
+                out.append(obj)
+        return out
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that remembers each registration's parent and the stack outputs."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[tuple[str, str, str, str, bool]] = []
+        self.outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        self.registrations.append(
+            (response.urn, request.type, request.name, request.parent, request.custom)
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            from google.protobuf import json_format
+
+            self.outputs.update(json_format.MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def normalize(value: Any) -> Any:
+    """Mocks see numbers as floats; the API wants integers where they are whole."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """Replace every Pulumi secret (in mock inputs, a signature-tagged dict) by a marker."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return REDACTED
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def run_offline(
+    program: Callable[[], None],
+    config: dict[str, Any],
+    *,
+    stack: str,
+    project: str = "tgi-infra",
+    secrets: dict[str, str] | None = None,
+) -> OfflinePlan:
+    """Run `program` under mocks with `config` (a stack file's `config:` mapping)."""
+    mocks = PlanMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
+    values = {
+        k: v if isinstance(v, str) else json.dumps(v)
+        for k, v in config.items()
+        if not (isinstance(v, dict) and "secure" in v)
+    }
+    placeholders = {**PLACEHOLDER_SECRETS, **(secrets or {})}
+    values.update(placeholders)
+    pulumi.runtime.set_all_config(values, list(placeholders))
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes it
+    pulumi_mocks._sync_await(pulumi.runtime.stack.run_in_stack(program))
+    inputs = {(r.type, r.name): redact(normalize(r.inputs)) for r in mocks.resources}
+    resources = [
+        PlannedResource(urn, typ, name, parent or None, custom, inputs.get((typ, name), {}))
+        for urn, typ, name, parent, custom in monitor.registrations
+        if typ != "pulumi:pulumi:Stack"
+    ]
+    return OfflinePlan(stack, resources, redact(normalize(monitor.outputs)))

@@ -1,0 +1,111 @@
+"""Human output: problems, the capacity summary, the plan tree (rich tables and trees)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from tgi_infra.capacity.memory import MemoryPlan
+from tgi_infra.checks import StackReport
+from tgi_infra.offline.plan import OfflinePlan, PlannedResource
+from tgi_infra.problems import Problem
+
+GIB = 2**30
+
+
+def print_problems(console: Console, problems: Iterable[Problem]) -> None:
+    problems = list(problems)
+    for severity, style in (("error", "bold red"), ("warning", "yellow")):
+        chosen = [p for p in problems if p.severity == severity]
+        if not chosen:
+            continue
+        console.print(f"[{style}]{len(chosen)} {severity}(s):[/{style}]")
+        for p in chosen:
+            console.print(
+                f"  [{style}]✗[/{style}] [bold]{p.path}[/bold] ({p.check}): {p.message}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if p.fix:
+                console.print(f"      fix: {p.fix}", highlight=False, soft_wrap=True)
+
+
+def capacity_table(report: StackReport) -> Table:
+    table = Table(title=f"capacity ({report.config.environment})", title_justify="left")
+    for col in (
+        "tier",
+        "model (facts from)",
+        "GPU × shards",
+        "weights/shard",
+        "KV/token/shard",
+        "KV tokens",
+        "max total",
+        "full-length reqs",
+        "replicas",
+    ):
+        table.add_column(
+            col, justify="right" if col not in ("tier", "model (facts from)") else "left"
+        )
+    for name, cap in report.tiers.items():
+        mem = cap.memory
+        table.add_row(
+            name,
+            f"{cap.facts.model_id} ({cap.facts.source})",
+            f"{cap.gpu.name} × {cap.tier.num_shard}",
+            f"{mem.weights_bytes_per_shard / GIB:.1f} GiB",
+            f"{mem.kv_bytes_per_token_per_shard / 1024:.0f} KiB",
+            f"{mem.max_batch_total_tokens:,}" if mem.fits else "does not fit",
+            f"{cap.tier.max_total_tokens:,}",
+            str(cap.full_length_requests) if mem.fits else "0",
+            f"{cap.tier.replicas.min}–{cap.tier.replicas.max}",
+        )
+    return table
+
+
+def memory_table(plan: MemoryPlan, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("term")
+    table.add_column("per GPU", justify="right")
+    rows = [
+        ("GPU memory", plan.gpu_memory_bytes / GIB),
+        ("weights (per shard)", plan.weights_bytes_per_shard / GIB),
+        ("CUDA context", plan.cuda_context_bytes / GIB),
+        ("warmup prefill peak", plan.prefill_peak_bytes / GIB),
+        ("usable after fraction and wiggle room", plan.usable_bytes / GIB),
+        ("KV budget", plan.kv_budget_bytes_per_shard / GIB),
+    ]
+    for term, gib in rows:
+        table.add_row(term, f"{gib:.2f} GiB")
+    table.add_row("KV bytes per token (per shard)", f"{plan.kv_bytes_per_token_per_shard:,} B")
+    table.add_row("predicted max batch total tokens", f"{plan.max_batch_total_tokens:,}")
+    table.add_row("fits", "yes" if plan.fits else "NO")
+    return table
+
+
+def plan_tree(plan: OfflinePlan) -> Tree:
+    root = Tree(f"[bold]stack {plan.stack}[/bold]: {len(plan.resources)} resources")
+
+    def add(node: Tree, parent: str | None) -> None:
+        for res in plan.children(parent):
+            label = _label(res)
+            child = node.add(label)
+            if not res.custom:
+                add(child, res.urn)
+
+    add(root, None)
+    return root
+
+
+def _label(res: PlannedResource) -> str:
+    if not res.custom:
+        return f"[bold cyan]{res.type}[/bold cyan] {res.name}"
+    kind = res.type.split(":")[-1]
+    meta: dict[str, Any] = res.inputs.get("metadata") or {}
+    shown = meta.get("name") or res.name
+    ns = meta.get("namespace")
+    where = f" [dim]({ns})[/dim]" if ns else ""
+    return f"{kind} [green]{shown}[/green]{where} [dim]{res.type}[/dim]"
