@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -26,12 +27,13 @@ def print_problems(console: Console, problems: Iterable[Problem]) -> None:
         console.print(f"[{style}]{len(chosen)} {severity}(s):[/{style}]")
         for p in chosen:
             console.print(
-                f"  [{style}]✗[/{style}] [bold]{p.path}[/bold] ({p.check}): {p.message}",
+                f"  [{style}]✗[/{style}] [bold]{escape(p.path)}[/bold] ({p.check}): "
+                f"{escape(p.message)}",
                 highlight=False,
                 soft_wrap=True,
             )
             if p.fix:
-                console.print(f"      fix: {p.fix}", highlight=False, soft_wrap=True)
+                console.print(f"      fix: {escape(p.fix)}", highlight=False, soft_wrap=True)
 
 
 def capacity_table(report: StackReport) -> Table:

@@ -67,10 +67,14 @@ def validate_platform(
         try:
             facts = facts_resolver(tier)
         except ModelFactsError as exc:
-            report.problems.append(Problem(
-                f"tiers[{tier.name}].modelId", str(exc),
-                "add a modelSpec to the tier, or run with Hub access (HF_TOKEN).",
-                "model-facts"))
+            report.problems.append(
+                Problem(
+                    f"tiers[{tier.name}].modelId",
+                    str(exc),
+                    "add a modelSpec to the tier, or run with Hub access (HF_TOKEN).",
+                    "model-facts",
+                )
+            )
             continue
         report.problems += check_model_facts(cfg, tier, facts)
         if hw is None:
@@ -78,7 +82,8 @@ def validate_platform(
         cap = plan_tier(tier, facts, hw.gpu, hw.gpus_per_node)
         report.tiers[tier.name] = cap
         report.problems += check_tier_capacity(
-            cap, min_full_length_requests=cfg.capacity.min_full_length_requests)
+            cap, min_full_length_requests=cfg.capacity.min_full_length_requests
+        )
     return report
 
 
@@ -87,35 +92,51 @@ def check_model_policy(cfg: PlatformConfig, tier: TierConfig) -> list[Problem]:
     if tier.revision_is_pinned:
         return []
     severity = "error" if cfg.environment == "prod" else "warning"
-    return [Problem(
-        f"tiers[{tier.name}].revision",
-        f"{tier.revision!r} is not a commit sha; a push to the model repo changes what "
-        "new pods load, with no blue/green swap.",
-        "pin the 40-hex commit sha shown on the model's Hub page (Files → history).",
-        "revision-pinned", severity)]
+    return [
+        Problem(
+            f"tiers[{tier.name}].revision",
+            f"{tier.revision!r} is not a commit sha; a push to the model repo changes what "
+            "new pods load, with no blue/green swap.",
+            "pin the 40-hex commit sha shown on the model's Hub page (Files → history).",
+            "revision-pinned",
+            severity,
+        )
+    ]
 
 
 def check_model_facts(cfg: PlatformConfig, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     path = f"tiers[{tier.name}]"
     problems: list[Problem] = []
     if facts.trust_remote_code and not tier.trust_remote_code:
-        problems.append(Problem(
-            f"{path}.trustRemoteCode",
-            f"{facts.model_id} ships its own modeling code (auto_map); TGI refuses to load "
-            "it without --trust-remote-code.",
-            "audit the repo's code at the pinned revision, then set trustRemoteCode: true.",
-            "trust-remote-code"))
+        problems.append(
+            Problem(
+                f"{path}.trustRemoteCode",
+                f"{facts.model_id} ships its own modeling code (auto_map); TGI refuses to load "
+                "it without --trust-remote-code.",
+                "audit the repo's code at the pinned revision, then set trustRemoteCode: true.",
+                "trust-remote-code",
+            )
+        )
     if tier.trust_remote_code:
-        problems.append(Problem(
-            f"{path}.trustRemoteCode",
-            "runs code from the model repo inside the pod.",
-            "audit it at the pinned revision." if tier.revision_is_pinned else
-            "pin the revision: remote code at a moving revision is unreviewed code.",
-            "trust-remote-code", "warning" if tier.revision_is_pinned else "error"))
+        problems.append(
+            Problem(
+                f"{path}.trustRemoteCode",
+                "runs code from the model repo inside the pod.",
+                "audit it at the pinned revision."
+                if tier.revision_is_pinned
+                else "pin the revision: remote code at a moving revision is unreviewed code.",
+                "trust-remote-code",
+                "warning" if tier.revision_is_pinned else "error",
+            )
+        )
     if facts.gated:
-        problems.append(Problem(
-            f"{path}.modelId",
-            f"{facts.model_id} is gated: the HF token (tgi-infra:hfToken) needs access.",
-            "request access on the model page with the token's account.",
-            "gated-model", "warning"))
+        problems.append(
+            Problem(
+                f"{path}.modelId",
+                f"{facts.model_id} is gated: the HF token (tgi-infra:hfToken) needs access.",
+                "request access on the model page with the token's account.",
+                "gated-model",
+                "warning",
+            )
+        )
     return problems

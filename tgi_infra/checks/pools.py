@@ -44,16 +44,24 @@ def resolve_pools(cfg: PlatformConfig) -> tuple[dict[str, PoolHardware], list[Pr
             try:
                 types.append(instance_type(name))
             except UnknownHardwareError as exc:
-                problems.append(Problem(
-                    f"nodePools[{pool.name}].instanceTypes[{i}]", str(exc),
-                    "use a GPU instance type from the catalog (tgi-infra catalog).",
-                    "instance-type-known"))
+                problems.append(
+                    Problem(
+                        f"nodePools[{pool.name}].instanceTypes[{i}]",
+                        str(exc),
+                        "use a GPU instance type from the catalog (tgi-infra catalog).",
+                        "instance-type-known",
+                    )
+                )
         gpus = sorted({t.gpu.name for t in types})
         if len(gpus) > 1:
-            problems.append(Problem(
-                f"nodePools[{pool.name}].instanceTypes",
-                f"mixes GPU models {gpus}; a tier's memory plan needs one GPU model per pool.",
-                "split the pool by GPU model.", "pool-single-gpu-model"))
+            problems.append(
+                Problem(
+                    f"nodePools[{pool.name}].instanceTypes",
+                    f"mixes GPU models {gpus}; a tier's memory plan needs one GPU model per pool.",
+                    "split the pool by GPU model.",
+                    "pool-single-gpu-model",
+                )
+            )
         elif types:
             pools[pool.name] = PoolHardware(pool, tuple(types))
     return pools, problems
@@ -69,22 +77,37 @@ def check_pool_fit(cfg: PlatformConfig, pools: dict[str, PoolHardware]) -> list[
             parts = " + ".join(f"{t.name} {t.replicas.max}×{t.num_shard}" for t in tiers)
             per_node = max(t.gpu_count for t in hw.instance_types)
             nodes = -(-demand // per_node)
-            problems.append(Problem(
-                f"nodePools[{name}].maxSize",
-                f"tiers at max replicas need {demand} GPUs ({parts}), but the pool offers "
-                f"{hw.max_gpus} ({hw.pool.max_size} nodes × {per_node} {hw.gpu.name}"
-                + (f", gpuLimit {hw.pool.gpu_limit}" if hw.pool.gpu_limit else "") + ").",
-                f"raise maxSize to {nodes}"
-                + (f" and gpuLimit to {demand}" if hw.pool.provisioner == "karpenter" else "")
-                + ", or lower the tiers' replicas.max.", "pool-capacity"))
+            problems.append(
+                Problem(
+                    f"nodePools[{name}].maxSize",
+                    f"tiers at max replicas need {demand} GPUs ({parts}), but the pool offers "
+                    f"{hw.max_gpus} ({hw.pool.max_size} nodes × {per_node} {hw.gpu.name}"
+                    + (f", gpuLimit {hw.pool.gpu_limit}" if hw.pool.gpu_limit else "")
+                    + ").",
+                    f"raise maxSize to {nodes}"
+                    + (f" and gpuLimit to {demand}" if hw.pool.provisioner == "karpenter" else "")
+                    + ", or lower the tiers' replicas.max.",
+                    "pool-capacity",
+                )
+            )
         min_demand = sum(t.replicas.min * t.num_shard for t in tiers)
         if min_demand and hw.pool.max_size * hw.gpus_per_node < min_demand:
-            problems.append(Problem(
-                f"nodePools[{name}]",
-                f"tiers at min replicas already need {min_demand} GPUs.",
-                "raise maxSize.", "pool-capacity"))
+            problems.append(
+                Problem(
+                    f"nodePools[{name}]",
+                    f"tiers at min replicas already need {min_demand} GPUs.",
+                    "raise maxSize.",
+                    "pool-capacity",
+                )
+            )
         if not tiers:
-            problems.append(Problem(
-                f"nodePools[{name}]", "no tier runs on this pool; its minSize nodes idle.",
-                "remove the pool or point a tier at it.", "pool-unused", "warning"))
+            problems.append(
+                Problem(
+                    f"nodePools[{name}]",
+                    "no tier runs on this pool; its minSize nodes idle.",
+                    "remove the pool or point a tier at it.",
+                    "pool-unused",
+                    "warning",
+                )
+            )
     return problems

@@ -47,13 +47,25 @@ def read_stack_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigInvalid(
-            [Problem(where, f"not valid YAML ({getattr(exc, 'problem', exc)}).",
-                     "fix the YAML syntax.", "stack-file")]
+            [
+                Problem(
+                    where,
+                    f"not valid YAML ({getattr(exc, 'problem', exc)}).",
+                    "fix the YAML syntax.",
+                    "stack-file",
+                )
+            ]
         ) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ConfigInvalid(
-            [Problem(str(path), "a stack file is a mapping with a `config:` mapping.",
-                     "see stacks/Pulumi.dev.yaml.", "stack-file")]
+            [
+                Problem(
+                    str(path),
+                    "a stack file is a mapping with a `config:` mapping.",
+                    "see stacks/Pulumi.dev.yaml.",
+                    "stack-file",
+                )
+            ]
         )
     return document.get("config") or {}
 
@@ -62,8 +74,14 @@ def platform_from_stack_config(config: dict[str, Any], source: str) -> PlatformC
     raw = config.get(PLATFORM_KEY)
     if raw is None:
         raise ConfigInvalid(
-            [Problem(source, f"no `{PLATFORM_KEY}` key.",
-                     f"add `{PLATFORM_KEY}:` under `config:`.", "stack-file")]
+            [
+                Problem(
+                    source,
+                    f"no `{PLATFORM_KEY}` key.",
+                    f"add `{PLATFORM_KEY}:` under `config:`.",
+                    "stack-file",
+                )
+            ]
         )
     return parse_platform(raw)
 
@@ -76,8 +94,13 @@ def parse_platform(raw: Any) -> PlatformConfig:
     """Validate the structured `tgi-infra:platform` value; all schema problems at once."""
     if not isinstance(raw, dict):
         raise ConfigInvalid(
-            [Problem("platform", f"expected a mapping, got {type(raw).__name__}.",
-                     "see docs/config.md.")]
+            [
+                Problem(
+                    "platform",
+                    f"expected a mapping, got {type(raw).__name__}.",
+                    "see docs/config.md.",
+                )
+            ]
         )
     try:
         return PlatformConfig.model_validate(raw)
@@ -95,10 +118,13 @@ def _problem(err: Any, raw: dict[str, Any]) -> Problem:
         fix = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}."
         return Problem(path, "unknown key.", fix, "unknown-key")
     if err["type"] == "missing":
-        return Problem(path, "required key is missing.", "add it (see docs/config.md).", "missing-key")
+        return Problem(
+            path, "required key is missing.", "add it (see docs/config.md).", "missing-key"
+        )
     shown = _short(value)
-    return Problem(path, f"{shown} is not accepted: {err['msg']}.",
-                   _fix_for(err), f"schema-{err['type']}")
+    return Problem(
+        path, f"{shown} is not accepted: {err['msg']}.", _fix_for(err), f"schema-{err['type']}"
+    )
 
 
 def format_path(loc: tuple[Any, ...], raw: Any) -> str:

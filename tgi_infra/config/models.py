@@ -86,15 +86,11 @@ class NodePoolConfig(Model):
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     min_size: int = Field(0, ge=0)
     max_size: int = Field(ge=1)
-    desired_size: int | None = Field(
-        None, ge=0, description="Managed only; defaults to minSize."
-    )
+    desired_size: int | None = Field(None, ge=0, description="Managed only; defaults to minSize.")
     disk_size_gib: int = Field(
         200, ge=50, le=16384, description="Root volume: images plus the node's model cache."
     )
-    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = (
-        "AL2023_x86_64_NVIDIA"
-    )
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
     subnet_ids: list[str] = Field(
         default_factory=list,
         description="Managed only; defaults to the cluster's subnets. Karpenter selects "
@@ -103,6 +99,13 @@ class NodePoolConfig(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     gpu_limit: int | None = Field(
         None, ge=1, description="Karpenter only: the pool's `limits` on nvidia.com/gpu."
+    )
+    node_role_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="An existing IAM role for the nodes (e.g. KarpenterNodeRole-<cluster>, "
+        "which Karpenter's controller may already pass); when unset a role is created.",
     )
 
 
@@ -137,6 +140,18 @@ class AutoscalingConfig(Model):
     gpu_utilization_target: int | None = Field(
         None, ge=1, le=100, description="Optional second signal: DCGM GPU utilization %."
     )
+    scale_up_stabilization_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="Override the scale-up window derived from the cold start (weights).",
+    )
+    scale_down_stabilization_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="Override the scale-down window derived from the cold start (weights).",
+    )
 
 
 class AlertThresholds(Model):
@@ -144,6 +159,9 @@ class AlertThresholds(Model):
     time_to_first_token_p95_seconds: float = Field(5.0, gt=0)
     error_ratio: float = Field(0.05, gt=0, le=1)
     kv_cache_usage_ratio: float = Field(0.95, gt=0, le=1)
+    replicas_at_max_minutes: int = Field(
+        30, ge=5, description="Alert when the autoscaler sits at replicas.max this long."
+    )
 
 
 class TierConfig(Model):
@@ -168,7 +186,10 @@ class TierConfig(Model):
     max_input_tokens: int = Field(ge=1)
     max_total_tokens: int = Field(ge=2)
     max_batch_prefill_tokens: int | None = Field(
-        None, ge=1, description="Defaults to maxInputTokens + 50, as TGI's launcher does."
+        None,
+        ge=1,
+        description="Defaults to maxInputTokens + 50 (TGI 2.x's default). Always passed "
+        "to TGI, so the plan and the pods agree.",
     )
     max_concurrent_requests: int = Field(128, ge=1)
     cuda_memory_fraction: float = Field(1.0, gt=0, le=1)
@@ -205,6 +226,12 @@ class TenantConfig(Model):
     tiers: list[DnsLabel] = Field(min_length=1, description="Tiers this tenant may call.")
     requests_per_minute: int = Field(ge=1)
     tokens_per_minute: int = Field(ge=1, description="Total (input + output) tokens.")
+    key_version: int = Field(
+        1,
+        ge=1,
+        description="Bump to rotate a generated API key: the old key stops working at the "
+        "next `pulumi up` (keys supplied in secret config `tgi-infra:tenantKeys` ignore it).",
+    )
 
 
 class GatewayConfig(Model):
@@ -216,6 +243,12 @@ class GatewayConfig(Model):
     gateway_class_name: str = "envoy-gateway"
     tls_secret_name: DnsLabel = Field(
         "tgi-gateway-tls", description="TLS certificate Secret (e.g. from cert-manager)."
+    )
+    cluster_issuer: str | None = Field(
+        None,
+        min_length=1,
+        description="cert-manager ClusterIssuer: when set, the Gateway is annotated so "
+        "cert-manager (Gateway API support on) issues tlsSecretName for the hostname.",
     )
     tier_requests_per_minute: int | None = Field(
         None, ge=1, description="Global limit per tier, protecting the backend."
@@ -242,13 +275,33 @@ class ObservabilityConfig(Model):
     )
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces.")
     dashboard: DashboardConfig = DashboardConfig()
+    scrape_interval: str = Field(
+        "15s", pattern=r"^[1-9][0-9]*(s|m)$", description="How often Prometheus scrapes TGI."
+    )
+    runbook_url: str = Field(
+        "docs/runbook.md",
+        description="Base of the runbook links in alerts (e.g. the URL of docs/runbook.md "
+        "in your Git host); each alert appends its #anchor.",
+    )
+    dcgm_exported_labels: bool = Field(
+        True,
+        description="DCGM exporter series carry the GPU's pod as exported_pod/"
+        "exported_namespace (Prometheus renames them unless the scrape honors labels); "
+        "false when they arrive as pod/namespace.",
+    )
 
 
 class CacheConfig(Model):
     mode: Literal["per-tier", "shared"] = Field(
         "per-tier", description="A PVC per tier (ReadWriteOnce) or one ReadWriteMany volume."
     )
-    storage_class_name: str | None = None
+    access_mode: Literal["ReadWriteMany", "ReadWriteOnce"] = Field(
+        "ReadWriteMany",
+        description="ReadWriteOnce (EBS) serves one node only: fine for a single replica.",
+    )
+    storage_class_name: str | None = Field(
+        None, description="e.g. efs-sc or fsx-sc for ReadWriteMany; cluster default if unset."
+    )
     headroom_ratio: float = Field(1.3, ge=1.0, le=4.0)
 
 
@@ -272,6 +325,9 @@ class PlatformConfig(Model):
     observability: ObservabilityConfig = ObservabilityConfig()
     cache: CacheConfig = CacheConfig()
     capacity: CapacityConfig = CapacityConfig()
+    usage_stats: Literal["on", "off", "no-stack"] = Field(
+        "off", description="TGI's usage statistics (USAGE_STATS); off for air-gapped clusters."
+    )
 
     def tier(self, name: str) -> TierConfig:
         return next(t for t in self.tiers if t.name == name)

@@ -1,0 +1,181 @@
+"""Preview-time checks: references, TGI's launcher rules, memory, pools — on whole stacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support import small_raw, stack_config
+from tgi_infra.checks import StackReport, validate_platform
+from tgi_infra.config.loader import parse_platform
+from tgi_infra.problems import Problem, errors
+
+
+def report_for(raw: dict[str, Any]) -> StackReport:
+    return validate_platform(parse_platform(raw))
+
+
+def tier_raw(**changes: Any) -> dict[str, Any]:
+    raw = small_raw()
+    raw["tiers"][0].update(changes)
+    return raw
+
+
+def by_check(problems: list[Problem], check: str) -> list[Problem]:
+    return [p for p in problems if p.check == check]
+
+
+def only_error(raw: dict[str, Any], check: str) -> Problem:
+    report = report_for(raw)
+    found = by_check(errors(report.problems), check)
+    assert len(found) == 1, [str(p) for p in report.problems]
+    return found[0]
+
+
+def test_shipped_stacks_are_sound(stack_name: str) -> None:
+    report = validate_platform(stack_config(stack_name))
+    assert report.ok, [str(p) for p in errors(report.problems)]
+    assert set(report.tiers) == {t.name for t in report.config.tiers}
+
+
+def test_small_platform_is_sound() -> None:
+    assert report_for(small_raw()).ok
+
+
+def test_oversized_max_input_tokens_names_path_value_and_fix() -> None:
+    problem = only_error(tier_raw(maxInputTokens=9000, maxTotalTokens=8192), "input-below-total")
+    assert problem.path == "tiers[chat].maxInputTokens"
+    assert "9000" in problem.message and "8192" in problem.message
+    assert "lower maxInputTokens to at most 8191" in problem.fix
+
+
+def test_prefill_must_cover_input_unless_tgi_chunks() -> None:
+    problem = only_error(
+        tier_raw(maxBatchPrefillTokens=2048, imageVersion="2.4.1"), "prefill-covers-input"
+    )
+    assert problem.path == "tiers[chat].maxBatchPrefillTokens"
+    assert "at least 4096" in problem.fix
+    (warning,) = by_check(
+        report_for(tier_raw(maxBatchPrefillTokens=2048)).problems, "prefill-covers-input"
+    )
+    assert warning.severity == "warning"
+
+
+def test_dtype_with_quantize_is_refused_except_bitsandbytes() -> None:
+    only_error(tier_raw(dtype="float16", quantize="awq"), "dtype-with-quantize")
+    ok = report_for(tier_raw(dtype="float16", quantize="bitsandbytes"))
+    assert not by_check(ok.problems, "dtype-with-quantize")
+
+
+def test_exl2_cannot_shard() -> None:
+    raw = tier_raw(quantize="exl2", numShard=2)
+    raw["nodePools"][0]["instanceTypes"] = ["g6e.12xlarge"]
+    only_error(raw, "exl2-single-shard")
+
+
+def test_max_total_beyond_context_length() -> None:
+    problem = only_error(tier_raw(maxInputTokens=4096, maxTotalTokens=200_000), "context-length")
+    assert "131072" in problem.message
+
+
+def test_kv_cache_that_does_not_fit_the_gpu() -> None:
+    raw = tier_raw(maxInputTokens=8000, maxTotalTokens=100_000, maxBatchPrefillTokens=8192)
+    raw["nodePools"][0]["instanceTypes"] = ["g6.xlarge"]  # L4: 8B weights leave ~4 GiB of KV
+    report = report_for(raw)
+    problem = by_check(errors(report.problems), "total-within-kv")[0]
+    assert problem.path == "tiers[chat].maxTotalTokens"
+    assert "L4" in problem.message
+    limit = report.tiers["chat"].memory.max_batch_total_tokens
+    assert f"at most {limit}" in problem.fix
+
+
+def test_model_that_does_not_fit_at_all() -> None:
+    raw = small_raw()
+    raw["nodePools"][0]["instanceTypes"] = ["g6.xlarge"]
+    raw["tiers"][0].update(modelId="meta-llama/Llama-3.3-70B-Instruct")
+    problem = only_error(raw, "weights-fit")
+    assert "GiB" in problem.message and "shards" in problem.fix
+
+
+def test_shards_must_fit_one_node_and_divide_heads() -> None:
+    only_error(tier_raw(numShard=2), "shards-fit-node")  # g6e.xlarge has one GPU
+    raw = tier_raw(numShard=3)
+    raw["nodePools"][0]["instanceTypes"] = ["g6e.12xlarge"]
+    only_error(raw, "shards-divide-heads")
+
+
+def test_few_full_length_requests_is_a_warning_with_a_better_limit() -> None:
+    raw = tier_raw(maxInputTokens=30_000, maxTotalTokens=32_000, maxBatchPrefillTokens=30_000)
+    raw["capacity"] = {"minFullLengthRequests": 16}
+    report = report_for(raw)
+    (warning,) = by_check(report.problems, "kv-holds-requests")
+    assert warning.severity == "warning"
+    assert "to hold 16" in warning.fix
+    assert report.ok
+
+
+def test_references_are_checked_all_at_once() -> None:
+    raw = small_raw()
+    raw["tiers"][0]["nodePool"] = "h100"
+    raw["tenants"][0]["tiers"] = ["chat", "embed"]
+    raw["tiers"].append(dict(raw["tiers"][0]))
+    report = report_for(raw)
+    checks = {p.check for p in errors(report.problems)}
+    assert {"pool-exists", "tenant-tier-exists", "unique-names", "unique-model-name"} <= checks
+    pool = by_check(report.problems, "pool-exists")[0]
+    assert "use one of ['l40s']" in pool.fix
+
+
+def test_unpinned_revision_is_an_error_in_prod_only() -> None:
+    dev = report_for(tier_raw(revision="main"))
+    assert by_check(dev.problems, "revision-pinned")[0].severity == "warning"
+    prod = small_raw(environment="prod")
+    prod["tiers"][0]["revision"] = "main"
+    assert by_check(errors(report_for(prod).problems), "revision-pinned")
+
+
+def test_unknown_model_without_spec_is_a_problem_not_a_crash() -> None:
+    problem = only_error(tier_raw(modelId="acme/private-model"), "model-facts")
+    assert "modelSpec" in problem.fix
+
+
+def test_model_spec_describes_a_private_model() -> None:
+    spec = {
+        "numLayers": 32,
+        "hiddenSize": 4096,
+        "numAttentionHeads": 32,
+        "numKvHeads": 8,
+        "vocabSize": 128256,
+        "maxPositionEmbeddings": 131072,
+        "weightBytes": 16_060_522_496,
+    }
+    report = report_for(tier_raw(modelId="acme/private-model", modelSpec=spec))
+    assert report.ok
+    assert report.tiers["chat"].facts.source == "modelSpec"
+
+
+def test_remote_code_needs_opt_in_and_a_pinned_revision() -> None:
+    report = report_for(tier_raw(trustRemoteCode=True, revision="main"))
+    (problem,) = by_check(errors(report.problems), "trust-remote-code")
+    assert "pin the revision" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("pool", "check"),
+    [
+        ({"instanceTypes": ["g6e.xlarge", "g6.xlarge"]}, "pool-single-gpu-model"),
+        ({"instanceTypes": ["m5.large"]}, "instance-type-known"),
+        ({"minSize": 5, "maxSize": 4}, "pool-size-order"),
+    ],
+)
+def test_pool_problems(pool: dict[str, Any], check: str) -> None:
+    raw = small_raw()
+    raw["nodePools"][0].update(pool)
+    assert by_check(errors(report_for(raw).problems), check)
+
+
+def test_over_subscribed_pool_names_the_numbers() -> None:
+    problem = only_error(tier_raw(replicas={"min": 1, "max": 6}), "pool-capacity")
+    assert "need 6 GPUs" in problem.message and "offers 4" in problem.message
+    assert "raise maxSize to 6" in problem.fix
