@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="write every Kubernetes object as YAML (secrets redacted)")
     _stack_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
+
+    p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
+    p.add_argument("--out", type=Path, help="write it to this file instead")
     return parser
 
 
@@ -79,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "capacity": cmd_capacity,
             "plan": cmd_plan,
             "render": cmd_render,
+            "config-reference": cmd_config_reference,
         }[args.command]
         return handler(args, console)
     except ConfigInvalid as exc:
@@ -144,6 +148,7 @@ def cmd_capacity(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.capacity.catalog import UnknownHardwareError, gpu
     from tgi_infra.capacity.memory import plan_memory
     from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
+    from tgi_infra.checks import hub_offline
     from tgi_infra.report import memory_table, print_problems
 
     try:
@@ -152,13 +157,12 @@ def cmd_capacity(args: argparse.Namespace, console: Console) -> int:
         raise ConfigInvalid(
             [Problem("--gpu", str(exc), "use a GPU from the catalog.", "gpu-known")]
         ) from None
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
         facts = resolve_model_facts(
             args.model,
             revision=args.revision,
             model_spec=None,
-            offline=offline,
+            offline=hub_offline(),
             token=os.environ.get("HF_TOKEN"),
         )
     except ModelFactsError as exc:
@@ -222,8 +226,9 @@ def _capacity_problems(
     from tgi_infra.checks.launcher import TierCapacity, check_tier_arguments, check_tier_capacity
     from tgi_infra.config.models import TierConfig
 
-    if not (args.max_input_tokens and args.max_total_tokens):
-        return []
+    context = facts.max_position_embeddings
+    max_total = args.max_total_tokens or min(4096, context)  # TGI 2.x defaults
+    max_input = args.max_input_tokens or max_total - 1
     try:
         tier = TierConfig(
             name="cli",
@@ -233,8 +238,8 @@ def _capacity_problems(
             quantize=args.quantize,
             dtype=args.dtype,
             kv_cache_dtype=args.kv_cache_dtype,
-            max_input_tokens=args.max_input_tokens,
-            max_total_tokens=args.max_total_tokens,
+            max_input_tokens=max_input,
+            max_total_tokens=max_total,
             max_batch_prefill_tokens=prefill,
             cuda_memory_fraction=args.cuda_memory_fraction,
         )
@@ -299,6 +304,17 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
         path = out / f"{i:03d}-{ns}-{obj['kind'].lower()}-{meta['name']}.yaml"
         path.write_text(yaml.safe_dump(obj, sort_keys=False))
     console.print(f"wrote {len(objects)} objects to {out}")
+    return EXIT_OK
+
+
+def cmd_config_reference(args: argparse.Namespace, console: Console) -> int:
+    from tgi_infra.config.reference import render_reference
+
+    text = render_reference()
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text, end="")
     return EXIT_OK
 
 

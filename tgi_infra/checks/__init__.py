@@ -40,6 +40,10 @@ class StackReport:
         return not errors(self.problems)
 
 
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
 def default_facts_resolver(tier: TierConfig) -> ModelFacts:
     """Facts from the tier's modelSpec, a local dir, the Hub, or the shipped catalog."""
     spec = tier.model_spec.model_dump() if tier.model_spec else None
@@ -47,7 +51,7 @@ def default_facts_resolver(tier: TierConfig) -> ModelFacts:
         tier.model_id,
         revision=tier.revision,
         model_spec=spec,
-        offline=os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"),
+        offline=hub_offline(),
         token=os.environ.get("HF_TOKEN"),
     )
 
@@ -107,6 +111,17 @@ def check_model_policy(cfg: PlatformConfig, tier: TierConfig) -> list[Problem]:
 def check_model_facts(cfg: PlatformConfig, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     path = f"tiers[{tier.name}]"
     problems: list[Problem] = []
+    if facts.fallback_reason and not hub_offline():  # offline on purpose: the table says it
+        problems.append(
+            Problem(
+                f"{path}.modelId",
+                f"facts for {facts.model_id} come from the {facts.source} because the Hub "
+                f"could not be asked ({facts.fallback_reason}).",
+                "check the model id and revision once online, or give a modelSpec.",
+                "model-facts-fallback",
+                "warning",
+            )
+        )
     if facts.trust_remote_code and not tier.trust_remote_code:
         problems.append(
             Problem(
