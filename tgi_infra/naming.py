@@ -15,7 +15,9 @@ MODEL_HASH_LABEL = "tgi-infra/model-hash"
 GPU_LABEL = "tgi-infra/gpu"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_RESOURCE = "nvidia.com/gpu"
-TGI_PORT = 80
+SERVICE_PORT = 80
+TGI_PORT = 8080
+"""The container port: above 1024 so TGI runs without root or NET_BIND_SERVICE."""
 TGI_PORT_NAME = "http"
 
 
@@ -69,6 +71,29 @@ def pool_node_label(pool: str) -> dict[str, str]:
     return {POOL_LABEL: pool}
 
 
+def gpu_label_value(gpu_name: str) -> str:
+    """The `tgi-infra/gpu` node label value: the catalog GPU name, lowercased."""
+    return gpu_name.lower()
+
+
+def karpenter_pool_name(pool: str) -> str:
+    """The Karpenter NodePool and its EC2NodeClass (cluster-scoped)."""
+    return f"tgi-{pool}"
+
+
+def node_role_name(cluster: str, pool: str) -> str:
+    """The IAM role of a pool's nodes: ≤ 64 chars, unique per cluster and pool."""
+    name = f"tgi-{cluster}-{pool}-node"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:55]}-{digest}"
+
+
+def device_plugin_name() -> str:
+    return "nvidia-device-plugin"
+
+
 def labels(
     component: str, *, instance: str, tier: str | None = None, tenant: str | None = None
 ) -> dict[str, str]:
@@ -95,3 +120,75 @@ def tier_selector(tier: str) -> dict[str, str]:
 def version_selector(tier: TierConfig) -> dict[str, str]:
     """Selects the pods of one model version: the Service follows this (blue/green)."""
     return {**tier_selector(tier.name), MODEL_HASH_LABEL: model_hash(tier)}
+
+
+# Observability and autoscaling: regexes over the hashed names, for PromQL selectors.
+def deployment_name_pattern(tier: str) -> str:
+    """Matches the Deployment of every model version of a tier (`tgi-<tier>-<hash>`)."""
+    return f"{tier_base(tier)}-[0-9a-f]{{8}}"
+
+
+def pod_name_pattern(tier: str) -> str:
+    """Matches the pods of every model version of a tier (Deployment, ReplicaSet, pod)."""
+    return f"{deployment_name_pattern(tier)}-[a-z0-9]+-[a-z0-9]+"
+
+
+def download_job_name_pattern(tier: str) -> str:
+    return f"{deployment_name_pattern(tier)}-download"
+
+
+def autoscaler_name(tier: str) -> str:
+    """The HPA or KEDA ScaledObject of a tier: stable across model swaps."""
+    return tier_base(tier)
+
+
+def keda_hpa_name(tier: str) -> str:
+    """The HPA KEDA creates for a ScaledObject (`keda-hpa-<scaledobject>`)."""
+    return f"keda-hpa-{autoscaler_name(tier)}"
+
+
+def dashboard_name() -> str:
+    return "tgi-infra-dashboard"
+
+
+def alert_rules_configmap_name() -> str:
+    return "tgi-infra-alert-rules"
+
+
+def adapter_rules_name() -> str:
+    return "tgi-infra-prometheus-adapter-rules"
+
+
+# Gateway (Gateway API + Envoy Gateway + Envoy AI Gateway): one Gateway, the OpenAI routes,
+# and per tier an AIServiceBackend, its Envoy Gateway Backend and a fallback HTTPRoute.
+def gateway_name() -> str:
+    return "tgi-gateway"
+
+
+def openai_route_name(index: int = 0) -> str:
+    """The AIGatewayRoute(s); AI Gateway names the HTTPRoute it generates the same."""
+    return "tgi-openai" if index == 0 else f"tgi-openai-{index}"
+
+
+def ai_backend_name(tier: str) -> str:
+    """The tier's AIServiceBackend and the Envoy Gateway Backend it points at."""
+    return tier_base(tier)
+
+
+def fallback_route_name(tier: str) -> str:
+    return f"{tier_base(tier)}-fallback"
+
+
+def fallback_path_prefix(tier: str) -> str:
+    """Where non-OpenAI clients reach a tier's TGI API directly (`/tiers/<tier>/generate`)."""
+    return f"/tiers/{tier}"
+
+
+def gateway_limits_policy_name() -> str:
+    """The BackendTrafficPolicy of every gateway route (SecurityPolicies take their route's
+    name)."""
+    return "tgi-gateway-limits"
+
+
+def gateway_client_policy_name() -> str:
+    return "tgi-gateway-clients"

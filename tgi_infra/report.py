@@ -12,6 +12,7 @@ from rich.tree import Tree
 
 from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.checks import StackReport
+from tgi_infra.checks.cost import pool_cost, price_note, tier_cost
 from tgi_infra.offline.plan import OfflinePlan, PlannedResource
 from tgi_infra.problems import Problem
 
@@ -65,6 +66,33 @@ def capacity_table(report: StackReport) -> Table:
             str(cap.full_length_requests) if mem.fits else "0",
             f"{cap.tier.replicas.min}–{cap.tier.replicas.max}",
         )
+    return table
+
+
+def cost_table(report: StackReport) -> Table:
+    """$/hour and $/month per pool (smallest and largest size) and per tier."""
+    table = Table(title=f"cost ({price_note()})", title_justify="left")
+    for col in ("pool / tier", "nodes or replicas", "$/hour", "$/month"):
+        table.add_column(col, justify="left" if col == "pool / tier" else "right")
+    cfg = report.config
+    for name, hw in report.pools.items():
+        tiers = [t for t in cfg.tiers if t.node_pool == name]
+        cost = pool_cost(hw, tiers)
+        note = " (Spot: below this)" if cost.spot else ""
+        table.add_row(
+            f"[bold]{name}[/bold] {cost.instance_type}{note}",
+            f"{cost.nodes_min}–{cost.nodes_max}",
+            f"{cost.hourly_min:,.2f}–{cost.hourly_max:,.2f}",
+            f"{cost.monthly_min:,.0f}–{cost.monthly_max:,.0f}",
+        )
+        for tier in tiers:
+            tc = tier_cost(tier, hw)
+            table.add_row(
+                f"  tier {tier.name}",
+                f"{tc.replicas_min}–{tc.replicas_max}",
+                f"{tc.hourly_min:,.2f}–{tc.hourly_max:,.2f}",
+                f"{tc.monthly_min:,.0f}–{tc.monthly_max:,.0f}",
+            )
     return table
 
 

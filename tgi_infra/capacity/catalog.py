@@ -246,10 +246,10 @@ def instance_type(name: str) -> InstanceType:
     families = sorted({t.family for t in instance_types()})
     family = name.strip().lower().split(".", 1)[0]
     if family not in families and not difflib.get_close_matches(family, families, n=1):
-        return_msg = (
+        message = (
             f"unknown instance type {name!r}: not a GPU instance type in the catalog "
             f"(families {', '.join(families)}).")
-        raise UnknownHardwareError(return_msg, name=name)
+        raise UnknownHardwareError(message, name=name)
     raise _unknown("instance type", name, names, names)
 
 
@@ -259,7 +259,9 @@ def instance_types_with(gpu_name: str) -> tuple[InstanceType, ...]:
     return tuple(t for t in instance_types() if t.gpu == wanted)
 
 
-def _unknown(kind: str, name: str, canonical: list[str], candidates: list[str]) -> UnknownHardwareError:
+def _unknown(
+    kind: str, name: str, canonical: list[str], candidates: list[str]
+) -> UnknownHardwareError:
     lowered = {c.lower(): c for c in candidates}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=4, cutoff=0.5)
     # Report canonical names: an alias match points at the GPU it stands for.

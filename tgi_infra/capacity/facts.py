@@ -31,10 +31,16 @@ class ModelFacts:
     # quant_method of the checkpoint's quantization_config (awq, gptq, fp8, compressed-tensors...)
     checkpoint_quantization: str | None = None
     num_experts: int | None = None
+    # MLP width (config.json ``intermediate_size``; per expert for MoE). The memory model
+    # sizes the warmup prefill's activations from it; None falls back to 3.5 x hidden_size.
+    intermediate_size: int | None = None
     trust_remote_code: bool = False
     license: str | None = None
     gated: bool | str | None = None
     revision: str | None = None
+    # Set when the facts are a fallback (e.g. the shipped catalog because the Hub could not
+    # be asked): why the preferred source failed, one line.
+    fallback_reason: str | None = None
 
     @property
     def weight_gib(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
@@ -18,6 +19,8 @@ from tgi_infra.checks.launcher import (
     check_tier_capacity,
     plan_tier,
 )
+from tgi_infra.checks.nodepools import check_node_pools
+from tgi_infra.checks.observability import check_observability
 from tgi_infra.checks.pools import PoolHardware, check_pool_fit, resolve_pools
 from tgi_infra.checks.references import check_references
 from tgi_infra.config.models import PlatformConfig, TierConfig
@@ -88,7 +91,22 @@ def validate_platform(
         report.problems += check_tier_capacity(
             cap, min_full_length_requests=cfg.capacity.min_full_length_requests
         )
+    report.problems += check_node_pools(cfg, report.pools, pod_specs=_pod_specs(report))
+    report.problems += check_observability(cfg)
     return report
+
+
+def _pod_specs(report: StackReport) -> dict[str, dict[str, Any]]:
+    """Each planned tier's Deployment as the builders render it: scheduling is checked on
+    what the pods will carry, not on what the config says."""
+    from tgi_infra.manifests.platform import tier_context
+    from tgi_infra.manifests.serving import deployment
+
+    cfg = report.config
+    return {
+        name: deployment(tier_context(cfg, cap.tier, cap.facts.weight_bytes))
+        for name, cap in report.tiers.items()
+    }
 
 
 def check_model_policy(cfg: PlatformConfig, tier: TierConfig) -> list[Problem]:

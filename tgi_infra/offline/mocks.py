@@ -83,6 +83,31 @@ CALL_RESULTS.update(
     }
 )
 
+# GPU node pools (components/nodepools.py, components/cluster.py).
+RESOURCE_OUTPUTS.update(
+    {
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda i, n: {
+            "id": f"{i.get('role')}-{fake_hex(n, length=8)}",
+        },
+        "aws:eks/accessEntry:AccessEntry": lambda i, n: {
+            "accessEntryArn": f"arn:aws:eks:us-east-1:123456789012:access-entry/{n}",
+            "kubernetesGroups": [],
+            "userName": "system:node:{{EC2PrivateDNSName}}",
+        },
+    }
+)
+CALL_RESULTS.update(
+    {
+        "aws:iam/getRole:getRole": lambda args: {
+            "name": args.get("name"),
+            "arn": f"arn:aws:iam::123456789012:role/{args.get('name')}",
+            "id": args.get("name"),
+            "assumeRolePolicy": "{}",
+            "path": "/",
+        },
+    }
+)
+
 
 @dataclass
 class RecordedResource:
@@ -91,6 +116,7 @@ class RecordedResource:
     inputs: Outputs
     parent: str | None
     urn: str
+    provider: str | None = None
 
 
 @dataclass
@@ -113,6 +139,7 @@ class PlanMocks(pulumi.runtime.Mocks):
                 dict(args.inputs),
                 getattr(args, "parent", None),
                 f"urn:pulumi:offline::tgi-infra::{args.typ}::{args.name}",
+                getattr(args, "provider", None),
             )
         )
         return resource_id, outputs

@@ -9,6 +9,7 @@ Secret values never leave as plaintext: they are replaced by `[secret]`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,9 +46,7 @@ class OfflinePlan:
     def children(self, parent_urn: str | None) -> list[PlannedResource]:
         """Resources under `parent_urn`; None gives the top level (under the Stack)."""
         if parent_urn is None:
-            return [
-                r for r in self.resources if r.parent is None or "pulumi:pulumi:Stack" in r.parent
-            ]
+            return [r for r in self.resources if r.parent is None or _is_stack(r.parent)]
         return [r for r in self.resources if r.parent == parent_urn]
 
     def of_type(self, prefix: str) -> list[PlannedResource]:
@@ -67,6 +66,10 @@ class OfflinePlan:
             if "apiVersion" in obj and "kind" in obj:
                 out.append(obj)
         return out
+
+
+def _is_stack(urn: str) -> bool:
+    return urn.split("::")[2] == "pulumi:pulumi:Stack"
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -125,7 +128,12 @@ def run_offline(
     """Run `program` under mocks with `config` (a stack file's `config:` mapping)."""
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
+    quiet = logging.getLogger("tgi_infra.offline.engine")  # problems are printed by the CLI
+    quiet.propagate = False
+    quiet.addHandler(logging.NullHandler())
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=True, monitor=monitor, logger=quiet
+    )
     values = {
         k: v if isinstance(v, str) else json.dumps(v)
         for k, v in config.items()

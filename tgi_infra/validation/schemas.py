@@ -17,8 +17,16 @@ import yaml
 
 KUBERNETES_VERSION = "1.33"
 CORE_GROUPS = {
-    "", "v1", "apps", "batch", "policy", "autoscaling", "networking.k8s.io",
-    "rbac.authorization.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
+    "",
+    "v1",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "scheduling.k8s.io",
 }
 
 

@@ -1,0 +1,445 @@
+"""TGI's warmup memory model: how many KV-cache tokens a replica will get (pure).
+
+When a TGI shard starts it loads the weights, then *warms up*: it allocates the KV blocks of
+the largest prefill batch the router could send, runs that prefill once (so the PyTorch
+caching allocator keeps the activation peak reserved), measures the free memory, keeps a
+wiggle room, and turns what is left into KV-cache blocks. The router logs the result as
+``Setting max batch total tokens to N``. This module predicts N from the model's facts and
+the launch flags, without torch and without a GPU, so the planner can refuse a tier whose
+``max-total-tokens`` would not fit before a pod ever starts.
+
+Where each term comes from (TGI source, ``huggingface/text-generation-inference``):
+
+- ``server/text_generation_server/models/flash_causal_lm.py`` ``FlashCausalLM.warmup``:
+  ``cache_block_size = BLOCK_SIZE * num_kv_heads * head_size``,
+  ``total_cache_size = num_layers * cache_block_size * 2 * dtype_size`` (K and V, the KV
+  cache dtype), ``num_kv_heads // world_size`` per shard (1 stays 1), and
+  ``num_blocks = kv_memory // total_cache_size + batch.num_blocks``.
+- ``server/text_generation_server/utils/import_utils.py`` ``get_cuda_free_memory``:
+  ``free = mem_get_info().free - (1 - fraction) * total_memory``.
+- TGI >= 3.1 calls it with ``MEMORY_FRACTION * TGI_WIGGLE_ROOM`` (``models/globals.py``,
+  ``TGI_WIGGLE_ROOM`` defaults to 0.90), i.e. it stops at ``fraction * 0.9 * total``; TGI 1.x
+  and 2.0 kept ``free * 0.95``, TGI 2.1 to 3.0 ``free * TGI_WIGGLE_ROOM``.
+- ``backends/v3/src/client/grpc_client.rs`` ``warmup``: the warmup batch is requests of
+  ``max_input_tokens`` tokens until ``max_batch_prefill_tokens`` is reached, each asking for
+  ``max_total_tokens - truncate`` new tokens, with ``prefill_logprobs: true``. Since TGI 3.0
+  the server drops prefill logprobs unless ``--enable-prefill-logprobs`` is set, so only one
+  logits row per request is materialised; before 3.0 every prefill token got a logits row
+  (``torch.log_softmax(out, -1)`` over ``tokens x vocab``).
+- ``server/text_generation_server/layers/tensor_parallel.py``: embeddings and ``lm_head`` are
+  sharded over the vocab (the head is loaded whole when the vocab does not divide); GPTQ, AWQ,
+  EETQ and Marlin leave ``lm_head`` unquantized.
+
+Two constants are calibrated against public startup logs (see ``docs/capacity.md`` and
+``tests/test_capacity_memory.py``): `CUDA_CONTEXT_BYTES` and
+`PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY`. Everything else is read from TGI's source.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from tgi_infra.capacity.facts import ModelFacts
+
+MIB = 2**20
+GIB = 2**30
+
+# launcher/src/main.rs `enum Quantization` (kebab-case, as the launcher accepts them).
+TGI_QUANTIZE_METHODS: tuple[str, ...] = (
+    "awq",
+    "compressed-tensors",
+    "eetq",
+    "exl2",
+    "gptq",
+    "marlin",
+    "bitsandbytes",
+    "bitsandbytes-nf4",
+    "bitsandbytes-fp4",
+    "fp8",
+)
+# launcher/src/main.rs `enum Dtype` and `enum KVCacheDtype`.
+TGI_DTYPES: tuple[str, ...] = ("float16", "bfloat16")
+TGI_KV_CACHE_DTYPES: tuple[str, ...] = ("fp8_e4m3fn", "fp8_e5m2")
+
+# server/text_generation_server/models/globals.py: TGI_WIGGLE_ROOM = float(os.getenv(..., "0.90"))
+TGI_WIGGLE_ROOM = 0.90
+# flash_causal_lm.py before TGI_WIGGLE_ROOM existed: `int((free_memory * 0.95) // ...)`.
+LEGACY_WIGGLE_ROOM = 0.95
+# server/text_generation_server/models/globals.py: BLOCK_SIZE per attention backend.
+BLOCK_SIZES: dict[str, int] = {"flashinfer": 1, "flashdecoding": 256, "paged": 16}
+# launcher/src/main.rs `resolve_attention`: flashinfer only for these head dims.
+FLASHINFER_HEAD_DIMS = frozenset({64, 128, 256})
+# The TGI release whose warmup arithmetic the defaults mirror.
+DEFAULT_TGI_VERSION = "3.3"
+
+# Calibrated: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
+# cuBLAS/flash-attention workspaces, allocator slack). Tuned on the reports marked "tuned" in
+# tests/test_capacity_memory.py.
+CUDA_CONTEXT_BYTES = 896 * MIB
+# Assumed (no tuned case isolates it): NCCL communicator buffers per shard when num_shard > 1.
+NCCL_BYTES_PER_SHARD = 512 * MIB
+# Calibrated: bytes per (prefill token x vocab entry) when logits are materialised for every
+# prefill token (TGI < 3.0 or --enable-prefill-logprobs): the bf16 logits, the bf16
+# log_softmax copy and about 2 bytes of allocator fragmentation around them.
+PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY = 6
+# One float32 logits row (plus its log-softmax) per warmup request otherwise.
+LAST_TOKEN_LOGITS_BYTES_PER_VOCAB_ENTRY = 8
+# MLP width assumed when config.json's intermediate_size is unknown (Llama-3-8B: 3.5).
+DEFAULT_MLP_RATIO = 3.5
+# Experts a MoE token is routed to, assumed when the facts do not say (Mixtral: 2).
+MOE_ACTIVE_EXPERTS = 2
+# Bytes per weight of on-the-fly quantization relative to 16-bit weights, scales included.
+ON_THE_FLY_WEIGHT_FACTOR: dict[str, float] = {
+    "bitsandbytes": 0.53,  # int8 + per-row scales
+    "bitsandbytes-nf4": 0.28,  # 4 bit + one fp32 absmax per 64 weights
+    "bitsandbytes-fp4": 0.28,
+    "eetq": 0.51,  # int8 + per-channel fp16 scales
+    "fp8": 0.51,  # e4m3 + per-channel scales
+}
+# Quantizers that need a checkpoint already quantized (TGI cannot quantize on the fly).
+PREQUANTIZED_ONLY = frozenset({"awq", "gptq", "marlin", "exl2", "compressed-tensors"})
+# tensor_parallel.py TensorParallelHead.load: these keep lm_head in 16 bit.
+HEAD_NOT_QUANTIZED = frozenset({"gptq", "awq", "eetq", "marlin"})
+
+_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Predicted memory of one TGI shard at warmup, and the KV capacity it leads to.
+
+    Byte figures are per shard (one GPU); ``max_batch_total_tokens`` is what the router would
+    log as ``Setting max batch total tokens to N`` (0 when nothing is left for the KV cache).
+    """
+
+    gpu_memory_bytes: int
+    num_shard: int
+    weights_bytes_per_shard: int
+    cuda_context_bytes: int
+    prefill_peak_bytes: int  # activations + logits of the warmup prefill batch
+    usable_bytes: int  # where TGI stops filling the GPU: after memory fraction and wiggle room
+    kv_bytes_per_token_per_shard: int
+    kv_budget_bytes_per_shard: int  # usable - context - weights - prefill peak (may be < 0)
+    max_batch_total_tokens: int  # predicted; 0 when it does not fit
+    fits: bool
+    notes: tuple[str, ...]  # assumptions made, one sentence each
+    block_size: int = 1
+    tgi_version: str = DEFAULT_TGI_VERSION
+
+    @property
+    def kv_budget_gib(self) -> float:
+        return self.kv_budget_bytes_per_shard / GIB
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_version(version: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
+    if not parts:
+        raise ValueError(f"tgi_version {version!r} is not a version like '3.3' or '2.2.0'")
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0], parts[1], parts[2]
+
+
+def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(
+            f"{name}={value!r} is not one TGI accepts; use one of {', '.join(allowed)}"
+        )
+
+
+def _serving_dtype_bytes(facts: ModelFacts, dtype: str | None) -> int:
+    """TGI serves in float16 or bfloat16 (a float32 checkpoint is cast down): 2 bytes."""
+    _check_choice("dtype", dtype, TGI_DTYPES)
+    return 2
+
+
+def _stored_dtype_bytes(facts: ModelFacts) -> int:
+    return _DTYPE_BYTES.get((facts.torch_dtype or "bfloat16").lower(), 2)
+
+
+def _intermediate_size(facts: ModelFacts) -> tuple[int, bool]:
+    value = getattr(facts, "intermediate_size", None)
+    if value:
+        return int(value), False
+    return round(DEFAULT_MLP_RATIO * facts.hidden_size), True
+
+
+def _served_weight_bytes(
+    facts: ModelFacts, quantize: str | None, dtype: str | None, notes: list[str]
+) -> int:
+    """Bytes of all weights as TGI holds them on the GPUs (before splitting into shards)."""
+    _check_choice("quantize", quantize, TGI_QUANTIZE_METHODS)
+    _serving_dtype_bytes(facts, dtype)
+    stored = int(facts.weight_bytes)
+    if facts.checkpoint_quantization:
+        notes.append(
+            f"The checkpoint is already quantized ({facts.checkpoint_quantization}); "
+            "weights are taken at their stored size."
+        )
+        if quantize in ON_THE_FLY_WEIGHT_FACTOR:
+            notes.append(
+                f"--quantize {quantize} is not applied again to a "
+                f"{facts.checkpoint_quantization} checkpoint."
+            )
+        return stored
+    if _stored_dtype_bytes(facts) == 4:
+        stored //= 2
+        notes.append("The float32 checkpoint is served in 16 bit: weights halve.")
+    if quantize in PREQUANTIZED_ONLY:
+        notes.append(
+            f"--quantize {quantize} needs a checkpoint quantized with {quantize}; this one is "
+            "not, so TGI would fail to load it. Weights taken at their 16-bit size."
+        )
+        return stored
+    if quantize in ON_THE_FLY_WEIGHT_FACTOR:
+        factor = ON_THE_FLY_WEIGHT_FACTOR[quantize]
+        embedding = facts.vocab_size * facts.hidden_size * 2
+        head = 0 if quantize not in HEAD_NOT_QUANTIZED else embedding
+        shrinkable = max(0, stored - embedding - head)
+        served = stored - int(shrinkable * (1.0 - factor))
+        notes.append(
+            f"--quantize {quantize} shrinks the linear layers to about {factor:.2f} of their "
+            f"16-bit size (embeddings{'' if head == 0 else ' and lm_head'} stay 16 bit)."
+        )
+        return served
+    return stored
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def kv_bytes_per_token(
+    facts: ModelFacts,
+    *,
+    num_shard: int = 1,
+    kv_cache_dtype: str | None = None,
+    dtype: str | None = None,
+) -> int:
+    """KV-cache bytes one token takes on one shard: 2 x layers x kv_heads x head_dim x bytes.
+
+    KV heads split across shards (``num_kv_heads // num_shard``, at least 1: an MQA model
+    replicates its single head). An fp8 KV cache stores one byte per element.
+    """
+    if num_shard < 1:
+        raise ValueError(f"num_shard={num_shard} must be at least 1")
+    _check_choice("kv_cache_dtype", kv_cache_dtype, TGI_KV_CACHE_DTYPES)
+    element = 1 if kv_cache_dtype else _serving_dtype_bytes(facts, dtype)
+    kv_heads = max(1, facts.num_kv_heads // num_shard)
+    return 2 * facts.num_layers * kv_heads * facts.head_dim * element
+
+
+def weight_bytes_per_shard(
+    facts: ModelFacts,
+    *,
+    num_shard: int = 1,
+    quantize: str | None = None,
+    dtype: str | None = None,
+) -> int:
+    """Weight bytes one shard holds: the served size split evenly across shards.
+
+    Embeddings and ``lm_head`` are sharded over the vocab like the linear layers; when the
+    vocab does not divide by ``num_shard`` TGI loads ``lm_head`` whole on every shard.
+    """
+    return _weights_per_shard(facts, num_shard=num_shard, quantize=quantize, dtype=dtype)[0]
+
+
+def _weights_per_shard(
+    facts: ModelFacts, *, num_shard: int, quantize: str | None, dtype: str | None
+) -> tuple[int, list[str]]:
+    if num_shard < 1:
+        raise ValueError(f"num_shard={num_shard} must be at least 1")
+    notes: list[str] = []
+    served = _served_weight_bytes(facts, quantize, dtype, notes)
+    per_shard = math.ceil(served / num_shard)
+    if num_shard > 1 and facts.vocab_size % num_shard:
+        head = facts.vocab_size * facts.hidden_size * 2
+        per_shard += int(head * (1 - 1 / num_shard))
+        notes.append(
+            f"vocab_size {facts.vocab_size} does not divide by {num_shard} shards: lm_head is "
+            "loaded whole on every shard."
+        )
+    return per_shard, notes
+
+
+def plan_memory(
+    facts: ModelFacts,
+    *,
+    gpu_memory_bytes: int,
+    num_shard: int = 1,
+    quantize: str | None = None,
+    dtype: str | None = None,
+    kv_cache_dtype: str | None = None,
+    max_batch_prefill_tokens: int = 4096,
+    cuda_memory_fraction: float = 1.0,
+    max_input_tokens: int | None = None,
+    max_total_tokens: int | None = None,
+    enable_prefill_logprobs: bool = False,
+    attention: str | None = None,
+    tgi_version: str = DEFAULT_TGI_VERSION,
+) -> MemoryPlan:
+    """Predict TGI's warmup on one GPU per shard: the KV budget and max batch total tokens.
+
+    ``gpu_memory_bytes`` is one GPU's total as CUDA reports it (``torch.cuda.mem_get_info``),
+    a little less than nvidia-smi's figure. ``max_input_tokens`` / ``max_total_tokens`` only
+    shape the warmup batch (defaults: ``max_batch_prefill_tokens - 50`` and one more);
+    ``tgi_version`` selects the warmup arithmetic of that TGI release (see the module doc).
+    """
+    if gpu_memory_bytes <= 0:
+        raise ValueError(f"gpu_memory_bytes={gpu_memory_bytes} must be positive")
+    if not 0.0 < cuda_memory_fraction <= 1.0:
+        raise ValueError(f"cuda_memory_fraction={cuda_memory_fraction} must be in (0, 1]")
+    if max_batch_prefill_tokens < 1:
+        raise ValueError(f"max_batch_prefill_tokens={max_batch_prefill_tokens} must be >= 1")
+    if attention is not None and attention not in BLOCK_SIZES:
+        raise ValueError(f"attention={attention!r}: use one of {', '.join(BLOCK_SIZES)}")
+    version = _parse_version(tgi_version)
+
+    weights, notes = _weights_per_shard(
+        facts, num_shard=num_shard, quantize=quantize, dtype=dtype
+    )
+    kv_per_token = kv_bytes_per_token(
+        facts, num_shard=num_shard, kv_cache_dtype=kv_cache_dtype, dtype=dtype
+    )
+    act_bytes = _serving_dtype_bytes(facts, dtype)
+
+    if kv_cache_dtype:
+        notes.append(f"KV cache in {kv_cache_dtype}: one byte per element, half of 16 bit.")
+    if facts.num_kv_heads < num_shard and facts.num_kv_heads > 1:
+        notes.append(
+            f"{facts.num_kv_heads} KV heads over {num_shard} shards: counted as one head per "
+            "shard, but TGI may refuse a KV-head count that does not divide."
+        )
+    elif facts.num_kv_heads % num_shard and facts.num_kv_heads > 1:
+        notes.append(
+            f"{facts.num_kv_heads} KV heads do not divide by {num_shard} shards; TGI may refuse."
+        )
+    if quantize is not None and dtype is not None and not quantize.startswith("bitsandbytes"):
+        notes.append(f"TGI refuses --dtype together with --quantize {quantize}.")
+    if facts.architecture.lower().startswith("deepseek"):
+        notes.append("MLA models (DeepSeek) cache a compressed latent; KV bytes are overstated.")
+
+    # -- attention backend and block size
+    if attention is None:
+        if version >= (3, 0, 0):
+            attention = "flashinfer" if facts.head_dim in FLASHINFER_HEAD_DIMS else "flashdecoding"
+        else:
+            attention = "paged"
+    block_size = BLOCK_SIZES[attention]
+
+    # -- the warmup prefill batch (backends/v3/src/client/grpc_client.rs warmup)
+    prefill_tokens = max_batch_prefill_tokens
+    max_input = max_input_tokens or max(1, prefill_tokens - 50)
+    max_total = max_total_tokens or max_input + 1
+    n_requests = math.ceil(prefill_tokens / max_input)
+
+    intermediate, guessed = _intermediate_size(facts)
+    if guessed:
+        notes.append(
+            f"intermediate_size unknown: assumed {DEFAULT_MLP_RATIO} x hidden_size for the "
+            "prefill activations."
+        )
+    experts = 1
+    if facts.num_experts:
+        experts = MOE_ACTIVE_EXPERTS
+        notes.append(f"MoE: prefill activations assume {MOE_ACTIVE_EXPERTS} experts per token.")
+    heads = max(1, facts.num_attention_heads // num_shard)
+    kv_heads = max(1, facts.num_kv_heads // num_shard)
+    per_token = (
+        3 * intermediate * experts / num_shard  # gate_up output + activation output
+        + 2 * facts.hidden_size  # hidden states + residual
+        + (heads + 2 * kv_heads) * facts.head_dim  # fused qkv
+        + heads * facts.head_dim  # attention output
+    )
+    activations = int(act_bytes * prefill_tokens * per_token)
+    all_token_logits = enable_prefill_logprobs or version < (3, 0, 0)
+    if all_token_logits:
+        # The logits are gathered to the full vocab on every shard before log_softmax.
+        logits = prefill_tokens * facts.vocab_size * PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY
+        notes.append(
+            "Warmup materialises logits for every prefill token "
+            f"({'--enable-prefill-logprobs' if enable_prefill_logprobs else 'TGI < 3.0'})."
+        )
+    else:
+        logits = n_requests * facts.vocab_size * LAST_TOKEN_LOGITS_BYTES_PER_VOCAB_ENTRY
+    prefill_peak = activations + logits
+
+    context = CUDA_CONTEXT_BYTES + (NCCL_BYTES_PER_SHARD if num_shard > 1 else 0)
+    base = context + weights + prefill_peak
+    block_bytes = kv_per_token * block_size
+
+    # -- free memory -> KV blocks
+    if version >= (3, 1, 0):
+        # get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM): stop at f * 0.9 * total.
+        usable = int(cuda_memory_fraction * TGI_WIGGLE_ROOM * gpu_memory_bytes)
+        kv_budget = usable - base
+        tokens = (kv_budget // block_bytes) * block_size if kv_budget > 0 else 0
+        notes.append(
+            f"TGI >= 3.1 stops at cuda_memory_fraction x TGI_WIGGLE_ROOM ({TGI_WIGGLE_ROOM}) of "
+            "the GPU; the warmup batch's own KV blocks are counted back in."
+        )
+    else:
+        wiggle = TGI_WIGGLE_ROOM if version >= (2, 1, 0) else LEGACY_WIGGLE_ROOM
+        blocks_per_request = math.ceil((max_total - 1) / block_size)
+        warm_blocks = n_requests * blocks_per_request
+        warm_bytes = warm_blocks * block_bytes
+        free = int(cuda_memory_fraction * gpu_memory_bytes) - base - warm_bytes
+        if free > 0:
+            usable = base + warm_bytes + int(wiggle * free)
+            tokens = (int(wiggle * free) // block_bytes + warm_blocks) * block_size
+        else:
+            usable = base + warm_bytes + free
+            tokens = 0
+        kv_budget = usable - base
+        notes.append(
+            f"TGI {tgi_version} keeps {wiggle:.2f} of the memory free after the warmup prefill."
+        )
+
+    fits = tokens > 0 and tokens >= prefill_tokens
+    if max_total_tokens is not None:
+        fits = fits and tokens >= max_total_tokens
+    if kv_budget <= 0:
+        notes.append(
+            "Nothing is left for the KV cache after weights and the prefill peak: quantize, "
+            "lower --max-batch-prefill-tokens, add shards or use a larger GPU."
+        )
+    elif not fits:
+        notes.append(
+            f"The KV cache holds {tokens} tokens, fewer than max_batch_prefill_tokens "
+            f"({prefill_tokens})"
+            + (f" or max_total_tokens ({max_total_tokens})" if max_total_tokens else "")
+            + ": TGI would refuse to start."
+        )
+
+    return MemoryPlan(
+        gpu_memory_bytes=int(gpu_memory_bytes),
+        num_shard=num_shard,
+        weights_bytes_per_shard=int(weights),
+        cuda_context_bytes=int(context),
+        prefill_peak_bytes=int(prefill_peak),
+        usable_bytes=int(usable),
+        kv_bytes_per_token_per_shard=int(kv_per_token),
+        kv_budget_bytes_per_shard=int(kv_budget),
+        max_batch_total_tokens=int(max(0, tokens)),
+        fits=bool(fits),
+        notes=tuple(notes),
+        block_size=block_size,
+        tgi_version=tgi_version,
+    )
+
+
+def max_total_tokens_for_requests(plan: MemoryPlan, n_requests: int) -> int:
+    """Largest ``--max-total-tokens`` such that the KV cache holds ``n_requests`` full requests.
+
+    TGI's block allocator gives each request whole blocks, so the per-request share is rounded
+    down to the block size. Returns 0 when the plan has no KV capacity.
+    """
+    if n_requests < 1:
+        raise ValueError(f"n_requests={n_requests} must be at least 1")
+    per_request = plan.max_batch_total_tokens // n_requests
+    block = max(1, plan.block_size)
+    return max(0, (per_request // block) * block)

@@ -1,0 +1,112 @@
+"""`TenantGateway`: the OpenAI-compatible endpoint, tenant keys, auth and limits.
+
+The objects come from `tgi_infra.manifests.gateway`; this component adds what a pure
+builder must not hold: each tenant's API key (generated with pulumi-random, or supplied in
+secret config `tgi-infra:tenantKeys.<tenant>`) in a Kubernetes Secret, and the keys as
+secret outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_random as random
+
+from tgi_infra import naming
+from tgi_infra.checks.gateway import check_tenant_key_names
+from tgi_infra.components.kube import register_object, register_objects
+from tgi_infra.config.models import PlatformConfig, TenantConfig
+from tgi_infra.manifests import gateway as builders
+from tgi_infra.problems import ConfigInvalid, Problem
+
+KEY_LENGTH = 48
+TENANT_KEYS_CONFIG = "tenantKeys"
+
+
+def supplied_tenant_keys(config: pulumi.Config | None = None) -> dict[str, pulumi.Output[str]]:
+    """Keys set with `pulumi config set --secret --path 'tenantKeys.<tenant>' <key>`."""
+    raw = (config or pulumi.Config("tgi-infra")).get_object(TENANT_KEYS_CONFIG) or {}
+    if not isinstance(raw, dict):
+        raise ConfigInvalid(
+            [
+                Problem(
+                    f"tgi-infra:{TENANT_KEYS_CONFIG}",
+                    "must map tenant names to keys.",
+                    f"pulumi config set --secret --path '{TENANT_KEYS_CONFIG}.<tenant>' <key>",
+                    "tenant-key-unknown",
+                )
+            ]
+        )
+    return {str(name): pulumi.Output.secret(str(key)) for name, key in raw.items()}
+
+
+class TenantGateway(pulumi.ComponentResource):
+    """Gateway, OpenAI routes per tier, fallback routes, tenant keys, auth and limits.
+
+    `supplied_keys` (tenant name to key) overrides generation for those tenants; by default
+    they are read from secret config `tgi-infra:tenantKeys`. A generated key changes when
+    the tenant's `keyVersion` is bumped (rotation).
+    """
+
+    endpoint: pulumi.Output[str]
+    tenant_keys: pulumi.Output[dict[str, str]]
+    objects: dict[str, pulumi.CustomResource]
+    """Every registered object by `Kind/name` (key Secrets included), for `depends_on`."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        supplied_keys: Mapping[str, pulumi.Input[str]] | None = None,
+    ) -> None:
+        supplied = dict(supplied_tenant_keys() if supplied_keys is None else supplied_keys)
+        problems = check_tenant_key_names(cfg, supplied)
+        if problems:
+            raise ConfigInvalid(problems)
+        super().__init__("tgi-infra:gateway:TenantGateway", name, None, opts)
+
+        keys: dict[str, pulumi.Output[str]] = {}
+        self.objects = {}
+        if cfg.gateway.enabled:
+            for tenant in cfg.tenants:
+                key = self._key(name, tenant, supplied.get(tenant.name))
+                keys[tenant.name] = key
+                secret = self._key_secret(cfg, tenant, key)
+                self.objects[f"Secret/{naming.tenant_key_secret_name(tenant.name)}"] = secret
+        secrets = list(self.objects.values())
+        self.objects.update(
+            register_objects(builders.build_gateway_objects(cfg), parent=self, depends_on=secrets)
+        )
+
+        url = builders.endpoint_url(cfg)
+        gateway = self.objects.get(f"Gateway/{naming.gateway_name()}")
+        # Resolves once the Gateway exists, so what uses the URL waits for it.
+        self.endpoint = (
+            gateway.id.apply(lambda _: url) if gateway else pulumi.Output.from_input(url)
+        )
+        self.tenant_keys = pulumi.Output.secret(pulumi.Output.all(**keys) if keys else {})
+        self.register_outputs({"endpoint": self.endpoint, "tenantKeys": self.tenant_keys})
+
+    def _key(
+        self, name: str, tenant: TenantConfig, supplied: pulumi.Input[str] | None
+    ) -> pulumi.Output[str]:
+        if supplied is not None:
+            return pulumi.Output.secret(supplied)
+        password = random.RandomPassword(
+            f"{name}-{tenant.name}-key",
+            length=KEY_LENGTH,
+            special=False,
+            keepers={"keyVersion": str(tenant.key_version)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.secret(password.result)
+
+    def _key_secret(
+        self, cfg: PlatformConfig, tenant: TenantConfig, key: pulumi.Output[str]
+    ) -> pulumi.Resource:
+        secret = builders.tenant_key_secret(cfg, tenant)
+        secret["stringData"] = {tenant.name: key}
+        return register_object(secret, pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,57 @@
+"""`Observability`: monitors, alert rules, the dashboard and the autoscalers of every tier.
+
+A thin component over `manifests.observability` and `manifests.autoscaling`: it only
+registers what the builders render. Pass the tiers' components in `depends_on` if the
+monitors and autoscalers should wait for their Services and Deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+
+from tgi_infra.components.kube import register_objects
+from tgi_infra.config.models import PlatformConfig
+from tgi_infra.manifests.autoscaling import build_autoscaling_objects
+from tgi_infra.manifests.observability import build_observability_objects
+
+
+class Observability(pulumi.ComponentResource):
+    """Per tier: a ServiceMonitor/PodMonitor, a PrometheusRule, an HPA or ScaledObject;
+    once: the Grafana dashboard ConfigMap and the prometheus-adapter rules.
+
+    `weight_bytes` maps tier names to checkpoint sizes (from the planner); it sizes the
+    autoscalers' stabilization windows and the time-based alerts.
+    """
+
+    resources: dict[str, pulumi.CustomResource]
+    monitors: list[str]
+    autoscalers: list[str]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        weight_bytes: Mapping[str, int] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        depends_on: list[pulumi.Resource] | None = None,
+    ) -> None:
+        super().__init__("tgi-infra:observability:Observability", name, None, opts)
+        observability = build_observability_objects(cfg, weight_bytes)
+        autoscaling = build_autoscaling_objects(cfg, weight_bytes)
+        self.resources = register_objects(
+            observability + autoscaling, parent=self, depends_on=depends_on)
+        self.monitors = [
+            key for key in self.resources if key.split("/")[0] in ("ServiceMonitor", "PodMonitor")
+        ]
+        self.autoscalers = [
+            key for key in self.resources
+            if key.split("/")[0] in ("HorizontalPodAutoscaler", "ScaledObject")
+        ]
+        self.register_outputs({
+            "monitors": self.monitors,
+            "autoscalers": self.autoscalers,
+            "objects": sorted(self.resources),
+        })

@@ -1,0 +1,124 @@
+"""`TgiPlatform`: the whole stack from one validated PlatformConfig."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from tgi_infra import naming
+from tgi_infra.checks.launcher import TierCapacity
+from tgi_infra.components.kube import register_object
+from tgi_infra.components.nodepools import GpuNodePool, node_pools
+from tgi_infra.components.observability import Observability
+from tgi_infra.components.serving import ModelCache, TgiTier
+from tgi_infra.config.models import PlatformConfig
+from tgi_infra.manifests import cache as cache_builders
+from tgi_infra.manifests.platform import tier_context
+from tgi_infra.manifests.serving import namespace
+
+
+def token_fingerprint(token: str) -> str:
+    """A short hash of the HF token: a pod annotation, so a rotation rolls the pods."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+class TgiPlatform(pulumi.ComponentResource):
+    """Namespace, HF token Secret, caches and tiers (plus pools, gateway, observability).
+
+    Pass the kubernetes (and AWS) providers through `opts.providers`; children inherit
+    them. `capacity` comes from `tgi_infra.checks.validate_platform` and carries each
+    tier's weight size (cache volume, probe budgets).
+    """
+
+    namespace: pulumi.Output[str]
+    tier_services: pulumi.Output[dict[str, str]]
+    pools: dict[str, GpuNodePool]
+    tiers: dict[str, TgiTier]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        capacity: Mapping[str, TierCapacity],
+        *,
+        hf_token: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tgi-infra:platform:TgiPlatform", name, None, opts)
+        self.pools, device_plugin = node_pools(cfg, parent=self)
+        ns = register_object(namespace(cfg), pulumi.ResourceOptions(parent=self))
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        token_secret: list[pulumi.Resource] = []
+        annotations: dict[str, pulumi.Input[str]] = {}
+        if hf_token is not None:
+            secret_token = pulumi.Output.secret(hf_token)
+            token_secret.append(
+                k8s.core.v1.Secret(
+                    f"{name}-hf-token",
+                    metadata={
+                        "name": naming.hf_token_secret_name(),
+                        "namespace": cfg.cluster.namespace,
+                        "labels": naming.labels("credentials", instance=name),
+                    },
+                    type="Opaque",
+                    string_data={"token": secret_token},
+                    opts=in_ns,
+                )
+            )
+            annotations["tgi-infra/hf-token-sha256"] = secret_token.apply(token_fingerprint)
+        shared: list[pulumi.Resource] = []
+        if cfg.cache.mode == "shared":
+            weights = [capacity[t.name].facts.weight_bytes for t in cfg.tiers]
+            claim = cache_builders.shared_volume_claim(weights, cfg.cluster.namespace, cfg.cache)
+            shared.append(register_object(claim, in_ns))
+        register_object(cache_builders.download_network_policy(cfg.cluster.namespace), in_ns)
+
+        services: dict[str, pulumi.Output[str]] = {}
+        self.tiers = {}
+        for tier in cfg.tiers:
+            weight_bytes = capacity[tier.name].facts.weight_bytes
+            model_cache = ModelCache(
+                f"{name}-{tier.name}-cache",
+                tier,
+                namespace=cfg.cluster.namespace,
+                weight_bytes=weight_bytes,
+                cache=cfg.cache,
+                hf_token_secret=naming.hf_token_secret_name() if token_secret else None,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *token_secret, *shared]),
+            )
+            ctx = tier_context(
+                cfg,
+                tier,
+                weight_bytes,
+                has_hf_token=bool(token_secret),
+                pod_annotations=annotations,
+            )
+            # Pods need the filled cache, the pool's nodes and the device plugin.
+            needs = [model_cache.job, self.pools[tier.node_pool]]
+            needs += [device_plugin] if device_plugin else []
+            tgi_tier = TgiTier(
+                f"{name}-{tier.name}", ctx, pulumi.ResourceOptions(parent=self, depends_on=needs)
+            )
+            self.tiers[tier.name] = tgi_tier
+            services[tier.name] = tgi_tier.service_name
+
+        weights = {n: cap.facts.weight_bytes for n, cap in capacity.items()}
+        Observability(
+            f"{name}-observability",
+            cfg,
+            weights,
+            pulumi.ResourceOptions(parent=self),
+            depends_on=list(self.tiers.values()),
+        )
+
+        self.namespace = pulumi.Output.from_input(cfg.cluster.namespace)
+        self.tier_services = pulumi.Output.all(**services)  # type: ignore[arg-type]
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "tierServices": self.tier_services,
+            }
+        )

@@ -1,0 +1,41 @@
+"""From the whole PlatformConfig to each tier's context and the platform-wide objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tgi_infra import naming
+from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.manifests.autoscaling import is_autoscaled
+from tgi_infra.manifests.cache import claim_name
+from tgi_infra.manifests.nodepools import tier_scheduling
+from tgi_infra.manifests.observability import scrape_annotations, tracing_env
+from tgi_infra.manifests.serving import TierContext
+
+
+def tier_context(
+    cfg: PlatformConfig,
+    tier: TierConfig,
+    weight_bytes: int,
+    *,
+    has_hf_token: bool = True,
+    pod_annotations: dict[str, Any] | None = None,
+) -> TierContext:
+    pool = cfg.node_pool(tier.node_pool)
+    node_selector, tolerations = tier_scheduling(pool)
+    return TierContext(
+        tier=tier,
+        namespace=cfg.cluster.namespace,
+        pool=pool,
+        weight_bytes=weight_bytes,
+        cache_claim=claim_name(tier, cfg.cache),
+        gateway_namespace=cfg.cluster.gateway_namespace,
+        monitoring_namespace=cfg.cluster.monitoring_namespace,
+        usage_stats=cfg.usage_stats,
+        hf_token_secret=naming.hf_token_secret_name() if has_hf_token else None,
+        autoscaled=is_autoscaled(cfg, tier),
+        extra_env=tuple(tracing_env(cfg, tier)),
+        pod_annotations={**scrape_annotations(cfg), **(pod_annotations or {})},
+        node_selector=node_selector,
+        tolerations=tuple(tolerations),
+    )
