@@ -24,17 +24,20 @@ SMALL_PLATFORM: dict[str, Any] = {
     "environment": "dev",
     "cluster": {"name": "test", "region": "us-east-1"},
     "nodePools": [{"name": "l40s", "instanceTypes": ["g6e.xlarge"], "minSize": 1, "maxSize": 4}],
-    "tiers": [{
-        "name": "chat",
-        "modelId": "meta-llama/Llama-3.1-8B-Instruct",
-        "revision": "0e9e39f249a16976918f6564b8830bc894c89659",
-        "nodePool": "l40s",
-        "maxInputTokens": 4096,
-        "maxTotalTokens": 8192,
-        "replicas": {"min": 1, "max": 2},
-    }],
-    "tenants": [{"name": "team-a", "tiers": ["chat"], "requestsPerMinute": 60,
-                 "tokensPerMinute": 50000}],
+    "tiers": [
+        {
+            "name": "chat",
+            "modelId": "meta-llama/Llama-3.1-8B-Instruct",
+            "revision": "0e9e39f249a16976918f6564b8830bc894c89659",
+            "nodePool": "l40s",
+            "maxInputTokens": 4096,
+            "maxTotalTokens": 8192,
+            "replicas": {"min": 1, "max": 2},
+        }
+    ],
+    "tenants": [
+        {"name": "team-a", "tiers": ["chat"], "requestsPerMinute": 60, "tokensPerMinute": 50000}
+    ],
 }
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from tgi_infra.capacity.facts import ModelFacts
@@ -281,7 +282,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if plan.outputs:
         console.print("[bold]outputs[/bold]")
         for key, value in sorted(plan.outputs.items()):
-            console.print(f"  {key}: {json.dumps(value)}", soft_wrap=True)
+            console.print(f"  {key}: {escape(json.dumps(value))}", soft_wrap=True)
     print_problems(console, report.problems)
     return EXIT_OK
 

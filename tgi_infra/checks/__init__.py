@@ -19,6 +19,7 @@ from tgi_infra.checks.launcher import (
     check_tier_capacity,
     plan_tier,
 )
+from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
 from tgi_infra.checks.nodepools import check_node_pools
 from tgi_infra.checks.observability import check_observability
 from tgi_infra.checks.pools import PoolHardware, check_pool_fit, resolve_pools
@@ -93,6 +94,8 @@ def validate_platform(
         )
     report.problems += check_node_pools(cfg, report.pools, pod_specs=_pod_specs(report))
     report.problems += check_observability(cfg)
+    report.problems += check_gateway(cfg)
+    report.problems += check_tenant_overcommit(cfg, report.tiers)
     return report
 
 

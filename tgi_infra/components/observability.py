@@ -42,16 +42,20 @@ class Observability(pulumi.ComponentResource):
         observability = build_observability_objects(cfg, weight_bytes)
         autoscaling = build_autoscaling_objects(cfg, weight_bytes)
         self.resources = register_objects(
-            observability + autoscaling, parent=self, depends_on=depends_on)
+            observability + autoscaling, parent=self, depends_on=depends_on
+        )
         self.monitors = [
             key for key in self.resources if key.split("/")[0] in ("ServiceMonitor", "PodMonitor")
         ]
         self.autoscalers = [
-            key for key in self.resources
+            key
+            for key in self.resources
             if key.split("/")[0] in ("HorizontalPodAutoscaler", "ScaledObject")
         ]
-        self.register_outputs({
-            "monitors": self.monitors,
-            "autoscalers": self.autoscalers,
-            "objects": sorted(self.resources),
-        })
+        self.register_outputs(
+            {
+                "monitors": self.monitors,
+                "autoscalers": self.autoscalers,
+                "objects": sorted(self.resources),
+            }
+        )

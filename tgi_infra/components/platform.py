@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from tgi_infra import naming
 from tgi_infra.checks.launcher import TierCapacity
+from tgi_infra.components.gateway import TenantGateway
 from tgi_infra.components.kube import register_object
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
 from tgi_infra.components.observability import Observability
@@ -26,17 +27,19 @@ def token_fingerprint(token: str) -> str:
 
 
 class TgiPlatform(pulumi.ComponentResource):
-    """Namespace, HF token Secret, caches and tiers (plus pools, gateway, observability).
+    """Node pools, namespace, HF token Secret, caches, tiers, gateway and observability.
 
     Pass the kubernetes (and AWS) providers through `opts.providers`; children inherit
     them. `capacity` comes from `tgi_infra.checks.validate_platform` and carries each
-    tier's weight size (cache volume, probe budgets).
+    tier's weight size (cache volume, probe budgets). `tenant_keys` are supplied tenant API
+    keys (secret); tenants without one get a generated key.
     """
 
     namespace: pulumi.Output[str]
     tier_services: pulumi.Output[dict[str, str]]
     pools: dict[str, GpuNodePool]
     tiers: dict[str, TgiTier]
+    gateway: TenantGateway | None
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class TgiPlatform(pulumi.ComponentResource):
         capacity: Mapping[str, TierCapacity],
         *,
         hf_token: pulumi.Input[str] | None = None,
+        tenant_keys: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tgi-infra:platform:TgiPlatform", name, None, opts)
@@ -68,7 +72,11 @@ class TgiPlatform(pulumi.ComponentResource):
                     opts=in_ns,
                 )
             )
-            annotations["tgi-infra/hf-token-sha256"] = secret_token.apply(token_fingerprint)
+            # A 64-bit prefix of the token's SHA-256 reveals nothing usable; kept secret it
+            # would mark the whole Deployment spec secret and hide it from every preview.
+            annotations["tgi-infra/hf-token-sha256"] = pulumi.Output.unsecret(
+                secret_token.apply(token_fingerprint)
+            )
         shared: list[pulumi.Resource] = []
         if cfg.cache.mode == "shared":
             weights = [capacity[t.name].facts.weight_bytes for t in cfg.tiers]
@@ -87,7 +95,8 @@ class TgiPlatform(pulumi.ComponentResource):
                 weight_bytes=weight_bytes,
                 cache=cfg.cache,
                 hf_token_secret=naming.hf_token_secret_name() if token_secret else None,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *token_secret, *shared]),
+                after=[ns, *token_secret, *shared],
+                opts=pulumi.ResourceOptions(parent=self),
             )
             ctx = tier_context(
                 cfg,
@@ -100,7 +109,7 @@ class TgiPlatform(pulumi.ComponentResource):
             needs = [model_cache.job, self.pools[tier.node_pool]]
             needs += [device_plugin] if device_plugin else []
             tgi_tier = TgiTier(
-                f"{name}-{tier.name}", ctx, pulumi.ResourceOptions(parent=self, depends_on=needs)
+                f"{name}-{tier.name}", ctx, after=needs, opts=pulumi.ResourceOptions(parent=self)
             )
             self.tiers[tier.name] = tgi_tier
             services[tier.name] = tgi_tier.service_name
@@ -113,6 +122,15 @@ class TgiPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
             depends_on=list(self.tiers.values()),
         )
+
+        self.gateway = None
+        if cfg.gateway.enabled:
+            self.gateway = TenantGateway(
+                f"{name}-gateway",
+                cfg,
+                pulumi.ResourceOptions(parent=self, depends_on=list(self.tiers.values())),
+                supplied_keys=tenant_keys or {},
+            )
 
         self.namespace = pulumi.Output.from_input(cfg.cluster.namespace)
         self.tier_services = pulumi.Output.all(**services)  # type: ignore[arg-type]

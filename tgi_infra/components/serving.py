@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 
 from tgi_infra import naming
@@ -31,14 +33,19 @@ class ModelCache(pulumi.ComponentResource):
         weight_bytes: int,
         cache: CacheConfig,
         hf_token_secret: str | None,
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`after`: what the Job must wait for (the namespace, the token Secret, a shared
+        volume); a component's own depends_on does not reach its children."""
         super().__init__("tgi-infra:serving:ModelCache", name, None, opts)
         self.claim_name = cache_builders.claim_name(tier, cache)
-        after: list[pulumi.Resource] = []
+        after = list(after)
         if cache.mode == "per-tier":
             claim = cache_builders.tier_volume_claim(tier, namespace, weight_bytes, cache)
-            after.append(register_object(claim, pulumi.ResourceOptions(parent=self)))
+            after.append(
+                register_object(claim, pulumi.ResourceOptions(parent=self, depends_on=after))
+            )
         job = cache_builders.download_job(tier, namespace, weight_bytes, cache, hf_token_secret)
         self.job = register_object(job, pulumi.ResourceOptions(parent=self, depends_on=after))
         self.register_outputs({"claimName": self.claim_name})
@@ -47,7 +54,7 @@ class ModelCache(pulumi.ComponentResource):
 class TgiTier(pulumi.ComponentResource):
     """One model tier: ServiceAccount, Deployment, router Service, NetworkPolicy, PDB.
 
-    Pass the cache's Job in `opts.depends_on` so pods start from a filled cache. The
+    Pass the cache's Job (and the pool) in `after` so pods start from a filled cache. The
     Service is registered after the Deployment and depends on it: on a model swap the new
     Deployment (new name) becomes ready before the Service's selector moves to it, and
     Pulumi deletes the old Deployment last (create-before-delete).
@@ -57,14 +64,18 @@ class TgiTier(pulumi.ComponentResource):
     deployment_name: pulumi.Output[str]
 
     def __init__(
-        self, name: str, ctx: TierContext, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        ctx: TierContext,
+        after: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tgi-infra:serving:TgiTier", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(after))
         sa = register_object(serving_builders.service_account(ctx), child)
         deployment_opts = pulumi.ResourceOptions(
             parent=self,
-            depends_on=[sa],
+            depends_on=[sa, *after],
             # The autoscaler owns replicas once the Deployment exists.
             ignore_changes=["spec.replicas"] if ctx.autoscaled else None,
         )

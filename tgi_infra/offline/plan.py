@@ -35,6 +35,7 @@ class PlannedResource:
     parent: str | None
     custom: bool
     inputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass
@@ -77,13 +78,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
-        self.registrations: list[tuple[str, str, str, str, bool]] = []
+        self.registrations: list[tuple[str, str, str, str, bool, tuple[str, ...]]] = []
         self.outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         self.registrations.append(
-            (response.urn, request.type, request.name, request.parent, request.custom)
+            (
+                response.urn,
+                request.type,
+                request.name,
+                request.parent,
+                request.custom,
+                tuple(request.dependencies),
+            )
         )
         return response
 
@@ -148,8 +156,8 @@ def run_offline(
     pulumi_mocks._sync_await(pulumi.runtime.stack.run_in_stack(program))
     inputs = {(r.type, r.name): redact(normalize(r.inputs)) for r in mocks.resources}
     resources = [
-        PlannedResource(urn, typ, name, parent or None, custom, inputs.get((typ, name), {}))
-        for urn, typ, name, parent, custom in monitor.registrations
+        PlannedResource(urn, typ, name, parent or None, custom, inputs.get((typ, name), {}), deps)
+        for urn, typ, name, parent, custom, deps in monitor.registrations
         if typ != "pulumi:pulumi:Stack"
     ]
     return OfflinePlan(stack, resources, redact(normalize(monitor.outputs)))

@@ -1,0 +1,440 @@
+"""The warmup memory model against arithmetic we know and public TGI startup logs.
+
+Calibration: two constants in ``tgi_infra/capacity/memory.py`` were fitted
+(``CUDA_CONTEXT_BYTES`` and ``PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY``) on the reports marked
+``tuned`` below and on nothing else; the ``held_out`` reports were not looked at while fitting.
+Every case is asserted within ``PER_CASE_TOLERANCE``; the median over all cases within
+``MEDIAN_TOLERANCE``. GPU sizes are what CUDA reports (``torch.cuda.mem_get_info()[1]``), the
+figures of ``tgi_infra/capacity/data/gpus.yaml``, not nvidia-smi's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import pytest
+
+from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.capacity.memory import (
+    TGI_KV_CACHE_DTYPES,
+    TGI_QUANTIZE_METHODS,
+    kv_bytes_per_token,
+    max_total_tokens_for_requests,
+    plan_memory,
+    weight_bytes_per_shard,
+)
+
+MIB = 2**20
+GIB = 2**30
+
+# CUDA-reported totals (MiB), as in tgi_infra/capacity/data/gpus.yaml.
+A10G = 22587 * MIB  # also used for the A10 (same 24 GB GA102 part)
+L4 = 22593 * MIB
+A100_80GB = 81050 * MIB
+RTX_A6000 = 48676 * MIB
+A40 = 45627 * MIB  # nvidia-smi 46068 MiB minus the usual ~440 MiB driver reservation
+
+PER_CASE_TOLERANCE = 0.30
+MEDIAN_TOLERANCE = 0.20
+
+
+def facts(
+    model_id: str,
+    *,
+    layers: int,
+    hidden: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    vocab: int,
+    intermediate: int | None,
+    weight_bytes: int,
+    architecture: str = "LlamaForCausalLM",
+    torch_dtype: str = "bfloat16",
+    checkpoint_quantization: str | None = None,
+    num_experts: int | None = None,
+    max_position_embeddings: int = 8192,
+) -> ModelFacts:
+    return ModelFacts(
+        model_id=model_id,
+        source="catalog",
+        architecture=architecture,
+        num_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab_size=vocab,
+        max_position_embeddings=max_position_embeddings,
+        weight_bytes=weight_bytes,
+        torch_dtype=torch_dtype,
+        checkpoint_quantization=checkpoint_quantization,
+        num_experts=num_experts,
+        intermediate_size=intermediate,
+    )
+
+
+# config.json numbers; weight_bytes = parameters x 2 (the bf16/fp16 safetensors size).
+LLAMA_31_8B = facts(
+    "meta-llama/Llama-3.1-8B-Instruct", layers=32, hidden=4096, heads=32, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=14336, weight_bytes=16_060_522_496,
+    max_position_embeddings=131072,
+)
+LLAMA_31_70B = facts(
+    "meta-llama/Llama-3.1-70B-Instruct", layers=80, hidden=8192, heads=64, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=28672, weight_bytes=141_107_412_992,
+    max_position_embeddings=131072,
+)
+LLAMA_3_70B = facts(
+    "meta-llama/Meta-Llama-3-70B-Instruct", layers=80, hidden=8192, heads=64, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=28672, weight_bytes=141_107_412_992,
+)
+LLAMA_2_7B = facts(
+    "meta-llama/Llama-2-7b-hf", layers=32, hidden=4096, heads=32, kv_heads=32,
+    head_dim=128, vocab=32000, intermediate=11008, weight_bytes=13_476_839_424,
+    torch_dtype="float16", max_position_embeddings=4096,
+)
+LLAMA_1_7B = facts(  # same shapes as Llama-2-7B; 2048 positions
+    "huggyllama/llama-7b", layers=32, hidden=4096, heads=32, kv_heads=32,
+    head_dim=128, vocab=32000, intermediate=11008, weight_bytes=13_476_839_424,
+    torch_dtype="float16", max_position_embeddings=2048,
+)
+SWALLOW_7B = facts(  # Llama-2-7B with the vocab extended to 43176 tokens: 6.83 B parameters
+    "tokyotech-llm/Swallow-7b-hf", layers=32, hidden=4096, heads=32, kv_heads=32,
+    head_dim=128, vocab=43176, intermediate=11008, weight_bytes=13_663_215_616,
+    max_position_embeddings=4096,
+)
+GEMMA_2B = facts(  # multi-query attention: one KV head of 256
+    "google/gemma-2b-it", layers=18, hidden=2048, heads=8, kv_heads=1, head_dim=256,
+    vocab=256000, intermediate=16384, weight_bytes=5_012_344_832,
+    architecture="GemmaForCausalLM",
+)
+GEMMA_3_27B = facts(  # vision-language model; the checkpoint includes the SigLIP tower
+    "google/gemma-3-27b-it", layers=62, hidden=5376, heads=32, kv_heads=16, head_dim=128,
+    vocab=262208, intermediate=21504, weight_bytes=54_873_000_000,
+    architecture="Gemma3ForConditionalGeneration", max_position_embeddings=131072,
+)
+MIXTRAL_8X7B = facts(
+    "mistralai/Mixtral-8x7B-Instruct-v0.1", layers=32, hidden=4096, heads=32, kv_heads=8,
+    head_dim=128, vocab=32000, intermediate=14336, weight_bytes=93_405_585_408,
+    architecture="MixtralForCausalLM", num_experts=8, max_position_embeddings=32768,
+)
+LLAMA_3_70B_AWQ = facts(
+    "casperhansen/llama-3-70b-instruct-awq", layers=80, hidden=8192, heads=64, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=28672, weight_bytes=39_770_000_000,
+    torch_dtype="float16", checkpoint_quantization="awq",
+)
+
+
+# --------------------------------------------------------------------------- KV arithmetic
+
+
+def test_kv_bytes_per_token_llama_31_8b_bf16():
+    # 2 (K and V) x 32 layers x 8 KV heads x 128 head_dim x 2 bytes
+    assert kv_bytes_per_token(LLAMA_31_8B, num_shard=1, kv_cache_dtype=None, dtype=None) == 131072
+    assert kv_bytes_per_token(LLAMA_31_8B, num_shard=1, kv_cache_dtype=None, dtype="float16") == (
+        131072
+    )
+
+
+def test_kv_bytes_split_across_shards():
+    assert kv_bytes_per_token(LLAMA_31_8B, num_shard=2, kv_cache_dtype=None, dtype=None) == 65536
+    assert kv_bytes_per_token(LLAMA_31_8B, num_shard=8, kv_cache_dtype=None, dtype=None) == 16384
+    # Llama-3.1-70B over 4 shards: 80 x 2 heads x 128 x 2 x 2
+    assert kv_bytes_per_token(LLAMA_31_70B, num_shard=4, kv_cache_dtype=None, dtype=None) == (
+        81920
+    )
+
+
+def test_kv_heads_replicated_when_fewer_than_shards():
+    # MQA: Gemma-2B's single KV head is replicated on every shard.
+    one = kv_bytes_per_token(GEMMA_2B, num_shard=1, kv_cache_dtype=None, dtype=None)
+    assert one == 2 * 18 * 1 * 256 * 2 == 18432
+    assert kv_bytes_per_token(GEMMA_2B, num_shard=4, kv_cache_dtype=None, dtype=None) == one
+    # 8 KV heads over 16 shards: at least one head per shard, and a note says TGI may refuse.
+    assert kv_bytes_per_token(LLAMA_31_8B, num_shard=16, kv_cache_dtype=None, dtype=None) == (
+        2 * 32 * 1 * 128 * 2
+    )
+    plan = plan_memory(LLAMA_31_70B, gpu_memory_bytes=A100_80GB, num_shard=16)
+    assert any("KV heads over 16 shards" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("kv_dtype", TGI_KV_CACHE_DTYPES)
+def test_fp8_kv_cache_halves_kv_bytes(kv_dtype):
+    assert kv_bytes_per_token(LLAMA_31_8B, num_shard=1, kv_cache_dtype=kv_dtype, dtype=None) == (
+        65536
+    )
+    bf16 = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB)
+    fp8 = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, kv_cache_dtype=kv_dtype)
+    assert fp8.kv_bytes_per_token_per_shard * 2 == bf16.kv_bytes_per_token_per_shard
+    assert fp8.kv_budget_bytes_per_shard == bf16.kv_budget_bytes_per_shard
+    assert 1.99 < fp8.max_batch_total_tokens / bf16.max_batch_total_tokens < 2.01
+    assert any("one byte per element" in note for note in fp8.notes)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def test_weights_split_across_shards():
+    assert weight_bytes_per_shard(LLAMA_31_8B, num_shard=1, quantize=None, dtype=None) == (
+        LLAMA_31_8B.weight_bytes
+    )
+    two = weight_bytes_per_shard(LLAMA_31_70B, num_shard=2, quantize=None, dtype=None)
+    assert two == LLAMA_31_70B.weight_bytes // 2
+    four = weight_bytes_per_shard(LLAMA_31_70B, num_shard=4, quantize=None, dtype=None)
+    assert four == LLAMA_31_70B.weight_bytes // 4
+
+
+def test_lm_head_loaded_whole_when_vocab_does_not_divide():
+    # Swallow's 43176-token vocab does not divide by 16 (TensorParallelHead falls back).
+    even = SWALLOW_7B.weight_bytes / 16
+    per_shard = weight_bytes_per_shard(SWALLOW_7B, num_shard=16, quantize=None, dtype=None)
+    head = 43176 * 4096 * 2
+    assert per_shard == pytest.approx(even + head * 15 / 16, rel=1e-6)
+
+
+def test_on_the_fly_quantization_shrinks_weights():
+    full = LLAMA_31_70B.weight_bytes
+    nf4 = weight_bytes_per_shard(LLAMA_31_70B, num_shard=1, quantize="bitsandbytes-nf4", dtype=None)
+    bnb8 = weight_bytes_per_shard(LLAMA_31_70B, num_shard=1, quantize="bitsandbytes", dtype=None)
+    eetq = weight_bytes_per_shard(LLAMA_31_70B, num_shard=1, quantize="eetq", dtype=None)
+    fp8 = weight_bytes_per_shard(LLAMA_31_70B, num_shard=1, quantize="fp8", dtype=None)
+    assert 0.27 < nf4 / full < 0.32  # about a quarter, plus 16-bit embeddings and scales
+    assert 0.50 < bnb8 / full < 0.56  # about half
+    assert 0.50 < fp8 / full < 0.55
+    assert eetq > fp8  # EETQ keeps lm_head in 16 bit (tensor_parallel.py)
+    assert 0.50 < eetq / full < 0.56
+
+
+def test_prequantized_checkpoint_is_not_shrunk_again():
+    stored = LLAMA_3_70B_AWQ.weight_bytes
+    for quantize in (None, "awq", "bitsandbytes-nf4"):
+        assert weight_bytes_per_shard(
+            LLAMA_3_70B_AWQ, num_shard=1, quantize=quantize, dtype=None
+        ) == stored
+    plan = plan_memory(LLAMA_3_70B_AWQ, gpu_memory_bytes=A100_80GB, quantize="awq")
+    assert any("already quantized (awq)" in note for note in plan.notes)
+
+
+def test_float32_checkpoint_is_served_in_16_bit():
+    fp32 = facts(
+        "some/fp32-model", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+        vocab=128256, intermediate=14336, weight_bytes=2 * 16_060_522_496, torch_dtype="float32",
+    )
+    assert weight_bytes_per_shard(fp32, num_shard=1, quantize=None, dtype=None) == 16_060_522_496
+
+
+def test_awq_flag_on_unquantized_checkpoint_is_noted_not_shrunk():
+    plan = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, quantize="awq")
+    assert plan.weights_bytes_per_shard == LLAMA_31_8B.weight_bytes
+    assert any("needs a checkpoint quantized with awq" in note for note in plan.notes)
+
+
+def test_quantize_methods_match_the_launcher():
+    assert TGI_QUANTIZE_METHODS == (
+        "awq", "compressed-tensors", "eetq", "exl2", "gptq", "marlin",
+        "bitsandbytes", "bitsandbytes-nf4", "bitsandbytes-fp4", "fp8",
+    )
+    with pytest.raises(ValueError, match="int4"):
+        plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, quantize="int4")
+    with pytest.raises(ValueError, match="float32"):
+        plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, dtype="float32")
+    with pytest.raises(ValueError, match="fp8"):
+        kv_bytes_per_token(LLAMA_31_8B, num_shard=1, kv_cache_dtype="fp8", dtype=None)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def test_plan_terms_add_up_in_tgi_3():
+    plan = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, max_batch_prefill_tokens=4096)
+    assert plan.usable_bytes == int(0.9 * A100_80GB)
+    assert plan.kv_budget_bytes_per_shard == (
+        plan.usable_bytes
+        - plan.cuda_context_bytes
+        - plan.weights_bytes_per_shard
+        - plan.prefill_peak_bytes
+    )
+    assert plan.block_size == 1  # flashinfer with head_dim 128
+    assert plan.max_batch_total_tokens == plan.kv_budget_bytes_per_shard // 131072
+    assert plan.fits
+    # An H100/A100 80GB holds about 0.45 M tokens of Llama-3.1-8B KV cache.
+    assert 400_000 < plan.max_batch_total_tokens < 500_000
+
+
+def test_memory_fraction_shrinks_the_budget():
+    full = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB)
+    half = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, cuda_memory_fraction=0.5)
+    assert half.usable_bytes == int(0.5 * 0.9 * A100_80GB)
+    assert half.max_batch_total_tokens < full.max_batch_total_tokens / 2
+    with pytest.raises(ValueError, match="cuda_memory_fraction"):
+        plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, cuda_memory_fraction=1.5)
+
+
+def test_prefill_logprobs_cost_logits_for_every_prefill_token():
+    plain = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A10G, max_batch_prefill_tokens=4096)
+    logprobs = plan_memory(
+        LLAMA_31_8B, gpu_memory_bytes=A10G, max_batch_prefill_tokens=4096,
+        enable_prefill_logprobs=True,
+    )
+    # 4096 tokens x 128256 vocab x 6 bytes: about 3 GiB more at warmup.
+    extra = logprobs.prefill_peak_bytes - plain.prefill_peak_bytes
+    assert 2.8 * GIB < extra < 3.0 * GIB
+    assert logprobs.max_batch_total_tokens < plain.max_batch_total_tokens
+
+
+def test_larger_prefill_budget_costs_kv_tokens():
+    small = plan_memory(LLAMA_31_8B, gpu_memory_bytes=L4, max_batch_prefill_tokens=2048)
+    large = plan_memory(LLAMA_31_8B, gpu_memory_bytes=L4, max_batch_prefill_tokens=16384)
+    assert large.prefill_peak_bytes > small.prefill_peak_bytes
+    assert large.max_batch_total_tokens < small.max_batch_total_tokens
+
+
+def test_not_fits_70b_bf16_on_two_a40():
+    # camptocamp/self-hosted-llm-models-tests README.md: Meta-Llama-3-70B-Instruct, 2 shards on
+    # Exoscale GPU3 (A40 48 GB) "unable to run this model ... insufficient GPU memory".
+    plan = plan_memory(
+        LLAMA_3_70B, gpu_memory_bytes=A40, num_shard=2, max_batch_prefill_tokens=4145
+    )
+    assert not plan.fits
+    assert plan.max_batch_total_tokens == 0
+    assert plan.kv_budget_bytes_per_shard < 0
+    assert plan.weights_bytes_per_shard > plan.usable_bytes
+    assert any("Nothing is left for the KV cache" in note for note in plan.notes)
+    # Four A40s hold it.
+    assert plan_memory(LLAMA_3_70B, gpu_memory_bytes=A40, num_shard=4).fits
+
+
+def test_not_fits_when_max_total_tokens_exceeds_the_cache():
+    plan = plan_memory(
+        LLAMA_31_8B, gpu_memory_bytes=L4, max_batch_prefill_tokens=4096,
+        max_total_tokens=131072,
+    )
+    assert 0 < plan.max_batch_total_tokens < 131072
+    assert not plan.fits
+    assert any("TGI would refuse to start" in note for note in plan.notes)
+
+
+def test_max_total_tokens_for_requests():
+    plan = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB)
+    one = max_total_tokens_for_requests(plan, 1)
+    assert one == plan.max_batch_total_tokens
+    assert max_total_tokens_for_requests(plan, 32) == plan.max_batch_total_tokens // 32
+    assert 32 * max_total_tokens_for_requests(plan, 32) <= plan.max_batch_total_tokens
+    old = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version="2.2.0")
+    assert old.block_size == 16
+    assert max_total_tokens_for_requests(old, 7) % 16 == 0
+    with pytest.raises(ValueError):
+        max_total_tokens_for_requests(plan, 0)
+    not_fitting = plan_memory(LLAMA_3_70B, gpu_memory_bytes=A40, num_shard=2)
+    assert max_total_tokens_for_requests(not_fitting, 1) == 0
+
+
+def test_moe_and_missing_intermediate_size_are_noted():
+    plan = plan_memory(
+        MIXTRAL_8X7B, gpu_memory_bytes=L4, num_shard=2, quantize="bitsandbytes-nf4"
+    )
+    assert any("MoE" in note for note in plan.notes)
+    assert any("bitsandbytes-nf4" in note for note in plan.notes)
+    guessed = facts(
+        "x/unknown-mlp", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+        vocab=128256, intermediate=None, weight_bytes=16_060_522_496,
+    )
+    assert any("intermediate_size unknown" in n for n in plan_memory(
+        guessed, gpu_memory_bytes=A100_80GB).notes)
+
+
+# --------------------------------------------------------------------------- public reports
+
+
+@dataclass(frozen=True)
+class Report:
+    case: str
+    source: str  # where the "Setting max batch total tokens to N" line was published
+    role: str  # "tuned" (used to fit the two constants) or "held_out"
+    facts: ModelFacts
+    gpu_memory_bytes: int
+    num_shard: int
+    tgi_version: str
+    max_batch_prefill_tokens: int
+    max_input_tokens: int
+    max_total_tokens: int
+    reported: int
+    quantize: str | None = None
+
+
+REPORTS = (
+    Report(
+        "Llama-2-7b-hf, 1x A10G, TGI 0.9.3, defaults (1024/2048/4096)",
+        "github.com/huggingface/text-generation-inference/issues/653",
+        "tuned", LLAMA_2_7B, A10G, 1, "0.9.3", 4096, 1024, 2048, 16224,
+    ),
+    Report(
+        "Llama-7B, 1x A10, TGI 0.9.1, --max-batch-prefill-tokens 2048",
+        "github.com/vllm-project/vllm/issues/381 (TGI maintainer's command line)",
+        "held_out", LLAMA_1_7B, A10G, 1, "0.9.1", 2048, 1000, 1512, 17664,
+    ),
+    Report(
+        "gemma-2b-it, 1x L4, TGI 1.4 (Vertex image 2024-02-20), defaults",
+        "github.com/gke-demos/chat-with-gemma README.md + k8s-manifests/gemma-tgi.yaml",
+        "tuned", GEMMA_2B, L4, 1, "1.4.0", 4096, 1024, 2048, 666672,
+    ),
+    Report(
+        "Swallow-7b-hf, 1x A10 (OCI), TGI 2.0.3, defaults (4095/4096/4145)",
+        "Qiita, oracle organization: 'Hugging Face TGI(Text Generation Inference) "
+        "を OCI の A10 で試してみた' (2024-05-31 log)",
+        "held_out", SWALLOW_7B, A10G, 1, "2.0.3", 4145, 4095, 4096, 15232,
+    ),
+    Report(
+        "Llama-3.1-8B-Instruct, 1x A10G (g5.2xlarge), TGI 2.2.0, defaults",
+        "github.com/Infinite-Limit-Data-Science/chat-app README3-hf-tgi.md",
+        "tuned", LLAMA_31_8B, A10G, 1, "2.2.0", 4145, 4095, 4096, 19056,
+    ),
+    Report(
+        "Llama-3.1-70B-Instruct, 2x A100 80GB, TGI 2.4, prefill 10049",
+        "github.com/huggingface/text-generation-inference/issues/2744",
+        "held_out", LLAMA_31_70B, A100_80GB, 2, "2.4.0", 10049, 9999, 10000, 30816,
+    ),
+    Report(
+        "gemma-3-27b-it (VLM), 2x RTX A6000, TGI 3.3 (July 2025), defaults (prefill 8000)",
+        "public TGI startup log, 2025-07-04 ('Command to run the Gemma 3 27B model with TGI')",
+        "held_out", GEMMA_3_27B, RTX_A6000, 2, "3.3.0", 8000, 7999, 8000, 52125,
+    ),
+)
+
+
+def _predict(r: Report) -> int:
+    return plan_memory(
+        r.facts,
+        gpu_memory_bytes=r.gpu_memory_bytes,
+        num_shard=r.num_shard,
+        quantize=r.quantize,
+        max_batch_prefill_tokens=r.max_batch_prefill_tokens,
+        max_input_tokens=r.max_input_tokens,
+        max_total_tokens=r.max_total_tokens,
+        tgi_version=r.tgi_version,
+    ).max_batch_total_tokens
+
+
+def _error(r: Report) -> float:
+    return abs(_predict(r) - r.reported) / r.reported
+
+
+@pytest.mark.parametrize("report", REPORTS, ids=[r.case for r in REPORTS])
+def test_public_report_within_per_case_tolerance(report):
+    predicted = _predict(report)
+    assert report.source
+    assert abs(predicted - report.reported) / report.reported <= PER_CASE_TOLERANCE, (
+        f"{report.case}: predicted {predicted}, reported {report.reported} ({report.source})"
+    )
+
+
+def test_public_reports_median_error():
+    errors = [_error(r) for r in REPORTS]
+    assert statistics.median(errors) <= MEDIAN_TOLERANCE
+    tuned = [_error(r) for r in REPORTS if r.role == "tuned"]
+    held_out = [_error(r) for r in REPORTS if r.role == "held_out"]
+    assert len(tuned) == 3 and len(held_out) == 4
+    assert statistics.median(tuned) <= MEDIAN_TOLERANCE
+    assert statistics.median(held_out) <= MEDIAN_TOLERANCE
