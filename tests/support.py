@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 
 from tgi_infra.config.loader import load_stack, parse_platform, read_stack_file
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.offline.plan import OfflinePlan, run_offline
+from tgi_infra.program import main
 from tgi_infra.validation import (
     crd_directory,
     is_custom_resource,
@@ -77,3 +80,28 @@ def assert_schema_valid(objs: list[dict[str, Any]]) -> None:
         else:
             failures += validate_core_object(obj)
     assert not failures, "\n".join(failures)
+
+
+def offline_plan(stack: str, **platform_changes: Any) -> OfflinePlan:
+    """The real program of `stack` under mocks; `platform_changes` replace top-level keys."""
+    config = raw_stack(stack)
+    if platform_changes:
+        config = {
+            **config,
+            "tgi-infra:platform": {**config["tgi-infra:platform"], **platform_changes},
+        }
+    return run_offline(main, config, stack=stack)
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool; skip without it, except under CI where it must exist."""
+    import shutil
+
+    found = shutil.which(name) or next(
+        (str(p) for p in (ROOT / ".tools").glob(f"*/bin/{name}") if p.exists()), None
+    )
+    if found:
+        return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{name} is required under CI (.ci/run installs it)")
+    pytest.skip(f"{name} not installed (make tools / apt-get install prometheus)")

@@ -7,9 +7,7 @@ included, to prove the selectors).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 import yaml
 
 from tests._observability_cfg import WEIGHTS, platform, prod
+from tests.support import require_tool
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests.alerts import VALUE
 from tgi_infra.manifests.dashboard import panels
@@ -26,13 +25,8 @@ from tgi_infra.manifests.observability import build_observability_objects
 
 @pytest.fixture
 def promtool() -> str:
-    """promtool's path: skip without it, except in CI (CI=true), where it must be there."""
-    path = shutil.which("promtool")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is required in CI (Debian package `prometheus`)")
-    pytest.skip("promtool not installed (apt-get install prometheus)")
+    return require_tool("promtool")
+
 
 NS = "tgi"
 TGI = f'namespace="{NS}",tier="chat"'

@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
 
+    p = sub.add_parser(
+        "check", help="validate, plan, check schemas and run the policy pack (as CI would)"
+    )
+    _stack_args(p)
+    p.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+    p.add_argument(
+        "--policy-config",
+        type=Path,
+        help="policy pack config JSON (default: policy/config/<stack>.json when it exists)",
+    )
+
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
     return parser
@@ -84,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "plan": cmd_plan,
             "render": cmd_render,
             "config-reference": cmd_config_reference,
+            "check": cmd_check,
         }[args.command]
         return handler(args, console)
     except ConfigInvalid as exc:
@@ -307,6 +319,16 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
         path.write_text(yaml.safe_dump(obj, sort_keys=False))
     console.print(f"wrote {len(objects)} objects to {out}")
     return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from tgi_infra.policy.check import default_pack_config, render, run_check
+
+    stack = _stack_name(args)
+    pack_config = args.policy_config or default_pack_config(stack)
+    report = run_check(_stack_path(args), stack, pack_config=pack_config)
+    render(report, args.format, console)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def cmd_config_reference(args: argparse.Namespace, console: Console) -> int:

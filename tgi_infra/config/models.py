@@ -177,7 +177,9 @@ class TierConfig(Model):
     )
     node_pool: DnsLabel
     image_version: str = Field(
-        DEFAULT_TGI_VERSION, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$", description="TGI tag."
+        DEFAULT_TGI_VERSION,
+        pattern=r"^([0-9A-Za-z][0-9A-Za-z._-]*|sha256:[0-9a-f]{64})$",
+        description="TGI image tag (e.g. 3.3.6), or sha256:<digest> to pin by digest."
     )
     num_shard: int = Field(1, ge=1, le=8)
     quantize: Quantize | None = None

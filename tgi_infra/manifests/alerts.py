@@ -34,8 +34,15 @@ def _pct(ratio: float) -> str:
 
 
 def _alert(
-    cfg: PlatformConfig, tier: TierConfig, name: str, expr: str, for_: str, severity: str,
-    summary: str, description: str, anchor: str,
+    cfg: PlatformConfig,
+    tier: TierConfig,
+    name: str,
+    expr: str,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    anchor: str,
 ) -> K8s:
     return {
         "alert": name,
@@ -68,8 +75,12 @@ def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
     )
     return [
         _alert(
-            cfg, tier, "TgiQueueHigh",
-            f"avg(tgi_queue_size{{{sel}}}) > {th.queue_size}", "10m", "warning",
+            cfg,
+            tier,
+            "TgiQueueHigh",
+            f"avg(tgi_queue_size{{{sel}}}) > {th.queue_size}",
+            "10m",
+            "warning",
             f"Tier {tier.name}: requests queue on every pod.",
             f"TGI pods of tier {tier.name} hold {VALUE} queued requests each on average "
             f"for 10m, above {th.queue_size} ({path}.alerts.queueSize). Requests wait for "
@@ -77,10 +88,15 @@ def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
             "autoscaler scaled out and its new pods are scheduled; raise replicas.max and "
             "the node pool's maxSize, or lower maxTotalTokens so more requests fit the KV "
             "cache.",
-            "queue-high"),
+            "queue-high",
+        ),
         _alert(
-            cfg, tier, "TgiTimeToFirstTokenHigh",
-            f"({ttft}) > {th.time_to_first_token_p95_seconds:g}", "10m", "warning",
+            cfg,
+            tier,
+            "TgiTimeToFirstTokenHigh",
+            f"({ttft}) > {th.time_to_first_token_p95_seconds:g}",
+            "10m",
+            "warning",
             f"Tier {tier.name}: p95 time to first token above "
             f"{th.time_to_first_token_p95_seconds:g}s.",
             f"Estimated p95 time to first token of tier {tier.name} is {VALUE}s for 10m, "
@@ -91,12 +107,17 @@ def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
             "upper-bound proxy. A high queue part means too few replicas; a high prefill "
             "part means long prompts: lower maxBatchPrefillTokens or maxInputTokens, or "
             "use a faster GPU.",
-            "time-to-first-token-high"),
+            "time-to-first-token-high",
+        ),
         _alert(
-            cfg, tier, "TgiErrorRateHigh",
+            cfg,
+            tier,
+            "TgiErrorRateHigh",
             f'sum by (err) (rate(tgi_request_failure{{{sel},err!="dropped"}}[5m]))'
             f" / ignoring (err) group_left sum(rate(tgi_request_count{{{sel}}}[5m]))"
-            f" > {th.error_ratio:g}", "5m", "critical",
+            f" > {th.error_ratio:g}",
+            "5m",
+            "critical",
             f"Tier {tier.name}: requests fail with {{{{ $labels.err }}}} errors.",
             f"{VALUE} of tier {tier.name}'s requests failed with err="
             f"{{{{ $labels.err }}}} over 5m, above {th.error_ratio:g} "
@@ -105,18 +126,24 @@ def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
             "send prompts above maxInputTokens or bad parameters; generation: the model "
             "server failed (read the pod logs for CUDA out of memory). Client disconnects "
             "(dropped) are not counted.",
-            "error-rate-high"),
+            "error-rate-high",
+        ),
         _alert(
-            cfg, tier, "TgiKvCacheNearFull",
+            cfg,
+            tier,
+            "TgiKvCacheNearFull",
             f"max(tgi_batch_current_max_tokens{{{sel}}} / tgi_batch_max_total_tokens{{{sel}}})"
-            f" > {th.kv_cache_usage_ratio:g}", "15m", "warning",
+            f" > {th.kv_cache_usage_ratio:g}",
+            "15m",
+            "warning",
             f"Tier {tier.name}: KV cache above {_pct(th.kv_cache_usage_ratio)} for 15m.",
             f"A pod of tier {tier.name} has {VALUE} of its KV cache (tgi_batch_max_total_"
             f"tokens) reserved by the running batch for 15m, above "
             f"{th.kv_cache_usage_ratio:g} ({path}.alerts.kvCacheUsageRatio). New requests "
             "wait for running ones to finish. Scale out, lower maxTotalTokens, or free "
             "memory (fp8 KV cache, quantization, more shards).",
-            "kv-cache-near-full"),
+            "kv-cache-near-full",
+        ),
     ]
 
 
@@ -135,57 +162,78 @@ def platform_alerts(
     slow_after = download_seconds(weights) // 2
     alerts = [
         _alert(
-            cfg, tier, "TgiNoReadyReplicas",
+            cfg,
+            tier,
+            "TgiNoReadyReplicas",
             f"(sum(kube_deployment_spec_replicas{{{deploy}}}) > 0) unless "
             f"(sum(kube_deployment_status_replicas_available{{{deploy}}}) > 0)",
-            f"{no_ready_for}m", "critical",
+            f"{no_ready_for}m",
+            "critical",
             f"Tier {tier.name} has no ready replica.",
             f"Tier {tier.name} wants replicas but none has been ready for {no_ready_for}m "
             "(longer than a cold start): its model is unreachable. Look at the pods' events "
             "and logs: Pending (no GPU node: the pool is at maxSize or the instance type "
             "is unavailable), CrashLoopBackOff (CUDA out of memory at warmup), or a "
             "startupProbe that fails during a slow weight load.",
-            "no-ready-replicas"),
+            "no-ready-replicas",
+        ),
         _alert(
-            cfg, tier, "TgiModelDownloadFailed",
+            cfg,
+            tier,
+            "TgiModelDownloadFailed",
             f'max by (job_name) (kube_job_failed{{{job},condition="true"}}) > 0',
-            "1m", "critical",
+            "1m",
+            "critical",
             f"Tier {tier.name}: the weight download Job failed.",
             f"Job {{{{ $labels.job_name }}}} gave up downloading {tier.model_id} into the "
             "cache (backoff limit or deadline reached); new pods of this model version "
             "cannot start. Read the Job's pod logs: 401/403 means the HF token lacks "
             "access to a gated model, 404 a wrong modelId or revision, a deadline a slow "
             "or blocked Hub (egress, proxy).",
-            "model-download-failed"),
+            "model-download-failed",
+        ),
         _alert(
-            cfg, tier, "TgiModelDownloadSlow",
+            cfg,
+            tier,
+            "TgiModelDownloadSlow",
             f"(time() - max by (job_name) (kube_job_status_start_time{{{job}}})) > "
             f"{slow_after} and on (job_name) max by (job_name) "
             f"(kube_job_status_active{{{job}}}) > 0",
-            "1m", "warning",
+            "1m",
+            "warning",
             f"Tier {tier.name}: the weight download is slow.",
             f"Job {{{{ $labels.job_name }}}} has been downloading {tier.model_id} for "
-            f"{{{{ $value | printf \"%.0f\" }}}}s, more than half its deadline "
+            f'{{{{ $value | printf "%.0f" }}}}s, more than half its deadline '
             f"({slow_after}s of {download_seconds(weights)}s). Check the node's network "
             "and the Hub's reachability (NAT gateway, proxy), or pre-fill the cache.",
-            "slow-model-download"),
+            "slow-model-download",
+        ),
     ]
     if is_autoscaled(cfg, tier):
-        hpa = (naming.keda_hpa_name(tier.name) if cfg.observability.autoscaler == "keda"
-               else naming.autoscaler_name(tier.name))
+        hpa = (
+            naming.keda_hpa_name(tier.name)
+            if cfg.observability.autoscaler == "keda"
+            else naming.autoscaler_name(tier.name)
+        )
         hpa_sel = f'namespace="{ns}",horizontalpodautoscaler="{hpa}"'
-        alerts.append(_alert(
-            cfg, tier, "TgiReplicasAtMax",
-            f"max(kube_horizontalpodautoscaler_status_current_replicas{{{hpa_sel}}}) >= "
-            f"max(kube_horizontalpodautoscaler_spec_max_replicas{{{hpa_sel}}})",
-            f"{th.replicas_at_max_minutes}m", "warning",
-            f"Tier {tier.name} runs at replicas.max ({tier.replicas.max}).",
-            f"The autoscaler of tier {tier.name} has been at its maximum of "
-            f"{tier.replicas.max} replicas for {th.replicas_at_max_minutes}m "
-            f"({path}.replicas.max): it cannot absorb more load. Raise replicas.max and "
-            f"the node pool {tier.node_pool!r} maxSize (and gpuLimit for Karpenter) "
-            "together, or move tenants to another tier.",
-            "replicas-at-max"))
+        alerts.append(
+            _alert(
+                cfg,
+                tier,
+                "TgiReplicasAtMax",
+                f"max(kube_horizontalpodautoscaler_status_current_replicas{{{hpa_sel}}}) >= "
+                f"max(kube_horizontalpodautoscaler_spec_max_replicas{{{hpa_sel}}})",
+                f"{th.replicas_at_max_minutes}m",
+                "warning",
+                f"Tier {tier.name} runs at replicas.max ({tier.replicas.max}).",
+                f"The autoscaler of tier {tier.name} has been at its maximum of "
+                f"{tier.replicas.max} replicas for {th.replicas_at_max_minutes}m "
+                f"({path}.replicas.max): it cannot absorb more load. Raise replicas.max and "
+                f"the node pool {tier.node_pool!r} maxSize (and gpuLimit for Karpenter) "
+                "together, or move tenants to another tier.",
+                "replicas-at-max",
+            )
+        )
     return alerts
 
 

@@ -206,30 +206,34 @@ def scaled_object(
     auto = tier.autoscaling
     windows = windows_for(tier, weight_bytes)
     server = cfg.observability.prometheus_url
-    triggers: list[K8s] = [{
-        "type": "prometheus",
-        "name": "queue",
-        "metricType": "AverageValue",
-        "metadata": {
-            "serverAddress": server,
-            "query": queue_query(cfg, tier),
-            "threshold": str(auto.queue_size_target),
-            "ignoreNullValues": "true",
-        },
-    }]
-    if auto.gpu_utilization_target is not None:
-        triggers.append({
+    triggers: list[K8s] = [
+        {
             "type": "prometheus",
-            "name": "gpu-utilization",
-            # A mean over the tier: the generated HPA scales replicas by value / target.
-            "metricType": "Value",
+            "name": "queue",
+            "metricType": "AverageValue",
             "metadata": {
                 "serverAddress": server,
-                "query": gpu_utilization_query(cfg, tier),
-                "threshold": str(auto.gpu_utilization_target),
+                "query": queue_query(cfg, tier),
+                "threshold": str(auto.queue_size_target),
                 "ignoreNullValues": "true",
             },
-        })
+        }
+    ]
+    if auto.gpu_utilization_target is not None:
+        triggers.append(
+            {
+                "type": "prometheus",
+                "name": "gpu-utilization",
+                # A mean over the tier: the generated HPA scales replicas by value / target.
+                "metricType": "Value",
+                "metadata": {
+                    "serverAddress": server,
+                    "query": gpu_utilization_query(cfg, tier),
+                    "threshold": str(auto.gpu_utilization_target),
+                    "ignoreNullValues": "true",
+                },
+            }
+        )
     spec: K8s = {
         "scaleTargetRef": _target_ref(tier),
         "minReplicaCount": tier.replicas.min,
@@ -260,25 +264,34 @@ def prometheus_adapter_rules(cfg: PlatformConfig) -> list[K8s]:
     Put them in the chart's `rules.custom`, or point `rules.existing` at the ConfigMap
     `prometheus_adapter_config_map` renders.
     """
-    rules: list[K8s] = [{
-        "seriesQuery": f'{QUEUE_METRIC}{{namespace!="",pod!=""}}',
-        "resources": {"overrides": {
-            "namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
-        "name": {"matches": f"^{QUEUE_METRIC}$", "as": QUEUE_METRIC},
-        "metricsQuery": "sum(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[1m])) "
-                        "by (<<.GroupBy>>)",
-    }]
+    rules: list[K8s] = [
+        {
+            "seriesQuery": f'{QUEUE_METRIC}{{namespace!="",pod!=""}}',
+            "resources": {
+                "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+            },
+            "name": {"matches": f"^{QUEUE_METRIC}$", "as": QUEUE_METRIC},
+            "metricsQuery": "sum(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[1m])) "
+            "by (<<.GroupBy>>)",
+        }
+    ]
     if any(t.autoscaling.gpu_utilization_target is not None for t in cfg.tiers):
         ns_label, pod_label = _dcgm_labels(cfg)
-        rules.append({
-            "seriesQuery": f'{GPU_UTIL_METRIC}{{{ns_label}!="",{pod_label}!=""}}',
-            "resources": {"overrides": {
-                ns_label: {"resource": "namespace"}, pod_label: {"resource": "pod"}}},
-            "name": {"matches": f"^{GPU_UTIL_METRIC}$", "as": GPU_UTIL_METRIC},
-            # A pod with several GPUs (shards): its mean utilization.
-            "metricsQuery": "avg(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[2m])) "
-                            "by (<<.GroupBy>>)",
-        })
+        rules.append(
+            {
+                "seriesQuery": f'{GPU_UTIL_METRIC}{{{ns_label}!="",{pod_label}!=""}}',
+                "resources": {
+                    "overrides": {
+                        ns_label: {"resource": "namespace"},
+                        pod_label: {"resource": "pod"},
+                    }
+                },
+                "name": {"matches": f"^{GPU_UTIL_METRIC}$", "as": GPU_UTIL_METRIC},
+                # A pod with several GPUs (shards): its mean utilization.
+                "metricsQuery": "avg(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[2m])) "
+                "by (<<.GroupBy>>)",
+            }
+        )
     return rules
 
 
@@ -294,7 +307,8 @@ def prometheus_adapter_config_map(cfg: PlatformConfig) -> K8s:
         },
         "data": {
             "config.yaml": yaml.safe_dump(
-                {"rules": prometheus_adapter_rules(cfg)}, sort_keys=False, width=1000),
+                {"rules": prometheus_adapter_rules(cfg)}, sort_keys=False, width=1000
+            ),
         },
     }
 
@@ -310,4 +324,5 @@ def build_autoscaling_objects(
     if mode == "keda":
         return [scaled_object(cfg, t, weight_bytes) for t in tiers]
     return [horizontal_pod_autoscaler(cfg, t, weight_bytes) for t in tiers] + [
-        prometheus_adapter_config_map(cfg)]
+        prometheus_adapter_config_map(cfg)
+    ]

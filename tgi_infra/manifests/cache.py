@@ -13,12 +13,14 @@ import math
 from tgi_infra import naming
 from tgi_infra.capacity.timing import download_seconds
 from tgi_infra.config.models import CacheConfig, TierConfig
+from tgi_infra.manifests.checkov import skip_annotations
 from tgi_infra.manifests.serving import (
     DATA_DIR,
     LOGICAL_NAME,
     K8s,
     dns_egress,
     image,
+    image_skips,
     pod_security,
     restricted_container_security,
     secret_env,
@@ -127,7 +129,10 @@ def download_job(
             "name": naming.download_job_name(tier),
             "namespace": namespace,
             "labels": labels,
-            "annotations": {LOGICAL_NAME: f"{naming.tier_base(tier.name)}-download"},
+            "annotations": {
+                LOGICAL_NAME: f"{naming.tier_base(tier.name)}-download",
+                **skip_annotations(*image_skips(tier), "CKV_K8S_11", "CKV_K8S_15", "CKV_K8S_35"),
+            },
         },
         "spec": {
             "backoffLimit": 3,
@@ -150,7 +155,7 @@ def download_job(
                                 "requests": {"cpu": "1", "memory": "4Gi"},
                                 "limits": {"memory": "8Gi"},
                             },
-                            "securityContext": restricted_container_security(),
+                            "securityContext": restricted_container_security(read_only_root=True),
                             "volumeMounts": [
                                 {"name": "model-cache", "mountPath": DATA_DIR},
                                 {"name": "tmp", "mountPath": "/tmp"},

@@ -22,15 +22,22 @@ RATE = "$__rate_interval"
 def _quantiles(metric: str, sel: str, extra: str = "") -> list[tuple[str, str]]:
     matchers = f"{sel},{extra}" if extra else sel
     return [
-        (f"histogram_quantile({q}, sum by (tier, le) "
-         f"(rate({metric}_bucket{{{matchers}}}[{RATE}])))",
-         f"{{{{tier}}}} p{int(q * 100)}")
+        (
+            f"histogram_quantile({q}, sum by (tier, le) "
+            f"(rate({metric}_bucket{{{matchers}}}[{RATE}])))",
+            f"{{{{tier}}}} p{int(q * 100)}",
+        )
         for q in (0.5, 0.95)
     ]
 
 
 def _panel(
-    panel_id: int, title: str, targets: list[tuple[str, str]], unit: str, x: int, y: int,
+    panel_id: int,
+    title: str,
+    targets: list[tuple[str, str]],
+    unit: str,
+    x: int,
+    y: int,
     description: str = "",
 ) -> K8s:
     return {
@@ -43,12 +50,20 @@ def _panel(
         "fieldConfig": {"defaults": {"unit": unit, "min": 0}, "overrides": []},
         "options": {
             "legend": {
-                "displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull", "max"]},
+                "displayMode": "table",
+                "placement": "bottom",
+                "calcs": ["lastNotNull", "max"],
+            },
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         "targets": [
-            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr,
-             "legendFormat": legend, "range": True}
+            {
+                "refId": chr(ord("A") + i),
+                "datasource": DATASOURCE,
+                "expr": expr,
+                "legendFormat": legend,
+                "range": True,
+            }
             for i, (expr, legend) in enumerate(targets)
         ],
     }
@@ -65,43 +80,95 @@ def panels(cfg: PlatformConfig) -> list[K8s]:
         f'tgi_batch_inference_duration_bucket{{{sel},method="prefill"}}[5m])))'
     )
     specs: list[tuple[str, list[tuple[str, str]], str, str]] = [
-        ("Queue size", [(f"sum by (tier) (tgi_queue_size{{{sel}}})", "{{tier}}")], "short",
-         "Requests waiting for a batch slot (tgi_queue_size): the autoscaling signal."),
-        ("Replicas", [
-            (f"count by (tier) (tgi_queue_size{{{sel}}})", "{{tier}} serving pods"),
-            (f"kube_horizontalpodautoscaler_status_desired_replicas{{{hpa}}}",
-             "{{horizontalpodautoscaler}} desired"),
-            (f"kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}",
-             "{{horizontalpodautoscaler}} max"),
-        ], "short", "Pods answering /metrics, and the autoscaler's desired and max."),
-        ("Requests and errors", [
-            (f"sum by (tier) (rate(tgi_request_count{{{sel}}}[{RATE}]))", "{{tier}} requests"),
-            (f"sum by (tier, err) (rate(tgi_request_failure{{{sel}}}[{RATE}]))",
-             "{{tier}} error {{err}}"),
-        ], "reqps", "tgi_request_count and tgi_request_failure by err."),
-        ("Time to first token (p95, estimate)", [(ttft, "{{tier}}")], "s",
-         "No TTFT metric in TGI: p95 queue duration plus p95 prefill batch duration."),
-        ("Request duration", _quantiles("tgi_request_duration", sel), "s",
-         "End-to-end latency (tgi_request_duration)."),
-        ("Queue duration", _quantiles("tgi_request_queue_duration", sel), "s",
-         "Time a request waits before its prefill (tgi_request_queue_duration)."),
-        ("Time per output token",
-         _quantiles("tgi_request_mean_time_per_token_duration", sel), "s",
-         "Mean inter-token latency per request (tgi_request_mean_time_per_token_duration)."),
-        ("Token throughput", [
-            (f"sum by (tier) (rate(tgi_request_generated_tokens_sum{{{sel}}}[{RATE}]))",
-             "{{tier}} generated"),
-            (f"sum by (tier) (rate(tgi_request_input_length_sum{{{sel}}}[{RATE}]))",
-             "{{tier}} input"),
-        ], "short", "Tokens per second, generated and prompt."),
-        ("Batch size", [(f"sum by (tier) (tgi_batch_current_size{{{sel}}})", "{{tier}}")],
-         "short", "Requests in the running batches (tgi_batch_current_size)."),
-        ("KV cache tokens", [
-            (f"sum by (tier) (tgi_batch_current_max_tokens{{{sel}}})", "{{tier}} in use"),
-            (f"sum by (tier) (tgi_batch_max_total_tokens{{{sel}}})", "{{tier}} capacity"),
-        ], "short",
-         "Tokens reserved by running batches against tgi_batch_max_total_tokens (set at "
-         "warmup)."),
+        (
+            "Queue size",
+            [(f"sum by (tier) (tgi_queue_size{{{sel}}})", "{{tier}}")],
+            "short",
+            "Requests waiting for a batch slot (tgi_queue_size): the autoscaling signal.",
+        ),
+        (
+            "Replicas",
+            [
+                (f"count by (tier) (tgi_queue_size{{{sel}}})", "{{tier}} serving pods"),
+                (
+                    f"kube_horizontalpodautoscaler_status_desired_replicas{{{hpa}}}",
+                    "{{horizontalpodautoscaler}} desired",
+                ),
+                (
+                    f"kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}",
+                    "{{horizontalpodautoscaler}} max",
+                ),
+            ],
+            "short",
+            "Pods answering /metrics, and the autoscaler's desired and max.",
+        ),
+        (
+            "Requests and errors",
+            [
+                (f"sum by (tier) (rate(tgi_request_count{{{sel}}}[{RATE}]))", "{{tier}} requests"),
+                (
+                    f"sum by (tier, err) (rate(tgi_request_failure{{{sel}}}[{RATE}]))",
+                    "{{tier}} error {{err}}",
+                ),
+            ],
+            "reqps",
+            "tgi_request_count and tgi_request_failure by err.",
+        ),
+        (
+            "Time to first token (p95, estimate)",
+            [(ttft, "{{tier}}")],
+            "s",
+            "No TTFT metric in TGI: p95 queue duration plus p95 prefill batch duration.",
+        ),
+        (
+            "Request duration",
+            _quantiles("tgi_request_duration", sel),
+            "s",
+            "End-to-end latency (tgi_request_duration).",
+        ),
+        (
+            "Queue duration",
+            _quantiles("tgi_request_queue_duration", sel),
+            "s",
+            "Time a request waits before its prefill (tgi_request_queue_duration).",
+        ),
+        (
+            "Time per output token",
+            _quantiles("tgi_request_mean_time_per_token_duration", sel),
+            "s",
+            "Mean inter-token latency per request (tgi_request_mean_time_per_token_duration).",
+        ),
+        (
+            "Token throughput",
+            [
+                (
+                    f"sum by (tier) (rate(tgi_request_generated_tokens_sum{{{sel}}}[{RATE}]))",
+                    "{{tier}} generated",
+                ),
+                (
+                    f"sum by (tier) (rate(tgi_request_input_length_sum{{{sel}}}[{RATE}]))",
+                    "{{tier}} input",
+                ),
+            ],
+            "short",
+            "Tokens per second, generated and prompt.",
+        ),
+        (
+            "Batch size",
+            [(f"sum by (tier) (tgi_batch_current_size{{{sel}}})", "{{tier}}")],
+            "short",
+            "Requests in the running batches (tgi_batch_current_size).",
+        ),
+        (
+            "KV cache tokens",
+            [
+                (f"sum by (tier) (tgi_batch_current_max_tokens{{{sel}}})", "{{tier}} in use"),
+                (f"sum by (tier) (tgi_batch_max_total_tokens{{{sel}}})", "{{tier}} capacity"),
+            ],
+            "short",
+            "Tokens reserved by running batches against tgi_batch_max_total_tokens (set at "
+            "warmup).",
+        ),
     ]
     return [
         _panel(i + 1, title, targets, unit, x=12 * (i % 2), y=8 * (i // 2), description=desc)
@@ -123,13 +190,30 @@ def dashboard(cfg: PlatformConfig) -> K8s:
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
         "annotations": {"list": []},
-        "templating": {"list": [
-            {"name": "datasource", "label": "Prometheus", "type": "datasource",
-             "query": "prometheus", "current": {}, "hide": 0, "refresh": 1},
-            {"name": "tier", "label": "Tier", "type": "custom", "query": tiers,
-             "multi": True, "includeAll": True, "current": {"text": "All", "value": "$__all"},
-             "options": [], "hide": 0},
-        ]},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                },
+                {
+                    "name": "tier",
+                    "label": "Tier",
+                    "type": "custom",
+                    "query": tiers,
+                    "multi": True,
+                    "includeAll": True,
+                    "current": {"text": "All", "value": "$__all"},
+                    "options": [],
+                    "hide": 0,
+                },
+            ]
+        },
         "panels": panels(cfg),
     }
 

@@ -15,6 +15,7 @@ from typing import Any
 from tgi_infra import naming
 from tgi_infra.capacity.catalog import UnknownHardwareError, instance_type
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig
+from tgi_infra.manifests.checkov import skip_annotations
 
 K8s = dict[str, Any]
 
@@ -324,14 +325,26 @@ def device_plugin_daemonset(cfg: PlatformConfig) -> K8s | None:
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "200m", "memory": "256Mi"},
+        },
         "volumeMounts": [{"name": "device-plugin", "mountPath": DEVICE_PLUGIN_DIR}],
     }
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": {"name": name, "namespace": DEVICE_PLUGIN_NAMESPACE, "labels": labels},
+        "metadata": {
+            "name": name,
+            "namespace": DEVICE_PLUGIN_NAMESPACE,
+            "labels": labels,
+            "annotations": skip_annotations(
+                "CKV_K8S_15", "CKV_K8S_43", "CKV_K8S_23", "CKV_K8S_40", "CKV_K8S_8", "CKV_K8S_9"
+            ),
+        },
         "spec": {
             "selector": {"matchLabels": selector},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
@@ -340,6 +353,7 @@ def device_plugin_daemonset(cfg: PlatformConfig) -> K8s | None:
                 "spec": {
                     "priorityClassName": "system-node-critical",
                     "automountServiceAccountToken": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "affinity": affinity,
                     "tolerations": [
                         *_tolerate_all(cfg.node_pool(p) for p in pools),
@@ -358,6 +372,24 @@ def device_plugin_daemonset(cfg: PlatformConfig) -> K8s | None:
     }
 
 
+def device_plugin_network_policy(daemonset: K8s) -> K8s:
+    """The plugin talks to kubelet over a unix socket only: no network in or out."""
+    meta = daemonset["metadata"]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": dict(meta["labels"]),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": daemonset["spec"]["selector"]["matchLabels"]},
+            "policyTypes": ["Ingress", "Egress"],
+        },
+    }
+
+
 def device_plugin_objects(cfg: PlatformConfig) -> list[K8s]:
     ds = device_plugin_daemonset(cfg)
-    return [ds] if ds else []
+    return [ds, device_plugin_network_policy(ds)] if ds else []

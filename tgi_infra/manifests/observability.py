@@ -30,7 +30,8 @@ K8s = dict[str, Any]
 METRICS_PATH = "/metrics"
 MONITORING_API = "monitoring.coreos.com/v1"
 MODEL_HASH_SOURCE = "__meta_kubernetes_pod_label_" + "".join(
-    c if c.isalnum() else "_" for c in naming.MODEL_HASH_LABEL)
+    c if c.isalnum() else "_" for c in naming.MODEL_HASH_LABEL
+)
 
 
 def scrape_annotations(cfg: PlatformConfig) -> dict[str, str]:

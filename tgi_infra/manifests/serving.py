@@ -15,6 +15,7 @@ from typing import Any
 from tgi_infra import naming
 from tgi_infra.capacity.timing import pod_startup_seconds
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
+from tgi_infra.manifests.checkov import skip_annotations
 
 TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference"
 DATA_DIR = "/data"
@@ -22,6 +23,7 @@ TGI_GRACEFUL_SHUTDOWN_SECONDS = 90
 PROBE_PERIOD_SECONDS = 10
 SHM_SIZE = "1Gi"
 LOGICAL_NAME = "pulumi.tgi-infra/logical-name"
+RUN_AS_UID = 10001  # above 10000: no clash with host users
 K8s = dict[str, Any]
 
 
@@ -50,7 +52,13 @@ class TierContext:
 
 
 def image(tier: TierConfig) -> str:
-    return f"{TGI_IMAGE}:{tier.image_version}"
+    """By tag (`3.3.6`) or, when imageVersion is `sha256:<digest>`, by digest."""
+    separator = "@" if tier.image_version.startswith("sha256:") else ":"
+    return f"{TGI_IMAGE}{separator}{tier.image_version}"
+
+
+def image_skips(tier: TierConfig) -> tuple[str, ...]:
+    return () if tier.image_version.startswith("sha256:") else ("CKV_K8S_43",)
 
 
 def tgi_env(ctx: TierContext) -> list[K8s]:
@@ -87,9 +95,10 @@ def secret_env(name: str, secret: str, key: str = "token") -> K8s:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def restricted_container_security() -> K8s:
+def restricted_container_security(*, read_only_root: bool = False) -> K8s:
     return {
         "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
         "capabilities": {"drop": ["ALL"]},
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
@@ -99,9 +108,9 @@ def restricted_container_security() -> K8s:
 def pod_security() -> K8s:
     return {
         "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
+        "runAsUser": RUN_AS_UID,
+        "runAsGroup": RUN_AS_UID,
+        "fsGroup": RUN_AS_UID,
         "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
@@ -190,7 +199,12 @@ def deployment(ctx: TierContext) -> K8s:
             "name": naming.deployment_name(tier),
             "namespace": ctx.namespace,
             "labels": pod_labels,
-            "annotations": {LOGICAL_NAME: f"{naming.tier_base(tier.name)}-server"},
+            "annotations": {
+                LOGICAL_NAME: f"{naming.tier_base(tier.name)}-server",
+                **skip_annotations(
+                    *image_skips(tier), "CKV_K8S_11", "CKV_K8S_15", "CKV_K8S_22", "CKV_K8S_35"
+                ),
+            },
         },
         "spec": {
             "replicas": tier.replicas.min,

@@ -118,7 +118,9 @@ def redact(value: Any) -> Any:
     """Replace every Pulumi secret (in mock inputs, a signature-tagged dict) by a marker."""
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
-            return REDACTED
+            inner = value.get("value")
+            # Keep a secret map's keys (Secret.stringData stays a valid map); drop values.
+            return {k: REDACTED for k in inner} if isinstance(inner, dict) else REDACTED
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
