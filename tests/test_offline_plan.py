@@ -177,7 +177,7 @@ def test_rendered_manifests_pass_checkov(stack: str, tmp_path: Path) -> None:
     skipped = report["results"]["skipped_checks"]
     assert skipped
     for check in skipped:
-        assert len(check["suppress_comment"]) > 20, check["check_id"]
+        assert len(check["check_result"]["suppress_comment"]) > 20, check["check_id"]
 
 
 def test_plan_fails_cleanly_on_a_bad_stack() -> None:
