@@ -266,9 +266,11 @@ def test_token_budget_below_one_full_request_warns() -> None:
 def test_ratio_order_and_rule_count_and_tenants() -> None:
     cfg = platform([tenant()], overcommitWarnRatio=2.0, overcommitErrorRatio=1.5)
     assert [p.check for p in checks.check_gateway(cfg)] == ["overcommit-ratios"]
-    many = platform([tenant(f"t{i}") for i in range(129)])
+    many = platform([tenant(f"t{i}", requestsPerMinute=i + 1) for i in range(256)])
     (problem,) = by_check(checks.check_gateway(many), "gateway-rule-count")
-    assert "258 rate-limit rules" in problem.message
+    assert "258 rate-limit rules" in problem.message  # 256 request limits + 2 token chunks
+    plans = platform([tenant(f"t{i}") for i in range(500)])
+    assert not by_check(checks.check_gateway(plans), "gateway-rule-count")
     assert [p.check for p in checks.check_gateway(platform([]))] == ["gateway-has-tenants"]
     off = platform([tenant()], enabled=False)
     assert [p.check for p in checks.check_gateway(off)] == ["gateway-disabled-tenants"]

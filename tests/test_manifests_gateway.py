@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT, small_raw, stack_config
+from tests.support import ROOT, assert_schema_valid, small_raw, stack_config
 from tgi_infra import naming
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig, TierConfig
@@ -362,10 +362,17 @@ def test_no_tenants_means_every_request_is_refused() -> None:
 def selected_rules(policy: K8s, headers: dict[str, str], path: str) -> list[K8s]:
     """The global rate-limit rules whose every client selector holds for the request."""
 
+    def header_holds(h: K8s) -> bool:
+        value = headers.get(h["name"])
+        if h["type"] == "Distinct":
+            return value is not None
+        if h["type"] == "RegularExpression":
+            return value is not None and re.fullmatch(h["value"], value) is not None
+        return value == h["value"]
+
     def holds(selector: K8s) -> bool:
-        for h in selector.get("headers", []):
-            if headers.get(h["name"]) != h["value"]:
-                return False
+        if not all(header_holds(h) for h in selector.get("headers", [])):
+            return False
         match = selector.get("path")
         return not match or path.startswith(match["value"])
 
@@ -391,7 +398,7 @@ def test_limit_rules_per_tenant(platform: PlatformConfig) -> None:
             assert sorted(r["limit"]["requests"] for r in counted) == sorted(expected)
             (token_rule,) = tokens
             assert token_rule["limit"]["requests"] == tenant.tokens_per_minute
-            assert token_rule["cost"] == {
+            assert token_rule["cost"] == gw.TOKEN_COST == {
                 "request": {"from": "Number", "number": 0},
                 "response": {
                     "from": "Metadata",
@@ -407,6 +414,32 @@ def test_limit_rules_per_tenant(platform: PlatformConfig) -> None:
                 [tenant.requests_per_minute, tenant.tokens_per_minute]
                 + ([tier_rpm] if tier_rpm else [])
             )
+
+
+def test_tenants_with_equal_limits_share_a_rule_with_their_own_buckets() -> None:
+    raw = small_raw()
+    raw["tenants"] = [
+        {"name": f"team-{i:03d}", "tiers": ["chat"], "requestsPerMinute": 60 * (1 + i % 2),
+         "tokensPerMinute": 20_000}
+        for i in range(500)
+    ]
+    cfg = parse_platform(raw)
+    rules = gw.tenant_limit_rules(list(cfg.tenants))
+    counted = [r for r in rules if "cost" not in r]
+    assert [r["limit"]["requests"] for r in counted] == [60, 60, 60, 120, 120, 120]
+    tokens = [r for r in rules if "cost" in r]
+    assert len(tokens) == 5  # 500 names split so each expression fits 1024 characters
+    for rule in rules:
+        distinct, expression = rule["clientSelectors"][0]["headers"]
+        assert distinct == {"name": gw.TENANT_HEADER, "type": "Distinct"}
+        assert len(expression["value"]) <= gw.HEADER_VALUE_MAX
+    policy = {"spec": {"rateLimit": {"global": {"rules": rules}}}}
+    for name, rpm in (("team-000", 60), ("team-001", 120), ("team-499", 120)):
+        chosen = selected_rules(policy, {gw.TENANT_HEADER: name}, "/v1/chat/completions")
+        assert sorted(r["limit"]["requests"] for r in chosen) == [rpm, 20_000]
+    assert selected_rules(policy, {gw.TENANT_HEADER: "team-0001"}, "/v1/models") == []
+    (limits,) = by_kind(gw.build_gateway_objects(cfg), "BackendTrafficPolicy").values()
+    assert_schema_valid([limits])
 
 
 def test_tier_limit_selects_one_tier_only() -> None:

@@ -196,10 +196,12 @@ def check_gateway(cfg: PlatformConfig) -> list[Problem]:
         problems.append(
             Problem(
                 "tenants",
-                f"{rules} rate-limit rules (2 per tenant, 2 per tier with "
+                f"{rules} rate-limit rules (one per distinct tenant limit, more when a "
+                "group's names exceed 1024 characters; 2 per tier with "
                 f"tierRequestsPerMinute): a BackendTrafficPolicy holds at most "
                 f"{RATE_LIMIT_RULES_MAX}.",
-                "merge tenants, or drop gateway.tierRequestsPerMinute.",
+                "use fewer distinct requestsPerMinute/tokensPerMinute values (plans), or "
+                "drop gateway.tierRequestsPerMinute.",
                 "gateway-rule-count",
             )
         )

@@ -77,9 +77,12 @@ class TenantGateway(pulumi.ComponentResource):
                 secret = self._key_secret(cfg, tenant, key)
                 self.objects[f"Secret/{naming.tenant_key_secret_name(tenant.name)}"] = secret
         secrets = list(self.objects.values())
-        self.objects.update(
-            register_objects(builders.build_gateway_objects(cfg), parent=self, depends_on=secrets)
-        )
+        objs = builders.build_gateway_objects(cfg)
+        # Only the SecurityPolicies read the key Secrets (credentialRefs).
+        auth = [o for o in objs if o["kind"] == "SecurityPolicy"]
+        rest = [o for o in objs if o["kind"] != "SecurityPolicy"]
+        self.objects.update(register_objects(rest, parent=self))
+        self.objects.update(register_objects(auth, parent=self, depends_on=secrets))
 
         url = builders.endpoint_url(cfg)
         gateway = self.objects.get(f"Gateway/{naming.gateway_name()}")

@@ -1,8 +1,8 @@
 """`Observability`: monitors, alert rules, the dashboard and the autoscalers of every tier.
 
 A thin component over `manifests.observability` and `manifests.autoscaling`: it only
-registers what the builders render. Pass the tiers' components in `depends_on` if the
-monitors and autoscalers should wait for their Services and Deployments.
+registers what the builders render. Pass the tiers' components (by tier name) in `tiers`
+so each tier's monitor and autoscaler wait for its Service and Deployment.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import pulumi
 
+from tgi_infra import naming
 from tgi_infra.components.kube import register_objects
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests.autoscaling import build_autoscaling_objects
@@ -36,14 +37,17 @@ class Observability(pulumi.ComponentResource):
         weight_bytes: Mapping[str, int] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        depends_on: list[pulumi.Resource] | None = None,
+        tiers: Mapping[str, pulumi.Resource] | None = None,
     ) -> None:
         super().__init__("tgi-infra:observability:Observability", name, None, opts)
         observability = build_observability_objects(cfg, weight_bytes)
         autoscaling = build_autoscaling_objects(cfg, weight_bytes)
-        self.resources = register_objects(
-            observability + autoscaling, parent=self, depends_on=depends_on
-        )
+        self.resources = {}
+        for obj in observability + autoscaling:
+            # A tier's monitor, rules and autoscaler wait for that tier's Service/Deployment.
+            tier = (obj["metadata"].get("labels") or {}).get(naming.TIER_LABEL)
+            after = [tiers[tier]] if tiers and tier in tiers else []
+            self.resources.update(register_objects([obj], parent=self, depends_on=after))
         self.monitors = [
             key for key in self.resources if key.split("/")[0] in ("ServiceMonitor", "PodMonitor")
         ]

@@ -120,7 +120,7 @@ class TgiPlatform(pulumi.ComponentResource):
             cfg,
             weights,
             pulumi.ResourceOptions(parent=self),
-            depends_on=list(self.tiers.values()),
+            tiers=self.tiers,
         )
 
         self.gateway = None

@@ -401,29 +401,78 @@ def _header_selector(name: str, value: str) -> list[K8s]:
     return [{"headers": [{"name": name, "type": "Exact", "value": value}]}]
 
 
-def tenant_limit_rules(tenant: TenantConfig) -> list[K8s]:
-    """Requests/min, and total tokens/min: each response is charged its token count, and a
-    request is refused (429) once the minute's budget is spent."""
-    selector = _header_selector(TENANT_HEADER, tenant.name)
+HEADER_VALUE_MAX = 1024  # BackendTrafficPolicy clientSelectors[].headers[].value maxLength
+
+
+def _tenants_selector(names: list[str]) -> list[K8s]:
+    """One tenant: an exact match. Several with the same limit: `Distinct` gives each tenant
+    its own bucket, and the expression restricts the rule to these tenants (the same pair
+    Envoy Gateway documents for "every user but admin")."""
+    if len(names) == 1:
+        return _header_selector(TENANT_HEADER, names[0])
     return [
         {
-            "clientSelectors": selector,
-            "limit": _per_minute(tenant.requests_per_minute),
-            "shared": True,
-        },
-        {
-            "clientSelectors": selector,
-            "limit": _per_minute(tenant.tokens_per_minute),
-            "cost": {
-                "request": {"from": "Number", "number": 0},
-                "response": {
-                    "from": "Metadata",
-                    "metadata": {"namespace": AI_METADATA_NAMESPACE, "key": TOTAL_TOKENS_KEY},
+            "headers": [
+                {"name": TENANT_HEADER, "type": "Distinct"},
+                {
+                    "name": TENANT_HEADER,
+                    "type": "RegularExpression",
+                    "value": "^(" + "|".join(names) + ")$",
                 },
-            },
-            "shared": True,
-        },
+            ]
+        }
     ]
+
+
+def _same_limit_groups(limits: dict[str, int]) -> list[tuple[int, list[str]]]:
+    """Tenants by equal limit, in chunks whose expression fits a header value."""
+    groups: list[tuple[int, list[str]]] = []
+    for limit in sorted(set(limits.values())):
+        chunk: list[str] = []
+        for name in sorted(n for n, v in limits.items() if v == limit):
+            if chunk and len("^()$") + len("|".join([*chunk, name])) > HEADER_VALUE_MAX:
+                groups.append((limit, chunk))
+                chunk = []
+            chunk.append(name)
+        groups.append((limit, chunk))
+    return groups
+
+
+TOKEN_COST = {
+    "request": {"from": "Number", "number": 0},
+    "response": {
+        "from": "Metadata",
+        "metadata": {"namespace": AI_METADATA_NAMESPACE, "key": TOTAL_TOKENS_KEY},
+    },
+}
+
+
+def tenant_limit_rules(tenants: list[TenantConfig]) -> list[K8s]:
+    """Requests/min, and total tokens/min, per tenant: each response is charged its token
+    count, and a request is refused (429) once the minute's budget is spent. Tenants with
+    equal limits share a rule (each still has its own bucket), so hundreds of tenants fit
+    one policy."""
+    rules: list[K8s] = []
+    requests = {t.name: t.requests_per_minute for t in tenants}
+    for limit, names in _same_limit_groups(requests):
+        rules.append(
+            {
+                "clientSelectors": _tenants_selector(names),
+                "limit": _per_minute(limit),
+                "shared": True,
+            }
+        )
+    tokens = {t.name: t.tokens_per_minute for t in tenants}
+    for limit, names in _same_limit_groups(tokens):
+        rules.append(
+            {
+                "clientSelectors": _tenants_selector(names),
+                "limit": _per_minute(limit),
+                "cost": TOKEN_COST,
+                "shared": True,
+            }
+        )
+    return rules
 
 
 def tier_limit_rules(tier: TierConfig, requests_per_minute: int) -> list[K8s]:
@@ -446,7 +495,7 @@ def tier_limit_rules(tier: TierConfig, requests_per_minute: int) -> list[K8s]:
 
 
 def limit_rules(cfg: PlatformConfig) -> list[K8s]:
-    rules = [r for t in cfg.tenants for r in tenant_limit_rules(t)]
+    rules = tenant_limit_rules(list(cfg.tenants))
     tier_rpm = cfg.gateway.tier_requests_per_minute
     if tier_rpm is not None:
         rules += [r for t in cfg.tiers for r in tier_limit_rules(t, tier_rpm)]

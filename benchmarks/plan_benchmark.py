@@ -1,0 +1,132 @@
+"""How long the offline plan of a large generated platform takes, against a bare baseline.
+
+For platforms of growing size (tiers, with ten tenants per tier), it times:
+  - validate: parse + every preview-time check and memory plan (pure Python);
+  - plan: the real program (`tgi_infra.program.main`) under Pulumi's mocks;
+  - bare: registering the same Kubernetes objects directly with pulumi_kubernetes under the
+    same mocks, no components, no checks (the baseline, measured in the same run).
+It prints the median of --repeats runs, the plan/bare ratio (target <= 1.5), the same ratio
+per registered resource (the plan also registers what the baseline lacks: a RandomPassword
+per tenant, IAM roles and node groups, the components themselves), and seconds per tier
+(flat when plan time grows linearly with tiers).
+
+    .venv/bin/python benchmarks/plan_benchmark.py [--tiers 10 25 50] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from tgi_infra.checks import validate_platform  # noqa: E402
+from tgi_infra.components.kube import resource_class  # noqa: E402
+from tgi_infra.config.loader import parse_platform  # noqa: E402
+from tgi_infra.offline.plan import run_offline  # noqa: E402
+from tgi_infra.program import main as program  # noqa: E402
+from tgi_infra.validation import is_custom_resource  # noqa: E402
+
+LLAMA_8B = ("meta-llama/Llama-3.1-8B-Instruct", "0e9e39f249a16976918f6564b8830bc894c89659")
+TIERS_PER_POOL = 5
+
+
+def generated_platform(tiers: int, tenants: int) -> dict[str, Any]:
+    """A sound platform: `tiers` 8B tiers on 1-GPU L40S pools, `tenants` spread over them."""
+    pools = -(-tiers // TIERS_PER_POOL)
+    return {
+        "environment": "staging",
+        "cluster": {"name": "bench", "region": "us-east-1"},
+        "nodePools": [
+            {"name": f"pool-{p}", "instanceTypes": ["g6e.xlarge"], "minSize": TIERS_PER_POOL,
+             "maxSize": 2 * TIERS_PER_POOL}
+            for p in range(pools)
+        ],
+        "tiers": [
+            {
+                "name": f"tier-{t}", "modelId": LLAMA_8B[0], "revision": LLAMA_8B[1],
+                "servedModelName": f"llama-8b-{t}", "nodePool": f"pool-{t // TIERS_PER_POOL}",
+                "maxInputTokens": 4096, "maxTotalTokens": 8192,
+                "replicas": {"min": 1, "max": 2},
+            }
+            for t in range(tiers)
+        ],
+        "tenants": [
+            {"name": f"tenant-{n}", "tiers": [f"tier-{n % tiers}", f"tier-{(n + 1) % tiers}"],
+             "requestsPerMinute": 60, "tokensPerMinute": 20_000}
+            for n in range(tenants)
+        ],
+        "gateway": {"hostname": "llm.bench.internal.acme.io"},
+    }
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    seconds, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), result
+
+
+def bare_program(objects: list[dict[str, Any]]) -> Callable[[], None]:
+    """Register `objects` with pulumi_kubernetes directly: the baseline."""
+    import pulumi_kubernetes as k8s
+
+    def run() -> None:
+        for i, obj in enumerate(objects):
+            body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+            name = f"o{i}"
+            if is_custom_resource(obj):
+                k8s.apiextensions.CustomResource(
+                    name, api_version=obj["apiVersion"], kind=obj["kind"],
+                    metadata=body["metadata"], spec=body.get("spec"))
+            else:
+                cls = resource_class(obj["apiVersion"], obj["kind"])
+                snake = {"".join("_" + c.lower() if c.isupper() else c for c in k): v
+                         for k, v in body.items()}
+                cls(name, **snake)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiers", type=int, nargs="+", default=[10, 25, 50])
+    parser.add_argument("--tenants-per-tier", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    table = Table(title="offline plan benchmark (median of runs, seconds)")
+    for col in ("tiers", "tenants", "resources", "k8s objects", "validate", "plan",
+                "bare k8s", "plan / bare", "per-resource ratio", "plan s / tier"):
+        table.add_column(col, justify="right")
+    for tiers in args.tiers:
+        tenants = tiers * args.tenants_per_tier
+        raw = generated_platform(tiers, tenants)
+        report = validate_platform(parse_platform(raw))
+        assert report.ok, [str(p) for p in report.problems if p.severity == "error"]
+        config = {"tgi-infra:platform": raw}
+        validate_s, _ = timed(lambda: validate_platform(parse_platform(raw)), args.repeats)
+        plan_s, plan = timed(lambda: run_offline(program, config, stack="bench"), args.repeats)
+        objects = plan.kubernetes_objects()
+        bare_s, _ = timed(lambda: run_offline(bare_program(objects), {}, stack="bare"),
+                          args.repeats)
+        table.add_row(
+            str(tiers), str(tenants), str(len(plan.resources)), str(len(objects)),
+            f"{validate_s:.2f}", f"{plan_s:.2f}", f"{bare_s:.2f}", f"{plan_s / bare_s:.2f}",
+            f"{(plan_s / len(plan.resources)) / (bare_s / len(objects)):.2f}",
+            f"{plan_s / tiers:.3f}",
+        )
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    main()
