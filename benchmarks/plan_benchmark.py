@@ -24,15 +24,15 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from tgi_infra.checks import validate_platform  # noqa: E402
-from tgi_infra.components.kube import resource_class  # noqa: E402
-from tgi_infra.config.loader import parse_platform  # noqa: E402
-from tgi_infra.offline.plan import run_offline  # noqa: E402
-from tgi_infra.program import main as program  # noqa: E402
-from tgi_infra.validation import is_custom_resource  # noqa: E402
+from tgi_infra.checks import validate_platform
+from tgi_infra.components.kube import resource_class
+from tgi_infra.config.loader import parse_platform
+from tgi_infra.offline.plan import run_offline
+from tgi_infra.program import main as program
+from tgi_infra.validation import is_custom_resource
 
 LLAMA_8B = ("meta-llama/Llama-3.1-8B-Instruct", "0e9e39f249a16976918f6564b8830bc894c89659")
 TIERS_PER_POOL = 5
@@ -45,22 +45,34 @@ def generated_platform(tiers: int, tenants: int) -> dict[str, Any]:
         "environment": "staging",
         "cluster": {"name": "bench", "region": "us-east-1"},
         "nodePools": [
-            {"name": f"pool-{p}", "instanceTypes": ["g6e.xlarge"], "minSize": TIERS_PER_POOL,
-             "maxSize": 2 * TIERS_PER_POOL}
+            {
+                "name": f"pool-{p}",
+                "instanceTypes": ["g6e.xlarge"],
+                "minSize": TIERS_PER_POOL,
+                "maxSize": 2 * TIERS_PER_POOL,
+            }
             for p in range(pools)
         ],
         "tiers": [
             {
-                "name": f"tier-{t}", "modelId": LLAMA_8B[0], "revision": LLAMA_8B[1],
-                "servedModelName": f"llama-8b-{t}", "nodePool": f"pool-{t // TIERS_PER_POOL}",
-                "maxInputTokens": 4096, "maxTotalTokens": 8192,
+                "name": f"tier-{t}",
+                "modelId": LLAMA_8B[0],
+                "revision": LLAMA_8B[1],
+                "servedModelName": f"llama-8b-{t}",
+                "nodePool": f"pool-{t // TIERS_PER_POOL}",
+                "maxInputTokens": 4096,
+                "maxTotalTokens": 8192,
                 "replicas": {"min": 1, "max": 2},
             }
             for t in range(tiers)
         ],
         "tenants": [
-            {"name": f"tenant-{n}", "tiers": [f"tier-{n % tiers}", f"tier-{(n + 1) % tiers}"],
-             "requestsPerMinute": 60, "tokensPerMinute": 20_000}
+            {
+                "name": f"tenant-{n}",
+                "tiers": [f"tier-{n % tiers}", f"tier-{(n + 1) % tiers}"],
+                "requestsPerMinute": 60,
+                "tokensPerMinute": 20_000,
+            }
             for n in range(tenants)
         ],
         "gateway": {"hostname": "llm.bench.internal.acme.io"},
@@ -86,12 +98,18 @@ def bare_program(objects: list[dict[str, Any]]) -> Callable[[], None]:
             name = f"o{i}"
             if is_custom_resource(obj):
                 k8s.apiextensions.CustomResource(
-                    name, api_version=obj["apiVersion"], kind=obj["kind"],
-                    metadata=body["metadata"], spec=body.get("spec"))
+                    name,
+                    api_version=obj["apiVersion"],
+                    kind=obj["kind"],
+                    metadata=body["metadata"],
+                    spec=body.get("spec"),
+                )
             else:
                 cls = resource_class(obj["apiVersion"], obj["kind"])
-                snake = {"".join("_" + c.lower() if c.isupper() else c for c in k): v
-                         for k, v in body.items()}
+                snake = {
+                    "".join("_" + c.lower() if c.isupper() else c for c in k): v
+                    for k, v in body.items()
+                }
                 cls(name, **snake)
 
     return run
@@ -105,8 +123,18 @@ def main() -> None:
     args = parser.parse_args()
 
     table = Table(title="offline plan benchmark (median of runs, seconds)")
-    for col in ("tiers", "tenants", "resources", "k8s objects", "validate", "plan",
-                "bare k8s", "plan / bare", "per-resource ratio", "plan s / tier"):
+    for col in (
+        "tiers",
+        "tenants",
+        "resources",
+        "k8s objects",
+        "validate",
+        "plan",
+        "bare k8s",
+        "plan / bare",
+        "per-resource ratio",
+        "plan s / tier",
+    ):
         table.add_column(col, justify="right")
     for tiers in args.tiers:
         tenants = tiers * args.tenants_per_tier
@@ -117,11 +145,18 @@ def main() -> None:
         validate_s, _ = timed(lambda: validate_platform(parse_platform(raw)), args.repeats)
         plan_s, plan = timed(lambda: run_offline(program, config, stack="bench"), args.repeats)
         objects = plan.kubernetes_objects()
-        bare_s, _ = timed(lambda: run_offline(bare_program(objects), {}, stack="bare"),
-                          args.repeats)
+        bare_s, _ = timed(
+            lambda: run_offline(bare_program(objects), {}, stack="bare"), args.repeats
+        )
         table.add_row(
-            str(tiers), str(tenants), str(len(plan.resources)), str(len(objects)),
-            f"{validate_s:.2f}", f"{plan_s:.2f}", f"{bare_s:.2f}", f"{plan_s / bare_s:.2f}",
+            str(tiers),
+            str(tenants),
+            str(len(plan.resources)),
+            str(len(objects)),
+            f"{validate_s:.2f}",
+            f"{plan_s:.2f}",
+            f"{bare_s:.2f}",
+            f"{plan_s / bare_s:.2f}",
             f"{(plan_s / len(plan.resources)) / (bare_s / len(objects)):.2f}",
             f"{plan_s / tiers:.3f}",
         )

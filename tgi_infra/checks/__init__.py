@@ -13,13 +13,13 @@ from typing import Any
 
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
+from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
 from tgi_infra.checks.launcher import (
     TierCapacity,
     check_tier_arguments,
     check_tier_capacity,
     plan_tier,
 )
-from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
 from tgi_infra.checks.nodepools import check_node_pools
 from tgi_infra.checks.observability import check_observability
 from tgi_infra.checks.pools import PoolHardware, check_pool_fit, resolve_pools
