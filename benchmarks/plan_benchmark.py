@@ -20,6 +20,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,6 +78,10 @@ def generated_platform(tiers: int, tenants: int) -> dict[str, Any]:
         ],
         "gateway": {"hostname": "llm.bench.internal.acme.io"},
     }
+
+
+def validate_and_plan_capacity(raw: dict[str, Any]) -> Any:
+    return validate_platform(parse_platform(raw))
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
