@@ -147,12 +147,11 @@ def main() -> None:
         report = validate_platform(parse_platform(raw))
         assert report.ok, [str(p) for p in report.problems if p.severity == "error"]
         config = {"tgi-infra:platform": raw}
-        validate_s, _ = timed(lambda: validate_platform(parse_platform(raw)), args.repeats)
-        plan_s, plan = timed(lambda: run_offline(program, config, stack="bench"), args.repeats)
+        validate_s, _ = timed(partial(validate_and_plan_capacity, raw), args.repeats)
+        plan_s, plan = timed(partial(run_offline, program, config, stack="bench"), args.repeats)
         objects = plan.kubernetes_objects()
-        bare_s, _ = timed(
-            lambda: run_offline(bare_program(objects), {}, stack="bare"), args.repeats
-        )
+        bare = bare_program(objects)
+        bare_s, _ = timed(partial(run_offline, bare, {}, stack="bare"), args.repeats)
         table.add_row(
             str(tiers),
             str(tenants),
