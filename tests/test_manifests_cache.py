@@ -101,7 +101,7 @@ def test_cache_objects_validate_strict(mode: str) -> None:
     objs = [
         cache.tier_volume_claim(cfg.tiers[0], "tgi", 16 * GIB, cfg.cache),
         cache.download_job(cfg.tiers[0], "tgi", 16 * GIB, cfg.cache, None),
-        cache.download_network_policy("tgi"),
+        cache.download_network_policy(cfg.tiers[0], "tgi"),
     ]
     assert_schema_valid(objs)
     netpol = objs[2]["spec"]

@@ -108,12 +108,36 @@ def test_pod_security_and_grace_period() -> None:
     assert sec["allowPrivilegeEscalation"] is False
     assert sec["capabilities"] == {"drop": ["ALL"]}
     assert sec["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert spec["securityContext"]["runAsNonRoot"] is True
+    # The official image runs as root: no runAsNonRoot unless the tier names a UID.
+    assert "runAsNonRoot" not in sec and "runAsUser" not in spec["securityContext"]
     assert spec["automountServiceAccountToken"] is False
     assert spec["serviceAccountName"] == "tgi-chat"
     assert spec["terminationGracePeriodSeconds"] > serving.TGI_GRACEFUL_SHUTDOWN_SECONDS
     sa = serving.service_account(context())
     assert sa["automountServiceAccountToken"] is False
+
+
+def test_run_as_user_makes_pods_non_root_and_the_namespace_restricted() -> None:
+    cfg = small_platform(runAsUser=10001)
+    deployment = serving.deployment(context(cfg.tiers[0]))
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsUser"] == 10001
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    skips = " ".join(deployment["metadata"]["annotations"].values())
+    assert "CKV_K8S_23" not in skips
+    labels = serving.namespace(cfg)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    root = serving.namespace(small_platform())["metadata"]["labels"]
+    assert root["pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+def test_pulumi_waits_as_long_as_the_rollout_may_take() -> None:
+    small = serving.deployment(context(weight_bytes=6 * GIB))
+    large = serving.deployment(context(weight_bytes=140 * GIB))
+    timeout = int(large["metadata"]["annotations"][serving.PULUMI_TIMEOUT])
+    assert timeout > large["spec"]["progressDeadlineSeconds"] > 600
+    assert timeout > int(small["metadata"]["annotations"][serving.PULUMI_TIMEOUT])
 
 
 def test_scheduling_goes_to_the_pool_and_tolerates_the_gpu_taint() -> None:

@@ -113,8 +113,13 @@ def labels(
 
 
 def tier_selector(tier: str) -> dict[str, str]:
-    """Selects every pod of a tier, whichever model version: NetworkPolicy, monitors, PDB."""
-    return {"app.kubernetes.io/name": "text-generation-inference", TIER_LABEL: tier}
+    """Selects every TGI server pod of a tier, whichever model version (not its download
+    Job's pods): NetworkPolicy, monitors, PDB."""
+    return {
+        "app.kubernetes.io/name": "text-generation-inference",
+        "app.kubernetes.io/component": "server",
+        TIER_LABEL: tier,
+    }
 
 
 def version_selector(tier: TierConfig) -> dict[str, str]:

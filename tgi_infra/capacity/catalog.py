@@ -140,7 +140,7 @@ def _key(name: str) -> str:
     key = re.sub(r"[^a-z0-9]+", "", name.lower())
     for prefix in ("nvidia", "tesla"):
         if key.startswith(prefix) and len(key) > len(prefix):
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
     return key
 
 
@@ -149,20 +149,22 @@ def gpus() -> tuple[Gpu, ...]:
     """Every GPU in the catalog, in file order."""
     out: list[Gpu] = []
     for row in _read_yaml("gpus.yaml")["gpus"]:
-        out.append(Gpu(
-            name=str(row["name"]),
-            product_name=str(row["product_name"]),
-            architecture=row["architecture"],
-            compute_capability=str(row["compute_capability"]),
-            memory_gb=int(row["memory_gb"]),
-            memory_mib=int(row["memory_mib"]),
-            nvidia_smi_mib=int(row["nvidia_smi_mib"]),
-            memory_bandwidth_gbs=int(row["memory_bandwidth_gbs"]),
-            fp8=bool(row["fp8"]),
-            karpenter_gpu_name=row.get("karpenter_gpu_name"),
-            aliases=tuple(str(a) for a in row.get("aliases") or ()),
-            memory_source=str(row.get("memory_source") or ""),
-        ))
+        out.append(
+            Gpu(
+                name=str(row["name"]),
+                product_name=str(row["product_name"]),
+                architecture=row["architecture"],
+                compute_capability=str(row["compute_capability"]),
+                memory_gb=int(row["memory_gb"]),
+                memory_mib=int(row["memory_mib"]),
+                nvidia_smi_mib=int(row["nvidia_smi_mib"]),
+                memory_bandwidth_gbs=int(row["memory_bandwidth_gbs"]),
+                fp8=bool(row["fp8"]),
+                karpenter_gpu_name=row.get("karpenter_gpu_name"),
+                aliases=tuple(str(a) for a in row.get("aliases") or ()),
+                memory_source=str(row.get("memory_source") or ""),
+            )
+        )
     return tuple(out)
 
 
@@ -204,7 +206,9 @@ def gpu(name: str) -> Gpu:
         options = tuple(g.name for g in ambiguous[key])
         raise UnknownHardwareError(
             f"GPU {name!r} is ambiguous: it could be {' or '.join(options)}; name one of them.",
-            name=name, suggestions=options)
+            name=name,
+            suggestions=options,
+        )
     raise _unknown("GPU", name, [g.name for g in gpus()], _known_gpu_names())
 
 
@@ -219,16 +223,18 @@ def instance_types() -> tuple[InstanceType, ...]:
     out: list[InstanceType] = []
     for row in _instances_doc()["instance_types"]:
         nvme = row.get("local_nvme_gb")
-        out.append(InstanceType(
-            name=str(row["name"]),
-            gpu=gpu(str(row["gpu"])),
-            gpu_count=int(row["gpu_count"]),
-            vcpus=int(row["vcpus"]),
-            memory_gib=int(row["memory_gib"]),
-            hourly_usd=float(row["hourly_usd"]),
-            local_nvme_gb=int(nvme) if nvme is not None else None,
-            price_estimated=bool(row.get("price_estimated", False)),
-        ))
+        out.append(
+            InstanceType(
+                name=str(row["name"]),
+                gpu=gpu(str(row["gpu"])),
+                gpu_count=int(row["gpu_count"]),
+                vcpus=int(row["vcpus"]),
+                memory_gib=int(row["memory_gib"]),
+                hourly_usd=float(row["hourly_usd"]),
+                local_nvme_gb=int(nvme) if nvme is not None else None,
+                price_estimated=bool(row.get("price_estimated", False)),
+            )
+        )
     return tuple(out)
 
 
@@ -248,7 +254,8 @@ def instance_type(name: str) -> InstanceType:
     if family not in families and not difflib.get_close_matches(family, families, n=1):
         message = (
             f"unknown instance type {name!r}: not a GPU instance type in the catalog "
-            f"(families {', '.join(families)}).")
+            f"(families {', '.join(families)})."
+        )
         raise UnknownHardwareError(message, name=name)
     raise _unknown("instance type", name, names, names)
 
@@ -280,7 +287,8 @@ def _unknown(
     else:
         hint = f"known: {', '.join(canonical)}."
     return UnknownHardwareError(
-        f"unknown {kind} {name!r}; {hint}", name=name, suggestions=tuple(suggestions))
+        f"unknown {kind} {name!r}; {hint}", name=name, suggestions=tuple(suggestions)
+    )
 
 
 def _prices_read() -> dt.date:

@@ -299,9 +299,7 @@ def plan_memory(
         raise ValueError(f"attention={attention!r}: use one of {', '.join(BLOCK_SIZES)}")
     version = _parse_version(tgi_version)
 
-    weights, notes = _weights_per_shard(
-        facts, num_shard=num_shard, quantize=quantize, dtype=dtype
-    )
+    weights, notes = _weights_per_shard(facts, num_shard=num_shard, quantize=quantize, dtype=dtype)
     kv_per_token = kv_bytes_per_token(
         facts, num_shard=num_shard, kv_cache_dtype=kv_cache_dtype, dtype=dtype
     )

@@ -92,28 +92,71 @@ TEXT_CONFIG_KEYS = ("text_config", "llm_config", "language_config")
 #: transformers' config-class defaults for keys a config.json may leave out (it only
 #: stores values that differ from the defaults, e.g. Llava's text_config, Gemma 3's).
 _MODEL_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "llama": {"vocab_size": 32000, "hidden_size": 4096, "num_hidden_layers": 32,
-              "num_attention_heads": 32, "max_position_embeddings": 2048},
-    "mistral": {"vocab_size": 32000, "hidden_size": 4096, "num_hidden_layers": 32,
-                "num_attention_heads": 32, "num_key_value_heads": 8,
-                "max_position_embeddings": 131072},
-    "qwen2": {"vocab_size": 151936, "hidden_size": 4096, "num_hidden_layers": 32,
-              "num_attention_heads": 32, "num_key_value_heads": 32,
-              "max_position_embeddings": 32768},
-    "gemma": {"vocab_size": 256000, "hidden_size": 3072, "num_hidden_layers": 28,
-              "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256,
-              "max_position_embeddings": 8192},
-    "gemma2": {"vocab_size": 256000, "hidden_size": 2304, "num_hidden_layers": 26,
-               "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
-               "max_position_embeddings": 8192},
-    "gemma3_text": {"vocab_size": 262208, "hidden_size": 2304, "num_hidden_layers": 26,
-                    "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
-                    "max_position_embeddings": 131072},
-    "mllama_text_model": {"vocab_size": 128256, "hidden_size": 4096, "num_hidden_layers": 40,
-                          "num_attention_heads": 32, "num_key_value_heads": 8,
-                          "max_position_embeddings": 131072},
-    "phi3": {"vocab_size": 32064, "hidden_size": 3072, "num_hidden_layers": 32,
-             "num_attention_heads": 32, "max_position_embeddings": 4096},
+    "llama": {
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "max_position_embeddings": 2048,
+    },
+    "mistral": {
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 131072,
+    },
+    "qwen2": {
+        "vocab_size": 151936,
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "max_position_embeddings": 32768,
+    },
+    "gemma": {
+        "vocab_size": 256000,
+        "hidden_size": 3072,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 16,
+        "head_dim": 256,
+        "max_position_embeddings": 8192,
+    },
+    "gemma2": {
+        "vocab_size": 256000,
+        "hidden_size": 2304,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 8192,
+    },
+    "gemma3_text": {
+        "vocab_size": 262208,
+        "hidden_size": 2304,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 131072,
+    },
+    "mllama_text_model": {
+        "vocab_size": 128256,
+        "hidden_size": 4096,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 131072,
+    },
+    "phi3": {
+        "vocab_size": 32064,
+        "hidden_size": 3072,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "max_position_embeddings": 4096,
+    },
     # ALiBi / rotary models whose configs carry no context length: what they were trained on.
     "bloom": {"max_position_embeddings": 2048},
     "falcon": {"max_position_embeddings": 2048},
@@ -123,15 +166,60 @@ _MODEL_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: model_type values that TGI (or transformers itself) implements natively: for these an
 #: ``auto_map`` in config.json is not needed to load the model, so no trust_remote_code.
-NATIVE_MODEL_TYPES = frozenset({
-    "baichuan", "bloom", "cohere", "cohere2", "dbrx", "deepseek_v2", "deepseek_v3",
-    "falcon", "gemma", "gemma2", "gemma3", "gemma3_text", "gpt2", "gpt_bigcode", "gpt_neox",
-    "gptj", "granite", "granitemoe", "idefics", "idefics2", "idefics3", "llama", "llama4",
-    "llama4_text", "llava", "llava_next", "mamba", "mistral", "mixtral", "mllama", "mpt",
-    "olmo", "olmo2", "olmoe", "opt", "paligemma", "phi", "phi3", "phimoe", "qwen2",
-    "qwen2_5_vl", "qwen2_moe", "qwen2_vl", "qwen3", "qwen3_moe", "stablelm", "starcoder2",
-    "t5", "RefinedWeb", "RefinedWebModel",
-})
+NATIVE_MODEL_TYPES = frozenset(
+    {
+        "baichuan",
+        "bloom",
+        "cohere",
+        "cohere2",
+        "dbrx",
+        "deepseek_v2",
+        "deepseek_v3",
+        "falcon",
+        "gemma",
+        "gemma2",
+        "gemma3",
+        "gemma3_text",
+        "gpt2",
+        "gpt_bigcode",
+        "gpt_neox",
+        "gptj",
+        "granite",
+        "granitemoe",
+        "idefics",
+        "idefics2",
+        "idefics3",
+        "llama",
+        "llama4",
+        "llama4_text",
+        "llava",
+        "llava_next",
+        "mamba",
+        "mistral",
+        "mixtral",
+        "mllama",
+        "mpt",
+        "olmo",
+        "olmo2",
+        "olmoe",
+        "opt",
+        "paligemma",
+        "phi",
+        "phi3",
+        "phimoe",
+        "qwen2",
+        "qwen2_5_vl",
+        "qwen2_moe",
+        "qwen2_vl",
+        "qwen3",
+        "qwen3_moe",
+        "stablelm",
+        "starcoder2",
+        "t5",
+        "RefinedWeb",
+        "RefinedWebModel",
+    }
+)
 
 _LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 _HIDDEN_KEYS = ("hidden_size", "n_embd", "n_embed", "d_model")
@@ -140,17 +228,30 @@ _KV_HEAD_KEYS = ("num_key_value_heads", "num_kv_heads", "n_head_kv", "num_kv")
 _HEAD_DIM_KEYS = ("head_dim", "kv_channels")
 _VOCAB_KEYS = ("vocab_size", "padded_vocab_size", "n_vocab")
 # max_position_embeddings / max_seq_len / n_positions first: the order TGI's launcher reads.
-_MAX_POS_KEYS = ("max_position_embeddings", "max_seq_len", "n_positions",
-                 "max_sequence_length", "seq_length", "n_ctx", "max_seq_length",
-                 "model_max_length")
+_MAX_POS_KEYS = (
+    "max_position_embeddings",
+    "max_seq_len",
+    "n_positions",
+    "max_sequence_length",
+    "seq_length",
+    "n_ctx",
+    "max_seq_length",
+    "model_max_length",
+)
 _INTERMEDIATE_KEYS = ("intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim")
 _EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 
 _DTYPE_NAMES = {
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float8_e4m3fn": "float8_e4m3fn",
+    "float8_e5m2": "float8_e5m2",
 }
 
 
@@ -213,7 +314,10 @@ def facts_from_config(
     if not isinstance(config, Mapping):
         raise ModelFactsError(
             f"config.json of {model_id} is not a JSON object; add a modelSpec to the tier.",
-            model_id=model_id, revision=revision, fallback_ok=False)
+            model_id=model_id,
+            revision=revision,
+            fallback_ok=False,
+        )
     merged, model_type = _merged_config(config)
     defaults = _MODEL_TYPE_DEFAULTS.get(str(model_type), {})
 
@@ -227,7 +331,10 @@ def facts_from_config(
             raise ModelFactsError(
                 f"config.json of {model_id} has no {what} (looked for {', '.join(keys)}); "
                 f"add a modelSpec with {spec_key} to the tier.",
-                model_id=model_id, revision=revision, fallback_ok=False)
+                model_id=model_id,
+                revision=revision,
+                fallback_ok=False,
+            )
         return value
 
     num_layers = need(_LAYER_KEYS, "layer count", "numLayers")
@@ -241,7 +348,8 @@ def facts_from_config(
         # DeepSeek-V2/V3 MLA as TGI caches it: decompressed K and V, padded to one size.
         kv_heads = pick(("num_key_value_heads",)) or heads
         qk = (_positive_int(merged.get("qk_nope_head_dim")) or 0) + (
-            _positive_int(merged.get("qk_rope_head_dim")) or 0)
+            _positive_int(merged.get("qk_rope_head_dim")) or 0
+        )
         head_dim = max(qk, _positive_int(merged.get("v_head_dim")) or 0) or hidden_size // heads
     else:
         kv_heads = _first_int(merged, _KV_HEAD_KEYS)
@@ -295,7 +403,10 @@ def facts_from_config(
     if isinstance(weight_bytes, bool) or not isinstance(weight_bytes, int) or weight_bytes <= 0:
         raise ModelFactsError(
             f"weight size of {model_id} is unknown ({weight_bytes!r}); add a modelSpec with "
-            "weightBytes to the tier.", model_id=model_id, revision=revision)
+            "weightBytes to the tier.",
+            model_id=model_id,
+            revision=revision,
+        )
 
     return ModelFacts(
         model_id=model_id,
@@ -324,13 +435,32 @@ def facts_from_config(
 
 #: Bytes per element of each safetensors dtype (sub-byte dtypes are packed in U8 tensors).
 SAFETENSORS_DTYPE_BYTES: dict[str, int] = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
-    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1,
-    "BOOL": 1, "C64": 8,
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
+    "C64": 8,
 }
-_SAFETENSORS_DTYPE_TORCH = {"F64": "float64", "F32": "float32", "F16": "float16",
-                            "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
-                            "F8_E5M2": "float8_e5m2"}
+_SAFETENSORS_DTYPE_TORCH = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+}
 #: The safetensors format caps the JSON header at 100 MB.
 MAX_SAFETENSORS_HEADER = 100_000_000
 
@@ -357,11 +487,13 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
             if head.startswith(b"version "):
                 raise ModelFactsError(
                     f"{p} is a Git LFS pointer, not the weights; run `git lfs pull` or "
-                    "download the file with `hf download`.")
+                    "download the file with `hf download`."
+                )
             (length,) = struct.unpack("<Q", head)
             if length == 0 or length > MAX_SAFETENSORS_HEADER:
                 raise ModelFactsError(
-                    f"{p} is not a safetensors file (header length {length} is out of range).")
+                    f"{p} is not a safetensors file (header length {length} is out of range)."
+                )
             raw = fh.read(length)
     except OSError as exc:
         raise ModelFactsError(f"cannot read {p}: {exc.strerror or exc}.") from exc
@@ -394,8 +526,9 @@ def summarize_safetensors(path: str | os.PathLike[str]) -> SafetensorsSummary:
         elif dtype in SAFETENSORS_DTYPE_BYTES and isinstance(info.get("shape"), list):
             size = math.prod(int(d) for d in info["shape"]) * SAFETENSORS_DTYPE_BYTES[dtype]
         else:
-            raise ModelFactsError(f"{path}: tensor {name!r} has neither data_offsets nor a "
-                                  f"known dtype ({dtype!r}).")
+            raise ModelFactsError(
+                f"{path}: tensor {name!r} has neither data_offsets nor a known dtype ({dtype!r})."
+            )
         if size < 0:
             raise ModelFactsError(f"{path}: tensor {name!r} has negative data_offsets.")
         total += size
@@ -456,8 +589,11 @@ def _local_weights(directory: Path) -> tuple[int, dict[str, int]]:
         return add(summarize_safetensors(single)), by_dtype
     if index_path.is_file():
         index = _read_json(index_path, "the safetensors index")
-        shards = sorted({str(v) for v in (index.get("weight_map") or {}).values()}) if isinstance(
-            index, Mapping) else []
+        shards = (
+            sorted({str(v) for v in (index.get("weight_map") or {}).values()})
+            if isinstance(index, Mapping)
+            else []
+        )
         total = _index_total_size(index)
         present = [directory / s for s in shards if (directory / s).is_file()]
         if total is not None:
@@ -468,7 +604,8 @@ def _local_weights(directory: Path) -> tuple[int, dict[str, int]]:
         if not shards or missing:
             raise ModelFactsError(
                 f"{index_path} has no metadata.total_size and shards are missing "
-                f"({', '.join(missing[:3]) or 'empty weight_map'}); add modelSpec.weightBytes.")
+                f"({', '.join(missing[:3]) or 'empty weight_map'}); add modelSpec.weightBytes."
+            )
         return sum(add(summarize_safetensors(p)) for p in present), by_dtype
     candidates = sorted(directory.glob("*.safetensors"))
     others = [p for p in candidates if not p.name.startswith("consolidated")]
@@ -477,7 +614,8 @@ def _local_weights(directory: Path) -> tuple[int, dict[str, int]]:
         raise ModelFactsError(
             f"{directory} has no safetensors weights (model.safetensors, an index, or "
             "*.safetensors); convert the checkpoint to safetensors or add "
-            "modelSpec.weightBytes.")
+            "modelSpec.weightBytes."
+        )
     return sum(add(summarize_safetensors(p)) for p in chosen), by_dtype
 
 
@@ -503,8 +641,9 @@ def facts_from_local_dir(path: str | os.PathLike[str]) -> ModelFacts:
     model_id = str(path)
     config = _read_json(directory / "config.json", "a model directory needs its config.json")
     if not isinstance(config, Mapping):
-        raise ModelFactsError(f"{directory / 'config.json'} is not a JSON object.",
-                              fallback_ok=False)
+        raise ModelFactsError(
+            f"{directory / 'config.json'} is not a JSON object.", fallback_ok=False
+        )
     config = _legacy_quantization(directory, config)
     weight_bytes, by_dtype = _local_weights(directory)
     facts = facts_from_config(config, model_id=model_id, source="local", weight_bytes=weight_bytes)
@@ -591,8 +730,14 @@ def _hub_weight_bytes(
 
     def download(filename: str) -> str:
         return hf_hub_download(
-            model_id, filename, revision=revision, cache_dir=cache_dir, token=token,
-            local_files_only=offline, etag_timeout=HUB_REQUEST_TIMEOUT_S)
+            model_id,
+            filename,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=offline,
+            etag_timeout=HUB_REQUEST_TIMEOUT_S,
+        )
 
     try:
         index = _read_json(Path(download("model.safetensors.index.json")), "the index")
@@ -610,16 +755,23 @@ def _hub_weight_bytes(
                 "but neither model.safetensors.index.json nor model.safetensors is, so the "
                 f"weight size is unknown offline; run `hf download {model_id} "
                 f"model.safetensors.index.json --revision {revision}` or add "
-                "modelSpec.weightBytes.", model_id=model_id, revision=revision) from exc
+                "modelSpec.weightBytes.",
+                model_id=model_id,
+                revision=revision,
+            ) from exc
     try:
         meta = HfApi().get_safetensors_metadata(
-            model_id, revision=revision, token=token, timeout=HUB_REQUEST_TIMEOUT_S)
+            model_id, revision=revision, token=token, timeout=HUB_REQUEST_TIMEOUT_S
+        )
     except NotASafetensorsRepoError as exc:
         raise ModelFactsError(
             f"model {model_id!r} at revision {revision!r} has no safetensors weights (only "
             "pickled .bin files?), so its size is unknown; use a safetensors revision or add "
-            "modelSpec.weightBytes.", model_id=model_id, revision=revision,
-            fallback_ok=False) from exc
+            "modelSpec.weightBytes.",
+            model_id=model_id,
+            revision=revision,
+            fallback_ok=False,
+        ) from exc
     return sum(
         int(t.data_offsets[1]) - int(t.data_offsets[0])
         for fm in meta.files_metadata.values()
@@ -642,20 +794,34 @@ def _facts_from_hub_now(
         # One plain request first: it fails fast (no retry loop) when the Hub is out of
         # reach, names a missing repo or revision precisely, and carries license/gating.
         info = HfApi().model_info(
-            model_id, revision=revision, token=token, timeout=HUB_REQUEST_TIMEOUT_S)
+            model_id, revision=revision, token=token, timeout=HUB_REQUEST_TIMEOUT_S
+        )
         lic, gated = _card_license(info), getattr(info, "gated", None)
     config_path = hf_hub_download(
-        model_id, "config.json", revision=revision, cache_dir=cache_dir, token=token,
-        local_files_only=offline, etag_timeout=HUB_REQUEST_TIMEOUT_S)
+        model_id,
+        "config.json",
+        revision=revision,
+        cache_dir=cache_dir,
+        token=token,
+        local_files_only=offline,
+        etag_timeout=HUB_REQUEST_TIMEOUT_S,
+    )
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     weight_bytes = _hub_weight_bytes(model_id, revision, token, cache_dir, offline)
     return facts_from_config(
-        config, model_id=model_id, source="hub", weight_bytes=weight_bytes,
-        revision=revision, license=lic, gated=gated)
+        config,
+        model_id=model_id,
+        source="hub",
+        weight_bytes=weight_bytes,
+        revision=revision,
+        license=lic,
+        gated=gated,
+    )
 
 
-_NETWORK_LIBRARIES = frozenset({"httpx", "httpx2", "httpcore", "requests", "urllib3", "ssl",
-                                "socket", "h11", "h2", "anyio"})
+_NETWORK_LIBRARIES = frozenset(
+    {"httpx", "httpx2", "httpcore", "requests", "urllib3", "ssl", "socket", "h11", "h2", "anyio"}
+)
 
 
 def _is_network_library_error(exc: BaseException) -> bool:
@@ -680,54 +846,73 @@ def _hub_error(
     spec = "or add a modelSpec to the tier"
 
     def err(text: str, fallback_ok: bool = True) -> ModelFactsError:
-        return ModelFactsError(f"{where}: {text}", model_id=model_id, revision=revision,
-                               fallback_ok=fallback_ok)
+        return ModelFactsError(
+            f"{where}: {text}", model_id=model_id, revision=revision, fallback_ok=fallback_ok
+        )
 
     cause = _one_line(f"{type(exc).__name__}: {exc}", 200)
     if isinstance(exc, GatedRepoError):
-        return err(f"the repo is gated and the token has no access; request access on "
-                   f"https://huggingface.co/{model_id} with the token's account and set "
-                   f"HF_TOKEN, {spec}.")
+        return err(
+            f"the repo is gated and the token has no access; request access on "
+            f"https://huggingface.co/{model_id} with the token's account and set "
+            f"HF_TOKEN, {spec}."
+        )
     if isinstance(exc, RepositoryNotFoundError):
-        return err(f"not found on the Hub (or private and HF_TOKEN has no access); check "
-                   f"modelId, set HF_TOKEN, {spec}.")
+        return err(
+            f"not found on the Hub (or private and HF_TOKEN has no access); check "
+            f"modelId, set HF_TOKEN, {spec}."
+        )
     if isinstance(exc, RevisionNotFoundError):
-        return err("the revision does not exist; use a branch, tag or 40-hex commit sha of "
-                   "the repo.", fallback_ok=False)
+        return err(
+            "the revision does not exist; use a branch, tag or 40-hex commit sha of the repo.",
+            fallback_ok=False,
+        )
     if isinstance(exc, LocalEntryNotFoundError | OfflineModeIsEnabled) and offline:
-        return err(f"offline (HF_HUB_OFFLINE) and config.json is not in the HF cache "
-                   f"({_hf_cache_dir(cache_dir)}); pre-fetch it with `hf download {model_id} "
-                   f"config.json model.safetensors.index.json --revision {revision}`, unset "
-                   f"HF_HUB_OFFLINE, {spec}.")
+        return err(
+            f"offline (HF_HUB_OFFLINE) and config.json is not in the HF cache "
+            f"({_hf_cache_dir(cache_dir)}); pre-fetch it with `hf download {model_id} "
+            f"config.json model.safetensors.index.json --revision {revision}`, unset "
+            f"HF_HUB_OFFLINE, {spec}."
+        )
     if isinstance(exc, LocalEntryNotFoundError):
         root = exc.__cause__ or exc.__context__
         detail = f" ({_one_line(f'{type(root).__name__}: {root}', 160)})" if root else ""
-        return err(f"the Hub could not be reached and nothing is cached{detail}; check access "
-                   f"to huggingface.co (proxy, firewall), {spec}.")
+        return err(
+            f"the Hub could not be reached and nothing is cached{detail}; check access "
+            f"to huggingface.co (proxy, firewall), {spec}."
+        )
     if isinstance(exc, EntryNotFoundError):
-        return err(f"the repo has no config.json at this revision (not a transformers "
-                   f"model?); {spec}.", fallback_ok=False)
+        return err(
+            f"the repo has no config.json at this revision (not a transformers model?); {spec}.",
+            fallback_ok=False,
+        )
     if isinstance(exc, HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status == 401:
             return err(f"the Hub rejected the token (401); set a valid HF_TOKEN, {spec}.")
         if status == 403:
-            return err(f"access denied (403); request access on https://huggingface.co/"
-                       f"{model_id} and use a token with read access, {spec}.")
+            return err(
+                f"access denied (403); request access on https://huggingface.co/"
+                f"{model_id} and use a token with read access, {spec}."
+            )
         if status == 429:
             return err(f"rate limited by the Hub (429); set HF_TOKEN and retry later, {spec}.")
         return err(f"the Hub answered HTTP {status}; retry later, {spec}.")
     if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
-        return err(f"no answer from the Hub in time ({cause}); check access to "
-                   f"huggingface.co, {spec}.")
+        return err(
+            f"no answer from the Hub in time ({cause}); check access to huggingface.co, {spec}."
+        )
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return err(f"config.json is not valid JSON ({cause}); {spec}.", fallback_ok=False)
     if isinstance(exc, HFValidationError):
-        return err(f"not a valid Hub repo id (org/name) nor a local directory ({cause}); "
-                   "fix modelId.", fallback_ok=False)
+        return err(
+            f"not a valid Hub repo id (org/name) nor a local directory ({cause}); fix modelId.",
+            fallback_ok=False,
+        )
     if isinstance(exc, OSError | ConnectionError) or _is_network_library_error(exc):
-        return err(f"the Hub could not be reached ({cause}); check access to "
-                   f"huggingface.co, {spec}.")
+        return err(
+            f"the Hub could not be reached ({cause}); check access to huggingface.co, {spec}."
+        )
     return err(f"unexpected failure ({cause}); {spec}.")
 
 
@@ -813,7 +998,11 @@ def catalog_facts(model_id: str) -> ModelFacts | None:
 # ============================================================================ modelSpec
 
 _SPEC_FIELDS = {f.name for f in fields(ModelFacts)} - {
-    "model_id", "source", "revision", "fallback_reason"}
+    "model_id",
+    "source",
+    "revision",
+    "fallback_reason",
+}
 _SPEC_ALIASES = {
     "num_hidden_layers": "num_layers",
     "num_key_value_heads": "num_kv_heads",
@@ -821,8 +1010,14 @@ _SPEC_ALIASES = {
     "quantization": "checkpoint_quantization",
     "num_local_experts": "num_experts",
 }
-_SPEC_REQUIRED = ("num_layers", "hidden_size", "num_attention_heads", "vocab_size",
-                  "max_position_embeddings", "weight_bytes")
+_SPEC_REQUIRED = (
+    "num_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "vocab_size",
+    "max_position_embeddings",
+    "weight_bytes",
+)
 
 
 def _snake(key: str) -> str:
@@ -849,22 +1044,41 @@ def facts_from_model_spec(
             hint = f"; did you mean {_camel(close[0])}?" if close else ""
             raise ModelFactsError(
                 f"modelSpec of {model_id} has an unknown key {raw_key!r}{hint}",
-                model_id=model_id, revision=revision, fallback_ok=False)
+                model_id=model_id,
+                revision=revision,
+                fallback_ok=False,
+            )
         if value is not None:
             values[key] = value
     missing = [k for k in _SPEC_REQUIRED if k not in values]
     if missing:
         raise ModelFactsError(
             f"modelSpec of {model_id} lacks {', '.join(_camel(k) for k in missing)}.",
-            model_id=model_id, revision=revision, fallback_ok=False)
-    ints = ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim",
-            "vocab_size", "max_position_embeddings", "weight_bytes", "num_experts",
-            "intermediate_size")
+            model_id=model_id,
+            revision=revision,
+            fallback_ok=False,
+        )
+    ints = (
+        "num_layers",
+        "hidden_size",
+        "num_attention_heads",
+        "num_kv_heads",
+        "head_dim",
+        "vocab_size",
+        "max_position_embeddings",
+        "weight_bytes",
+        "num_experts",
+        "intermediate_size",
+    )
     for key in ints:
         if key in values and _positive_int(values[key]) is None:
             raise ModelFactsError(
                 f"modelSpec of {model_id}: {_camel(key)} must be a positive integer, got "
-                f"{values[key]!r}.", model_id=model_id, revision=revision, fallback_ok=False)
+                f"{values[key]!r}.",
+                model_id=model_id,
+                revision=revision,
+                fallback_ok=False,
+            )
         if key in values:
             values[key] = _positive_int(values[key])
     heads = values["num_attention_heads"]
@@ -934,11 +1148,19 @@ def _resolve_uncached(
     if model_id.startswith(("/", "./", "../", "~")):
         raise ModelFactsError(
             f"{model_id} looks like a local path but is not a directory; fix modelId or "
-            "mount the model there.", model_id=model_id, revision=revision, fallback_ok=False)
+            "mount the model there.",
+            model_id=model_id,
+            revision=revision,
+            fallback_ok=False,
+        )
     try:
         return facts_from_hub(
-            model_id, revision=revision, token=token, cache_dir=cache_dir,
-            offline=offline or _env_offline())
+            model_id,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            offline=offline or _env_offline(),
+        )
     except ModelFactsError as exc:
         hub_error = exc
     fallback = catalog_facts(model_id) if hub_error.fallback_ok else None
@@ -946,8 +1168,9 @@ def _resolve_uncached(
         if hub_error.fallback_ok:
             raise ModelFactsError(
                 f"{hub_error} ({model_id} is not in the shipped model catalog either.)",
-                model_id=model_id, revision=revision) from hub_error
+                model_id=model_id,
+                revision=revision,
+            ) from hub_error
         raise hub_error
     log.info("model facts for %s come from the catalog: %s", model_id, hub_error)
-    return replace(fallback, model_id=model_id, revision=revision,
-                   fallback_reason=str(hub_error))
+    return replace(fallback, model_id=model_id, revision=revision, fallback_reason=str(hub_error))

@@ -82,7 +82,6 @@ class TgiPlatform(pulumi.ComponentResource):
             weights = [capacity[t.name].facts.weight_bytes for t in cfg.tiers]
             claim = cache_builders.shared_volume_claim(weights, cfg.cluster.namespace, cfg.cache)
             shared.append(register_object(claim, in_ns))
-        register_object(cache_builders.download_network_policy(cfg.cluster.namespace), in_ns)
 
         services: dict[str, pulumi.Output[str]] = {}
         self.tiers = {}

@@ -15,7 +15,8 @@ from tgi_infra.manifests.serving import TierContext
 
 
 class ModelCache(pulumi.ComponentResource):
-    """A tier's weight cache: the volume (per-tier mode) and the Job that fills it.
+    """A tier's weight cache: the volume (per-tier mode), the Job that fills it, and the
+    NetworkPolicy that lets the Job (only) reach the Hub.
 
     Pods of the tier wait for `job`, so they start from the cache and a scale-out never
     reaches the Hub.
@@ -46,6 +47,8 @@ class ModelCache(pulumi.ComponentResource):
             after.append(
                 register_object(claim, pulumi.ResourceOptions(parent=self, depends_on=after))
             )
+        egress = cache_builders.download_network_policy(tier, namespace)
+        after.append(register_object(egress, pulumi.ResourceOptions(parent=self, depends_on=after)))
         job = cache_builders.download_job(tier, namespace, weight_bytes, cache, hf_token_secret)
         self.job = register_object(job, pulumi.ResourceOptions(parent=self, depends_on=after))
         self.register_outputs({"claimName": self.claim_name})

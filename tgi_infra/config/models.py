@@ -179,7 +179,7 @@ class TierConfig(Model):
     image_version: str = Field(
         DEFAULT_TGI_VERSION,
         pattern=r"^([0-9A-Za-z][0-9A-Za-z._-]*|sha256:[0-9a-f]{64})$",
-        description="TGI image tag (e.g. 3.3.6), or sha256:<digest> to pin by digest."
+        description="TGI image tag (e.g. 3.3.6), or sha256:<digest> to pin by digest.",
     )
     num_shard: int = Field(1, ge=1, le=8)
     quantize: Quantize | None = None
@@ -195,6 +195,13 @@ class TierConfig(Model):
     )
     max_concurrent_requests: int = Field(128, ge=1)
     cuda_memory_fraction: float = Field(1.0, gt=0, le=1)
+    run_as_user: int | None = Field(
+        None,
+        ge=1,
+        description="UID for the tier's TGI and download pods. Unset: the image's own user "
+        "(root in TGI's official image, TGI issue #3225) with every capability dropped. Set it "
+        "(e.g. 10001) only for an image you have seen start as that user.",
+    )
     trust_remote_code: bool = False
     replicas: ReplicasConfig = ReplicasConfig()
     autoscaling: AutoscalingConfig = AutoscalingConfig()

@@ -13,10 +13,11 @@ import math
 from tgi_infra import naming
 from tgi_infra.capacity.timing import download_seconds
 from tgi_infra.config.models import CacheConfig, TierConfig
-from tgi_infra.manifests.checkov import skip_annotations
+from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
 from tgi_infra.manifests.serving import (
     DATA_DIR,
     LOGICAL_NAME,
+    PULUMI_TIMEOUT,
     K8s,
     dns_egress,
     image,
@@ -122,6 +123,7 @@ def download_job(
     if hf_token_secret:
         env.append(secret_env("HF_TOKEN", hf_token_secret))
     labels = naming.labels("model-download", instance=tier.name, tier=tier.name)
+    deadline = download_seconds(weight_bytes)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -131,19 +133,26 @@ def download_job(
             "labels": labels,
             "annotations": {
                 LOGICAL_NAME: f"{naming.tier_base(tier.name)}-download",
-                **skip_annotations(*image_skips(tier), "CKV_K8S_11", "CKV_K8S_15", "CKV_K8S_35"),
+                PULUMI_TIMEOUT: str(deadline + 300),
+                **skip_annotations(
+                    *image_skips(tier),
+                    "CKV_K8S_11",
+                    "CKV_K8S_15",
+                    "CKV_K8S_35",
+                    **run_as_root_skips(tier.run_as_user),
+                ),
             },
         },
         "spec": {
             "backoffLimit": 3,
-            "activeDeadlineSeconds": download_seconds(weight_bytes),
+            "activeDeadlineSeconds": deadline,
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "securityContext": pod_security(),
+                    "securityContext": pod_security(tier.run_as_user),
                     "containers": [
                         {
                             "name": "download",
@@ -155,7 +164,9 @@ def download_job(
                                 "requests": {"cpu": "1", "memory": "4Gi"},
                                 "limits": {"memory": "8Gi"},
                             },
-                            "securityContext": restricted_container_security(read_only_root=True),
+                            "securityContext": restricted_container_security(
+                                tier.run_as_user, read_only_root=True
+                            ),
                             "volumeMounts": [
                                 {"name": "model-cache", "mountPath": DATA_DIR},
                                 {"name": "tmp", "mountPath": "/tmp"},
@@ -175,21 +186,22 @@ def download_job(
     }
 
 
-def download_network_policy(namespace: str) -> K8s:
-    """Download Jobs: no ingress; egress to DNS and HTTPS (the Hub and its CDN)."""
+def download_network_policy(tier: TierConfig, namespace: str) -> K8s:
+    """A tier's download Jobs: no ingress; egress to DNS and HTTPS (the Hub and its CDN)."""
+    labels = naming.labels("model-download", instance=tier.name, tier=tier.name)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": "tgi-model-download",
+            "name": f"{naming.tier_base(tier.name)}-download",
             "namespace": namespace,
-            "labels": naming.labels("model-download", instance="all"),
+            "labels": labels,
         },
         "spec": {
             "podSelector": {
                 "matchLabels": {
                     "app.kubernetes.io/component": "model-download",
-                    "app.kubernetes.io/part-of": naming.PART_OF,
+                    naming.TIER_LABEL: tier.name,
                 }
             },
             "policyTypes": ["Ingress", "Egress"],

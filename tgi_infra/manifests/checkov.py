@@ -23,9 +23,23 @@ REASONS = {
 }
 
 
-def skip_annotations(*check_ids: str) -> dict[str, str]:
-    """`checkov.io/skipN` annotations for the given checks, with their recorded reasons."""
+TGI_RUNS_AS_ROOT = (
+    "TGI's official image runs as root (TGI issue #3225); capabilities are dropped and "
+    "privilege escalation is off; set the tier's runAsUser for an image verified non-root"
+)
+
+
+def skip_annotations(*check_ids: str, **reasons: str) -> dict[str, str]:
+    """`checkov.io/skipN` annotations: `check_ids` with their recorded reasons, `reasons`
+    (check id = reason) with the reason given."""
+    pairs = [(check, REASONS[check]) for check in check_ids] + list(reasons.items())
     return {
-        f"checkov.io/skip{i}": f"{check}={REASONS[check]}"
-        for i, check in enumerate(check_ids, start=1)
+        f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(pairs, 1)
     }
+
+
+def run_as_root_skips(run_as_user: int | None) -> dict[str, str]:
+    """The non-root checks a pod running as the image's root user has to skip."""
+    if run_as_user is not None:
+        return {}
+    return {"CKV_K8S_23": TGI_RUNS_AS_ROOT, "CKV_K8S_40": TGI_RUNS_AS_ROOT}

@@ -15,7 +15,7 @@ from typing import Any
 from tgi_infra import naming
 from tgi_infra.capacity.timing import pod_startup_seconds
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
-from tgi_infra.manifests.checkov import skip_annotations
+from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
 
 TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference"
 DATA_DIR = "/data"
@@ -23,7 +23,7 @@ TGI_GRACEFUL_SHUTDOWN_SECONDS = 90
 PROBE_PERIOD_SECONDS = 10
 SHM_SIZE = "1Gi"
 LOGICAL_NAME = "pulumi.tgi-infra/logical-name"
-RUN_AS_UID = 10001  # above 10000: no clash with host users
+PULUMI_TIMEOUT = "pulumi.com/timeoutSeconds"
 K8s = dict[str, Any]
 
 
@@ -95,22 +95,28 @@ def secret_env(name: str, secret: str, key: str = "token") -> K8s:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def restricted_container_security(*, read_only_root: bool = False) -> K8s:
-    return {
+def restricted_container_security(run_as_user: int | None, *, read_only_root: bool = False) -> K8s:
+    """No privilege escalation, every capability dropped, seccomp; non-root when a UID is
+    set (the official TGI image runs as root: `TierConfig.run_as_user`)."""
+    out: K8s = {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": read_only_root,
         "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if run_as_user is not None:
+        out["runAsNonRoot"] = True
+    return out
 
 
-def pod_security() -> K8s:
+def pod_security(run_as_user: int | None) -> K8s:
+    if run_as_user is None:
+        return {"seccompProfile": {"type": "RuntimeDefault"}}
     return {
         "runAsNonRoot": True,
-        "runAsUser": RUN_AS_UID,
-        "runAsGroup": RUN_AS_UID,
-        "fsGroup": RUN_AS_UID,
+        "runAsUser": run_as_user,
+        "runAsGroup": run_as_user,
+        "fsGroup": run_as_user,
         "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
@@ -166,6 +172,8 @@ def volumes(ctx: TierContext) -> tuple[list[K8s], list[K8s]]:
 
 def deployment(ctx: TierContext) -> K8s:
     tier = ctx.tier
+    # Image pull on a fresh node plus load and warmup: a rollout may take this long.
+    progress_deadline = pod_startup_seconds(ctx.weight_bytes) + 600
     gpus = str(tier.num_shard)
     vols, mounts = volumes(ctx)
     pod_labels = {
@@ -189,7 +197,7 @@ def deployment(ctx: TierContext) -> K8s:
             "limits": {"memory": tier.memory_request, naming.GPU_RESOURCE: gpus},
         },
         **probes(ctx),
-        "securityContext": restricted_container_security(),
+        "securityContext": restricted_container_security(tier.run_as_user),
         "volumeMounts": mounts,
     }
     return {
@@ -201,15 +209,22 @@ def deployment(ctx: TierContext) -> K8s:
             "labels": pod_labels,
             "annotations": {
                 LOGICAL_NAME: f"{naming.tier_base(tier.name)}-server",
+                # How long `pulumi up` waits for the rollout (pulumi-kubernetes' default: 10m).
+                PULUMI_TIMEOUT: str(progress_deadline + 300),
                 **skip_annotations(
-                    *image_skips(tier), "CKV_K8S_11", "CKV_K8S_15", "CKV_K8S_22", "CKV_K8S_35"
+                    *image_skips(tier),
+                    "CKV_K8S_11",
+                    "CKV_K8S_15",
+                    "CKV_K8S_22",
+                    "CKV_K8S_35",
+                    **run_as_root_skips(tier.run_as_user),
                 ),
             },
         },
         "spec": {
             "replicas": tier.replicas.min,
             "revisionHistoryLimit": 3,
-            "progressDeadlineSeconds": pod_startup_seconds(ctx.weight_bytes) + 600,
+            "progressDeadlineSeconds": progress_deadline,
             "selector": {"matchLabels": naming.version_selector(tier)},
             "strategy": {
                 "type": "RollingUpdate",
@@ -222,7 +237,7 @@ def deployment(ctx: TierContext) -> K8s:
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": TGI_GRACEFUL_SHUTDOWN_SECONDS + 30,
-                    "securityContext": pod_security(),
+                    "securityContext": pod_security(tier.run_as_user),
                     "nodeSelector": dict(ctx.node_selector),
                     "tolerations": list(ctx.tolerations),
                     "topologySpreadConstraints": [
@@ -368,7 +383,12 @@ def namespace(cfg: PlatformConfig) -> K8s:
             "labels": {
                 "app.kubernetes.io/part-of": naming.PART_OF,
                 "app.kubernetes.io/managed-by": naming.MANAGED_BY,
-                "pod-security.kubernetes.io/enforce": "restricted",
+                # Pods as root (the official image) pass "baseline", not "restricted".
+                "pod-security.kubernetes.io/enforce": (
+                    "restricted"
+                    if all(t.run_as_user is not None for t in cfg.tiers)
+                    else "baseline"
+                ),
                 "pod-security.kubernetes.io/warn": "restricted",
             },
         },

@@ -46,10 +46,16 @@ POLICIES: tuple[PolicySpec, ...] = (
         "stalls everyone. The caps bound prompt cost and time to first token per environment.",
         "resource",
         config_schema={
-            "maxInputTokens": {"type": "integer", "minimum": 1,
-                               "default": rules.DEFAULT_MAX_INPUT_TOKENS},
-            "maxTotalTokens": {"type": "integer", "minimum": 2,
-                               "default": rules.DEFAULT_MAX_TOTAL_TOKENS},
+            "maxInputTokens": {
+                "type": "integer",
+                "minimum": 1,
+                "default": rules.DEFAULT_MAX_INPUT_TOKENS,
+            },
+            "maxTotalTokens": {
+                "type": "integer",
+                "minimum": 2,
+                "default": rules.DEFAULT_MAX_TOTAL_TOKENS,
+            },
         },
     ),
     PolicySpec(
@@ -117,14 +123,16 @@ POLICIES: tuple[PolicySpec, ...] = (
     ),
     PolicySpec(
         "tgi-messages-api",
-        "The TGI image version serves the OpenAI Messages API (/v1/chat/completions, "
-        "TGI ≥ 1.4.0).",
+        "The TGI image version serves the OpenAI Messages API (/v1/chat/completions, TGI ≥ 1.4.0).",
         "The gateway exposes one OpenAI-compatible base URL; older TGI answers 404 on "
         "/v1/chat/completions. A non-version tag cannot be checked.",
         "resource",
         config_schema={
-            "minimumVersion": {"type": "string", "pattern": r"^\d+\.\d+(\.\d+)?$",
-                               "default": rules.MESSAGES_API_VERSION},
+            "minimumVersion": {
+                "type": "string",
+                "pattern": r"^\d+\.\d+(\.\d+)?$",
+                "default": rules.MESSAGES_API_VERSION,
+            },
         },
     ),
     PolicySpec(
@@ -168,8 +176,9 @@ POLICIES: tuple[PolicySpec, ...] = (
     ),
     PolicySpec(
         "gateway-route-rate-limit",
-        "Every gateway route is covered by a BackendTrafficPolicy with rate-limit rules. "
-        "Passes vacuously when the stack has no routes.",
+        "Every gateway route is covered by a BackendTrafficPolicy with rate-limit rules, and "
+        "every tenant its apiKeyAuth admits (key Secrets labelled tgi-infra/tenant) has a "
+        "rule of its own. Passes vacuously when the stack has no routes.",
         "Continuous batching shares every replica: one tenant without a limit fills the queue "
         "and the others time out.",
         "stack",

@@ -56,6 +56,25 @@ class PlanObject:
         return f"{self.kind}/{ns}/{name}" if ns else f"{self.kind}/{name}"
 
 
+def type_token(obj: Mapping[str, Any]) -> str:
+    """The Pulumi type of a Kubernetes object: `kubernetes:apps/v1:Deployment`,
+    `kubernetes:core/v1:Service`, `kubernetes:monitoring.coreos.com/v1:ServiceMonitor`."""
+    api_version = str(obj.get("apiVersion", ""))
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{obj.get('kind')}"
+
+
+def plan_objects(objs: Sequence[Mapping[str, Any]]) -> list[PlanObject]:
+    """Builder output (plain Kubernetes objects) as a stack policy sees a plan."""
+    out = []
+    for obj in objs:
+        meta = mapping(obj.get("metadata"))
+        name = "-".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)
+        token = type_token(obj)
+        out.append(PlanObject(f"urn:pulumi:test::tgi-infra::{token}::{name}", token, name, obj))
+    return out
+
+
 def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -161,9 +180,10 @@ def parse_image(image: str) -> ImageRef:
 
 
 def is_tgi_image(image: Any) -> bool:
-    return isinstance(image, str) and parse_image(image).repository.rsplit("/", 1)[
-        -1
-    ] == TGI_IMAGE_REPOSITORY
+    return (
+        isinstance(image, str)
+        and parse_image(image).repository.rsplit("/", 1)[-1] == TGI_IMAGE_REPOSITORY
+    )
 
 
 def is_tgi_server(container: Mapping[str, Any]) -> bool:
@@ -242,7 +262,9 @@ def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
     return True
 
 
-def namespace_selector_matches(selector: Any, namespace: str | None, own_namespace: str | None) -> bool:
+def namespace_selector_matches(
+    selector: Any, namespace: str | None, own_namespace: str | None
+) -> bool:
     """A Prometheus-operator `namespaceSelector` (any / matchNames; default: own namespace)."""
     selector = mapping(selector)
     if selector.get("any") is True:

@@ -245,9 +245,7 @@ def check_gpu_limit_matches_shards(
     return out
 
 
-def check_shm_for_shards(
-    resource_type: str, props: Mapping[str, Any], config: Config
-) -> list[str]:
+def check_shm_for_shards(resource_type: str, props: Mapping[str, Any], config: Config) -> list[str]:
     """Sharded TGI (more than one GPU) mounts an in-memory emptyDir at /dev/shm."""
     out: list[str] = []
     for spec, c in _tgi_servers(resource_type, props):
@@ -298,9 +296,7 @@ def tolerates_gpu_taint(spec: Mapping[str, Any]) -> bool:
     return False
 
 
-def check_gpu_toleration(
-    resource_type: str, props: Mapping[str, Any], config: Config
-) -> list[str]:
+def check_gpu_toleration(resource_type: str, props: Mapping[str, Any], config: Config) -> list[str]:
     """Pods that ask for GPUs tolerate the GPU nodes' taint (`nvidia.com/gpu:NoSchedule`)."""
     spec = _pods(resource_type, props)
     if spec is None or not any(gpu_limit(c) for c in containers(spec)):
@@ -382,7 +378,7 @@ def check_no_load_balancer(
     return [
         f"{where(resource_type, props)}: type LoadBalancer exposes it outside the gateway, "
         "bypassing tenant API keys and rate limits. Fix: use type ClusterIP and route through "
-        f"the gateway ({naming.gateway_name()}), or list \"{ns}/{name}\" in the pack's "
+        f'the gateway ({naming.gateway_name()}), or list "{ns}/{name}" in the pack\'s '
         "`no-loadbalancer-services.allowedServices`."
     ]
 

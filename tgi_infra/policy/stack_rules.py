@@ -9,6 +9,7 @@ gateway or without Prometheus Operator), as their descriptions say.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -73,9 +74,9 @@ def _scaled_max(objs: Sequence[PlanObject], workload: PlanObject) -> int:
             continue
         if target.get("kind", "Deployment") != workload.kind:
             continue
-        top = as_int(spec.get("maxReplicas" if scaler.kind != "ScaledObject" else "maxReplicaCount"))
-        # KEDA's default maxReplicaCount is 100.
-        most = max(most, top if top is not None else (100 if scaler.kind == "ScaledObject" else 1))
+        keda = scaler.kind == "ScaledObject"
+        top = as_int(spec.get("maxReplicaCount" if keda else "maxReplicas"))
+        most = max(most, top if top is not None else (100 if keda else 1))  # KEDA's default
     return most
 
 
@@ -175,9 +176,7 @@ def _route_coverage(
     objs: Sequence[PlanObject], policy_kind: str, has_feature: Callable[[Mapping[str, Any]], bool]
 ) -> list[tuple[PlanObject, bool]]:
     policies = [p for p in of_kind(objs, policy_kind) if has_feature(mapping(p.props.get("spec")))]
-    return [
-        (r, any(policy_targets(p, r) for p in policies)) for r in of_kind(objs, *ROUTE_KINDS)
-    ]
+    return [(r, any(policy_targets(p, r) for p in policies)) for r in of_kind(objs, *ROUTE_KINDS)]
 
 
 def has_auth(spec: Mapping[str, Any]) -> bool:
@@ -207,8 +206,9 @@ def check_route_auth(objs: Sequence[PlanObject], config: Config) -> list[Violati
 
 
 def check_route_rate_limit(objs: Sequence[PlanObject], config: Config) -> list[Violation]:
-    """Every gateway route is covered by a BackendTrafficPolicy with a rate limit."""
-    return [
+    """Every gateway route is covered by a BackendTrafficPolicy with a rate limit, and every
+    tenant the route authenticates has a rate-limit rule of its own there."""
+    out: list[Violation] = [
         (
             f"{r.ref}: no BackendTrafficPolicy with rateLimit rules targets this route or its "
             "Gateway; one tenant can saturate every replica and the others' requests queue "
@@ -219,6 +219,79 @@ def check_route_rate_limit(objs: Sequence[PlanObject], config: Config) -> list[V
         for r, covered in _route_coverage(objs, "BackendTrafficPolicy", has_rate_limit)
         if not covered
     ]
+    return out + _unlimited_tenants(objs)
+
+
+def _rules_for(objs: Sequence[PlanObject], route: PlanObject) -> list[Mapping[str, Any]]:
+    """Rate-limit rules of every BackendTrafficPolicy that applies to the route."""
+    rules: list[Mapping[str, Any]] = []
+    for p in of_kind(objs, "BackendTrafficPolicy"):
+        if policy_targets(p, route):
+            limit = mapping(mapping(p.props.get("spec")).get("rateLimit"))
+            for scope in ("global", "local"):
+                rules += [mapping(r) for r in sequence(mapping(limit.get(scope)).get("rules"))]
+    return rules
+
+
+def selects_tenant(rule: Mapping[str, Any], header: str, tenant: str) -> bool:
+    """Does a rule give `tenant` (the value of `header`) a bucket: an Exact match, a matching
+    RegularExpression, or `Distinct` (a bucket per value) without a regex excluding it?"""
+    for selector in sequence(rule.get("clientSelectors")):
+        on_header = [
+            mapping(h)
+            for h in sequence(mapping(selector).get("headers"))
+            if str(mapping(h).get("name", "")).lower() == header.lower()
+        ]
+        exact = [h for h in on_header if h.get("type", "Exact") == "Exact"]
+        regexes = [h for h in on_header if h.get("type") == "RegularExpression"]
+        distinct = any(h.get("type") == "Distinct" for h in on_header)
+        if any(h.get("value") == tenant for h in exact):
+            return True
+        if not exact and (regexes or distinct):
+            try:
+                if all(re.fullmatch(str(h.get("value", "")), tenant) for h in regexes):
+                    return True
+            except re.error:
+                continue
+    return False
+
+
+def _unlimited_tenants(objs: Sequence[PlanObject]) -> list[Violation]:
+    """Tenants (key Secrets labelled with their tenant) an apiKeyAuth admits on a route that
+    has rate limits, but no rule of which gives them a bucket of their own."""
+    secrets = {(s.namespace, name_of(s.props)): s for s in of_kind(objs, "Secret")}
+    out: list[Violation] = []
+    seen: set[str] = set()
+    for policy in of_kind(objs, "SecurityPolicy"):
+        auth = mapping(mapping(policy.props.get("spec")).get("apiKeyAuth"))
+        header = auth.get("forwardClientIDHeader")
+        if not isinstance(header, str) or not header:
+            continue  # tenants are not told apart downstream: nothing to check per tenant
+        routes = [r for r in of_kind(objs, *ROUTE_KINDS) if policy_targets(policy, r)]
+        for ref in sequence(auth.get("credentialRefs")):
+            secret = secrets.get((policy.namespace, mapping(ref).get("name")))
+            tenant = labels_of(secret.props).get(naming.TENANT_LABEL) if secret else None
+            if not isinstance(tenant, str) or tenant in seen:
+                continue
+            bare = [
+                r
+                for r in routes
+                if (rules := _rules_for(objs, r))
+                and not any(selects_tenant(rule, header, tenant) for rule in rules)
+            ]
+            if bare and secret is not None:
+                seen.add(tenant)
+                out.append(
+                    (
+                        f"tenants[{tenant}]: no rate-limit rule selects this tenant ({header}: "
+                        f"{tenant}) on {', '.join(r.ref for r in bare)}; it shares whatever "
+                        "bucket is left, or none. Fix: give the tenant requestsPerMinute and "
+                        "tokensPerMinute (rules whose clientSelectors match its "
+                        f"{header}).",
+                        secret.urn,
+                    )
+                )
+    return out
 
 
 def service_hosts(svc: PlanObject) -> set[str]:
