@@ -21,7 +21,7 @@ from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests import cache, serving
 from tgi_infra.manifests.autoscaling import build_autoscaling_objects
-from tgi_infra.manifests.gateway import build_gateway_objects
+from tgi_infra.manifests.gateway import build_gateway_objects, tenant_key_secret
 from tgi_infra.manifests.observability import build_observability_objects
 from tgi_infra.manifests.platform import tier_context
 from tgi_infra.policy import rules, stack_rules
@@ -54,6 +54,7 @@ def objects(cfg: PlatformConfig | None = None) -> list[K8s]:
             )
         )
     out += build_gateway_objects(cfg)
+    out += [tenant_key_secret(cfg, t) for t in cfg.tenants]
     out += build_observability_objects(cfg)
     out += build_autoscaling_objects(cfg)
     return out
@@ -135,14 +136,15 @@ def test_token_limits() -> None:
     assert "MAX_TOTAL_TOKENS=100000" in run("tgi-token-limits", by_args)[0]
     # The caps come from the pack config.
     assert run("tgi-token-limits", objects(), {"maxTotalTokens": 4096})
-    assert run("tgi-token-limits", objects(platform(maxTotalTokens=65536)),
-               {"maxTotalTokens": 65536}) == []
+    assert (
+        run("tgi-token-limits", objects(platform(maxTotalTokens=65536)), {"maxTotalTokens": 65536})
+        == []
+    )
 
 
 def test_token_limits_ignore_the_download_job(good: list[K8s]) -> None:
     job = first(good, "Job")
-    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
-        serving.TGI_IMAGE)
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith(serving.TGI_IMAGE)
     assert run("tgi-token-limits", [job]) == []
 
 
@@ -184,8 +186,10 @@ def test_hf_token_only_from_secret_key_ref() -> None:
     assert token not in message  # never echo the secret
     configmap_ref = mutated(
         lambda o: server(o)["env"].append(
-            {"name": "HUGGING_FACE_HUB_TOKEN", "valueFrom": {"configMapKeyRef": {"name": "x",
-                                                                                 "key": "t"}}}
+            {
+                "name": "HUGGING_FACE_HUB_TOKEN",
+                "valueFrom": {"configMapKeyRef": {"name": "x", "key": "t"}},
+            }
         )
     )
     assert "not read from a Secret" in run("hf-token-secret-ref", configmap_ref)[0]
@@ -193,8 +197,12 @@ def test_hf_token_only_from_secret_key_ref() -> None:
     assert "env EXTRA holds what looks like" in run("hf-token-secret-ref", in_other_env)[0]
     in_args = mutated(lambda o: server(o).update(args=["--hf-token", token]))
     assert "command line" in run("hf-token-secret-ref", in_args)[0]
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                  "metadata": {"name": "c", "namespace": "tgi"}, "data": {"t": token}}
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "tgi"},
+        "data": {"t": token},
+    }
     assert token not in run("hf-token-secret-ref", [config_map])[0]
 
 
@@ -206,6 +214,7 @@ def test_gpu_limit_matches_shards() -> None:
                 res[part].pop(naming.GPU_RESOURCE)
                 if value is not None:
                     res[part][naming.GPU_RESOURCE] = value
+
         return change
 
     assert "limit 1 ≠ NUM_SHARD=2" in run("tgi-gpu-limit-matches-shards", mutated(limit("1")))[0]
@@ -258,6 +267,7 @@ def test_trust_remote_code_needs_a_pinned_revision() -> None:
                 server(objs)["args"] = ["--trust-remote-code"]
             else:
                 set_env(server(objs), "TRUST_REMOTE_CODE", "true")
+
         return mutated(change)
 
     assert run("tgi-trust-remote-code-pinned", remote(SHA)) == []
@@ -268,8 +278,14 @@ def test_trust_remote_code_needs_a_pinned_revision() -> None:
 
 @pytest.mark.parametrize(
     ("tag", "ok"),
-    [("3.3.6", True), ("1.4.0", True), ("v2.4.1-rocm", True), ("1.3.4", False),
-     ("sha-abc1234", False), ("latest", False)],
+    [
+        ("3.3.6", True),
+        ("1.4.0", True),
+        ("v2.4.1-rocm", True),
+        ("1.3.4", False),
+        ("sha-abc1234", False),
+        ("latest", False),
+    ],
 )
 def test_messages_api_version(tag: str, ok: bool) -> None:
     objs = mutated(lambda o: server(o).update(image=f"{serving.TGI_IMAGE}:{tag}"))
@@ -304,8 +320,10 @@ def test_rules_read_the_policy_sdk_proxies_and_stop_on_unknowns(good: list[K8s])
     deployment = copy.deepcopy(first(good, "Deployment"))
     for spec in POLICIES:
         if spec.scope == "resource":
-            assert rule_for(spec)(type_token(deployment), as_pack_sees(deployment),
-                                  spec.defaults()) == []
+            assert (
+                rule_for(spec)(type_token(deployment), as_pack_sees(deployment), spec.defaults())
+                == []
+            )
     set_env(deployment["spec"]["template"]["spec"]["containers"][0], "REVISION", "main")
     proxied = as_pack_sees(deployment)
     assert rules.check_revision_pinned(type_token(deployment), proxied, {})
@@ -341,8 +359,10 @@ def test_disruption_budget_counts_the_autoscaler_maximum() -> None:
         first(objs, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] = 5
         objs.remove(first(objs, "PodDisruptionBudget"))
 
-    assert "runs up to 5 replicas" in run("tier-disruption-budget",
-                                          mutated(one_replica_scaled_to_five))[0]
+    assert (
+        "runs up to 5 replicas"
+        in run("tier-disruption-budget", mutated(one_replica_scaled_to_five))[0]
+    )
 
 
 def test_network_policy() -> None:
@@ -355,7 +375,8 @@ def test_network_policy() -> None:
 
     def other_tier(objs: list[K8s]) -> None:
         first(objs, "NetworkPolicy")["spec"]["podSelector"] = {
-            "matchLabels": naming.tier_selector("other")}
+            "matchLabels": naming.tier_selector("other")
+        }
 
     assert run("tgi-network-policy", mutated(other_tier))
 
@@ -376,8 +397,13 @@ def test_route_auth() -> None:
     def on_the_gateway(objs: list[K8s]) -> None:
         for o in objs:
             if o["kind"] == "SecurityPolicy":
-                o["spec"]["targetRefs"] = [{"group": "gateway.networking.k8s.io",
-                                            "kind": "Gateway", "name": naming.gateway_name()}]
+                o["spec"]["targetRefs"] = [
+                    {
+                        "group": "gateway.networking.k8s.io",
+                        "kind": "Gateway",
+                        "name": naming.gateway_name(),
+                    }
+                ]
 
     assert run("gateway-route-auth", mutated(on_the_gateway)) == []
 
@@ -409,6 +435,51 @@ def test_route_rate_limit() -> None:
     no_tenants = parse_platform({**small_raw(environment="prod"), "tenants": []})
     assert not any(o["kind"] == "BackendTrafficPolicy" for o in objects(no_tenants))
     assert run("gateway-route-rate-limit", objects(no_tenants))
+
+
+def test_every_tenant_has_its_own_rate_limit() -> None:
+    def forget_tenant(objs: list[K8s]) -> None:
+        limits = first(objs, "BackendTrafficPolicy")["spec"]["rateLimit"]["global"]
+        limits["rules"] = [
+            r for r in limits["rules"] if not stack_rules.selects_tenant(r, "x-tenant-id", "team-a")
+        ] + [
+            {
+                "clientSelectors": [{"headers": [{"name": "x-ai-eg-model", "value": "m"}]}],
+                "limit": {"requests": 600, "unit": "Minute"},
+            }
+        ]  # a tier's limit stays
+
+    [message] = run("gateway-route-rate-limit", mutated(forget_tenant))
+    assert message.startswith("tenants[team-a]: no rate-limit rule selects this tenant")
+    assert "AIGatewayRoute/tgi/tgi-openai" in message
+
+
+@pytest.mark.parametrize(
+    ("headers", "selected"),
+    [
+        ([{"name": "x-tenant-id", "type": "Exact", "value": "a"}], True),
+        ([{"name": "x-tenant-id", "value": "b"}], False),
+        ([{"name": "x-tenant-id", "type": "Distinct"}], True),
+        (
+            [
+                {"name": "x-tenant-id", "type": "Distinct"},
+                {"name": "x-tenant-id", "type": "RegularExpression", "value": "^(a|c)$"},
+            ],
+            True,
+        ),
+        (
+            [
+                {"name": "x-tenant-id", "type": "Distinct"},
+                {"name": "x-tenant-id", "type": "RegularExpression", "value": "^(b|c)$"},
+            ],
+            False,
+        ),
+        ([{"name": "x-other", "type": "Distinct"}], False),
+    ],
+)
+def test_selects_tenant(headers: list[K8s], selected: bool) -> None:
+    rule = {"clientSelectors": [{"headers": headers}], "limit": {"requests": 1, "unit": "Minute"}}
+    assert stack_rules.selects_tenant(rule, "x-tenant-id", "a") is selected
 
 
 def test_gateway_policies_pass_vacuously_without_routes() -> None:
@@ -457,12 +528,14 @@ def test_deployment_monitored() -> None:
     assert message.startswith("Deployment/tgi/tgi-other-00000000 (tiers[other]): no ")
     # No monitors and no scrape annotations at all: the stack has no Prometheus Operator.
     assert run("tgi-deployment-monitored", without("ServiceMonitor", "PodMonitor")) == []
-    pod_mode = parse_platform({**small_raw(environment="prod"),
-                               "observability": {"scrapeMode": "podmonitor"}})
+    pod_mode = parse_platform(
+        {**small_raw(environment="prod"), "observability": {"scrapeMode": "podmonitor"}}
+    )
     assert any(o["kind"] == "PodMonitor" for o in objects(pod_mode))
     assert run("tgi-deployment-monitored", objects(pod_mode)) == []
-    annotations = parse_platform({**small_raw(environment="prod"),
-                                  "observability": {"scrapeMode": "annotations"}})
+    annotations = parse_platform(
+        {**small_raw(environment="prod"), "observability": {"scrapeMode": "annotations"}}
+    )
     assert run("tgi-deployment-monitored", objects(annotations)) == []
 
     def service_elsewhere(objs: list[K8s]) -> None:
@@ -476,16 +549,19 @@ def test_deployment_monitored() -> None:
 
 def test_catalog_is_complete_and_consistent() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == len(rules.RESOURCE_RULES) + len(
-        stack_rules.STACK_RULES)
+    assert len(names) == len(set(names)) == len(rules.RESOURCE_RULES) + len(stack_rules.STACK_RULES)
     for spec in POLICIES:
         assert set(spec.levels) == set(ENVIRONMENTS)
         assert re.fullmatch(r"[a-z0-9-]+", spec.name)
         assert spec.description.endswith(".") and spec.rationale
         for key, schema in spec.config_schema.items():
             assert "default" in schema, key
-    for name in ("gateway-route-auth", "gateway-route-rate-limit", "tier-service-routed",
-                 "tgi-deployment-monitored"):
+    for name in (
+        "gateway-route-auth",
+        "gateway-route-rate-limit",
+        "tier-service-routed",
+        "tgi-deployment-monitored",
+    ):
         assert "vacuously" in BY_NAME[name].description
 
 
@@ -495,6 +571,7 @@ def test_readme_documents_every_policy() -> None:
     assert headings == [p.name for p in POLICIES]
     for spec in POLICIES:
         section = readme.split(f"### `{spec.name}`", 1)[1].split("\n### ", 1)[0]
+        assert spec.description in section and spec.rationale in section
         levels = "/".join(spec.level(e) for e in ENVIRONMENTS)
         assert levels in section, f"{spec.name}: README should say {levels}"
         for key in spec.config_schema:
@@ -524,10 +601,14 @@ def test_pack_config_files_name_real_policies_and_properties() -> None:
             },
             PackSettings("staging", "stack config"),
         ),
-        ({"PULUMI_CONFIG": json.dumps({"tgi-infra:platform": {"environment": "dev"}})},
-         PackSettings("dev", "stack config")),
-        ({"TGI_INFRA_ENVIRONMENT": "dev", "PULUMI_STACK": "prod"},
-         PackSettings("dev", "TGI_INFRA_ENVIRONMENT")),
+        (
+            {"PULUMI_CONFIG": json.dumps({"tgi-infra:platform": {"environment": "dev"}})},
+            PackSettings("dev", "stack config"),
+        ),
+        (
+            {"TGI_INFRA_ENVIRONMENT": "dev", "PULUMI_STACK": "prod"},
+            PackSettings("dev", "TGI_INFRA_ENVIRONMENT"),
+        ),
         ({"PULUMI_STACK": "acme/staging"}, PackSettings("staging", "stack name")),
         ({"PULUMI_STACK": "my-sandbox", "PULUMI_CONFIG": "not json"}, PackSettings()),
     ],
