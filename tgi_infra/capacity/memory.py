@@ -39,29 +39,20 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from dataclasses import dataclass
 
 from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.config.models import Dtype, KvCacheDtype, Quantize
 
 MIB = 2**20
 GIB = 2**30
 
-# launcher/src/main.rs `enum Quantization` (kebab-case, as the launcher accepts them).
-TGI_QUANTIZE_METHODS: tuple[str, ...] = (
-    "awq",
-    "compressed-tensors",
-    "eetq",
-    "exl2",
-    "gptq",
-    "marlin",
-    "bitsandbytes",
-    "bitsandbytes-nf4",
-    "bitsandbytes-fp4",
-    "fp8",
-)
-# launcher/src/main.rs `enum Dtype` and `enum KVCacheDtype`.
-TGI_DTYPES: tuple[str, ...] = ("float16", "bfloat16")
-TGI_KV_CACHE_DTYPES: tuple[str, ...] = ("fp8_e4m3fn", "fp8_e5m2")
+# launcher/src/main.rs `enum Quantization`, `enum Dtype`, `enum KVCacheDtype`: declared
+# once, as the stack config's types.
+TGI_QUANTIZE_METHODS: tuple[str, ...] = typing.get_args(Quantize)
+TGI_DTYPES: tuple[str, ...] = typing.get_args(Dtype)
+TGI_KV_CACHE_DTYPES: tuple[str, ...] = typing.get_args(KvCacheDtype)
 
 # server/text_generation_server/models/globals.py: TGI_WIGGLE_ROOM = float(os.getenv(..., "0.90"))
 TGI_WIGGLE_ROOM = 0.90

@@ -66,8 +66,34 @@ def min_nodes(hw: PoolHardware, tiers: Sequence[TierConfig]) -> int:
     return min(max(floor, needed), max_nodes(hw))
 
 
+class _CostRange:
+    """$/hour and $/month at the low and the high count of priced units (nodes, replicas)."""
+
+    @property
+    def _range(self) -> tuple[float, int, int]:  # (price per unit-hour, low, high)
+        raise NotImplementedError
+
+    @property
+    def hourly_min(self) -> float:
+        price, low, _ = self._range
+        return low * price
+
+    @property
+    def hourly_max(self) -> float:
+        price, _, high = self._range
+        return high * price
+
+    @property
+    def monthly_min(self) -> float:
+        return self.hourly_min * HOURS_PER_MONTH
+
+    @property
+    def monthly_max(self) -> float:
+        return self.hourly_max * HOURS_PER_MONTH
+
+
 @dataclass(frozen=True)
-class PoolCost:
+class PoolCost(_CostRange):
     pool: str
     instance_type: str
     hourly_per_node: float
@@ -77,20 +103,8 @@ class PoolCost:
     price_estimated: bool = False
 
     @property
-    def hourly_min(self) -> float:
-        return self.nodes_min * self.hourly_per_node
-
-    @property
-    def hourly_max(self) -> float:
-        return self.nodes_max * self.hourly_per_node
-
-    @property
-    def monthly_min(self) -> float:
-        return self.hourly_min * HOURS_PER_MONTH
-
-    @property
-    def monthly_max(self) -> float:
-        return self.hourly_max * HOURS_PER_MONTH
+    def _range(self) -> tuple[float, int, int]:
+        return self.hourly_per_node, self.nodes_min, self.nodes_max
 
 
 def pool_cost(hw: PoolHardware, tiers: Sequence[TierConfig] = ()) -> PoolCost:
@@ -108,7 +122,7 @@ def pool_cost(hw: PoolHardware, tiers: Sequence[TierConfig] = ()) -> PoolCost:
 
 
 @dataclass(frozen=True)
-class TierCost:
+class TierCost(_CostRange):
     """A tier's share of its pool: each replica pays for the node fraction it occupies."""
 
     tier: str
@@ -117,20 +131,8 @@ class TierCost:
     replicas_max: int
 
     @property
-    def hourly_min(self) -> float:
-        return self.replicas_min * self.hourly_per_replica
-
-    @property
-    def hourly_max(self) -> float:
-        return self.replicas_max * self.hourly_per_replica
-
-    @property
-    def monthly_min(self) -> float:
-        return self.hourly_min * HOURS_PER_MONTH
-
-    @property
-    def monthly_max(self) -> float:
-        return self.hourly_max * HOURS_PER_MONTH
+    def _range(self) -> tuple[float, int, int]:
+        return self.hourly_per_replica, self.replicas_min, self.replicas_max
 
 
 def tier_cost(tier: TierConfig, hw: PoolHardware) -> TierCost:

@@ -21,6 +21,7 @@ DnsLabel = Annotated[
 ]
 """A lowercase DNS label short enough to prefix Kubernetes object names (≤ 40 chars)."""
 
+# TGI's launcher enums (launcher/src/main.rs): Quantization, Dtype, KVCacheDtype.
 Quantize = Literal[
     "awq",
     "compressed-tensors",
