@@ -21,14 +21,14 @@ GIB = 2**30
 
 def print_problems(console: Console, problems: Iterable[Problem]) -> None:
     problems = list(problems)
-    for severity, style in (("error", "bold red"), ("warning", "yellow")):
+    for severity, style, mark in (("error", "bold red", "✗"), ("warning", "yellow", "!")):
         chosen = [p for p in problems if p.severity == severity]
         if not chosen:
             continue
         console.print(f"[{style}]{len(chosen)} {severity}(s):[/{style}]")
         for p in chosen:
             console.print(
-                f"  [{style}]✗[/{style}] [bold]{escape(p.path)}[/bold] ({p.check}): "
+                f"  [{style}]{mark}[/{style}] [bold]{escape(p.path)}[/bold] ({p.check}): "
                 f"{escape(p.message)}",
                 highlight=False,
                 soft_wrap=True,

@@ -84,9 +84,7 @@ def check_pool_fit(cfg: PlatformConfig, pools: dict[str, PoolHardware]) -> list[
                     f"{hw.max_gpus} ({hw.pool.max_size} nodes × {per_node} {hw.gpu.name}"
                     + (f", gpuLimit {hw.pool.gpu_limit}" if hw.pool.gpu_limit else "")
                     + ").",
-                    f"raise maxSize to {nodes}"
-                    + (f" and gpuLimit to {demand}" if hw.pool.provisioner == "karpenter" else "")
-                    + ", or lower the tiers' replicas.max.",
+                    _capacity_fix(hw, nodes, demand),
                     "pool-capacity",
                 )
             )
@@ -111,3 +109,14 @@ def check_pool_fit(cfg: PlatformConfig, pools: dict[str, PoolHardware]) -> list[
                 )
             )
     return problems
+
+
+def _capacity_fix(hw: PoolHardware, nodes: int, gpus: int) -> str:
+    """Raise only what binds: maxSize, the Karpenter GPU limit, or both."""
+    raises = []
+    if nodes > hw.pool.max_size:
+        raises.append(f"maxSize to {nodes}")
+    limit = hw.pool.gpu_limit
+    if hw.pool.provisioner == "karpenter" and limit is not None and limit < gpus:
+        raises.append(f"gpuLimit to {gpus}")
+    return f"raise {' and '.join(raises)}, or lower the tiers' replicas.max."
