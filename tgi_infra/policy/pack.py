@@ -89,6 +89,19 @@ def _config(spec: PolicySpec, given: Mapping[str, Any] | None) -> dict[str, Any]
     return {**spec.defaults(), **(given or {})}
 
 
+def _policy_fields(spec: PolicySpec, level: EnforcementLevel) -> dict[str, Any]:
+    """What every policy of the pack declares besides its validate function."""
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "enforcement_level": level,
+        "config_schema": _schema(spec),
+        "severity": Severity(spec.severity),
+        "remediation_steps": spec.rationale,
+        "url": f"{DOCS_URL}#{spec.name}",
+    }
+
+
 def _resource_policy(spec: PolicySpec, level: EnforcementLevel) -> Policy:
     rule = rule_for(spec)
 
@@ -96,16 +109,7 @@ def _resource_policy(spec: PolicySpec, level: EnforcementLevel) -> Policy:
         for message in rule(args.resource_type, args.props, _config(spec, args.get_config())):
             report_violation(message, None)
 
-    return ResourceValidationPolicy(
-        name=spec.name,
-        description=spec.description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=_schema(spec),
-        severity=Severity(spec.severity),
-        remediation_steps=spec.rationale,
-        url=f"{DOCS_URL}#{spec.name}",
-    )
+    return ResourceValidationPolicy(validate=validate, **_policy_fields(spec, level))
 
 
 def _stack_policy(spec: PolicySpec, level: EnforcementLevel) -> Policy:
@@ -116,16 +120,7 @@ def _stack_policy(spec: PolicySpec, level: EnforcementLevel) -> Policy:
         for message, urn in rule(objs, _config(spec, args.get_config())):
             report_violation(message, urn)
 
-    return StackValidationPolicy(
-        name=spec.name,
-        description=spec.description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=_schema(spec),
-        severity=Severity(spec.severity),
-        remediation_steps=spec.rationale,
-        url=f"{DOCS_URL}#{spec.name}",
-    )
+    return StackValidationPolicy(validate=validate, **_policy_fields(spec, level))
 
 
 def build_policies(settings: PackSettings) -> list[Policy]:
