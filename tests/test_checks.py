@@ -179,3 +179,33 @@ def test_over_subscribed_pool_names_the_numbers() -> None:
     problem = only_error(tier_raw(replicas={"min": 1, "max": 6}), "pool-capacity")
     assert "need 6 GPUs" in problem.message and "offers 4" in problem.message
     assert "raise maxSize to 6" in problem.fix
+
+
+def test_default_requests_fit_the_node_and_explicit_ones_are_checked() -> None:
+    from tgi_infra.capacity.catalog import instance_type
+    from tgi_infra.capacity.node_fit import allocatable, cpu_millis, memory_bytes
+    from tgi_infra.manifests.platform import tier_context
+
+    cfg = parse_platform(small_raw())
+    ctx = tier_context(cfg, cfg.tiers[0], 16 * 2**30)
+    cpu_free, memory_free = allocatable(instance_type("g6e.xlarge"))
+    assert 0 < cpu_millis(ctx.tier.cpu_request or "") <= cpu_free
+    assert 0 < memory_bytes(ctx.tier.memory_request or "") <= memory_free
+    problem = only_error(tier_raw(cpuRequest="4"), "requests-fit-node")
+    assert "per g6e.xlarge node" in problem.message
+    assert "lower it to at most" in problem.fix
+    report = report_for(tier_raw(cpuRequest="4", memoryRequest="32Gi"))
+    assert {p.path for p in by_check(report.problems, "requests-fit-node")} == {
+        "tiers[chat].cpuRequest",
+        "tiers[chat].memoryRequest",
+    }
+
+
+def test_read_write_once_cache_cannot_serve_replicas_on_several_nodes() -> None:
+    raw = small_raw(cache={"accessMode": "ReadWriteOnce"})
+    problem = only_error(raw, "cache-access-mode")
+    assert problem.path == "tiers[chat].replicas.max"
+    raw["tiers"][0]["replicas"] = {"min": 1, "max": 1}
+    assert report_for(raw).ok
+    raw["cache"]["mode"] = "shared"
+    assert only_error(raw, "cache-access-mode").path == "cache.accessMode"

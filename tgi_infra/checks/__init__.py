@@ -13,6 +13,7 @@ from typing import Any
 
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
+from tgi_infra.checks.cache import check_cache_access
 from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
 from tgi_infra.checks.launcher import (
     TierCapacity,
@@ -22,7 +23,12 @@ from tgi_infra.checks.launcher import (
 )
 from tgi_infra.checks.nodepools import check_node_pools
 from tgi_infra.checks.observability import check_observability
-from tgi_infra.checks.pools import PoolHardware, check_pool_fit, resolve_pools
+from tgi_infra.checks.pools import (
+    PoolHardware,
+    check_pool_fit,
+    check_tier_requests,
+    resolve_pools,
+)
 from tgi_infra.checks.references import check_references
 from tgi_infra.config.models import PlatformConfig, TierConfig
 from tgi_infra.problems import Problem, errors
@@ -68,6 +74,8 @@ def validate_platform(
     report.pools, pool_problems = resolve_pools(cfg)
     report.problems += pool_problems
     report.problems += check_pool_fit(cfg, report.pools)
+    report.problems += check_tier_requests(cfg, report.pools)
+    report.problems += check_cache_access(cfg)
     for tier in cfg.tiers:
         report.problems += check_tier_arguments(tier)
         report.problems += check_model_policy(cfg, tier)

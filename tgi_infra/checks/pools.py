@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tgi_infra.capacity.catalog import Gpu, InstanceType, UnknownHardwareError, instance_type
+from tgi_infra.capacity.node_fit import (
+    allocatable,
+    cpu_millis,
+    default_requests,
+    memory_bytes,
+    replicas_per_node,
+)
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig
 from tgi_infra.problems import Problem
 
@@ -120,3 +127,40 @@ def _capacity_fix(hw: PoolHardware, nodes: int, gpus: int) -> str:
     if hw.pool.provisioner == "karpenter" and limit is not None and limit < gpus:
         raises.append(f"gpuLimit to {gpus}")
     return f"raise {' and '.join(raises)}, or lower the tiers' replicas.max."
+
+
+def check_tier_requests(cfg: PlatformConfig, pools: dict[str, PoolHardware]) -> list[Problem]:
+    """Explicit CPU/memory requests of the replicas one node holds must fit its allocatable
+    share (after the kubelet's reservation and the DaemonSets): else pods stay Pending."""
+    problems: list[Problem] = []
+    for tier in cfg.tiers:
+        hw = pools.get(tier.node_pool)
+        if hw is None or not (tier.cpu_request or tier.memory_request):
+            continue
+        smallest = min(hw.instance_types, key=lambda t: t.vcpus)
+        cpu_free, memory_free = allocatable(smallest)
+        per_node = replicas_per_node(smallest, tier.num_shard)
+        cpu_fit, memory_fit = default_requests(smallest, tier.num_shard)
+        asks = (
+            ("cpuRequest", tier.cpu_request, cpu_millis, cpu_free, f"{cpu_free}m", cpu_fit),
+            (
+                "memoryRequest",
+                tier.memory_request,
+                memory_bytes,
+                memory_free,
+                f"{memory_free / 2**30:.1f}Gi",
+                memory_fit,
+            ),
+        )
+        for key, value, parse, free, shown, fit in asks:
+            if value and parse(value) * per_node > free:
+                problems.append(
+                    Problem(
+                        f"tiers[{tier.name}].{key}",
+                        f"{value} × {per_node} replica(s) per {smallest.name} node exceeds what "
+                        f"the node can give pods ({shown}): the pods would stay Pending.",
+                        f"lower it to at most {fit} (or leave it unset), or use a larger instance.",
+                        "requests-fit-node",
+                    )
+                )
+    return problems

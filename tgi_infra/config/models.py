@@ -207,8 +207,18 @@ class TierConfig(Model):
     replicas: ReplicasConfig = ReplicasConfig()
     autoscaling: AutoscalingConfig = AutoscalingConfig()
     alerts: AlertThresholds = AlertThresholds()
-    cpu_request: str = Field("4", pattern=r"^\d+(\.\d+)?m?$")
-    memory_request: str = Field("32Gi", pattern=r"^\d+(Ki|Mi|Gi|Ti)$")
+    cpu_request: str | None = Field(
+        None,
+        pattern=r"^\d+(\.\d+)?m?$",
+        description="CPU per replica; default: its share of the pool's node, at most 4 "
+        "cores per shard.",
+    )
+    memory_request: str | None = Field(
+        None,
+        pattern=r"^\d+(Ki|Mi|Gi|Ti)$",
+        description="Host memory per replica (also its limit); default: its share of the "
+        "pool's node, at most 16Gi per shard.",
+    )
     model_spec: ModelSpec | None = None
     cache_size_gib: int | None = Field(
         None, ge=1, description="Override the weight-cache volume size (default: weights × 1.3)."

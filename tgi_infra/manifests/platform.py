@@ -5,12 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from tgi_infra import naming
-from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.capacity.catalog import UnknownHardwareError, instance_type
+from tgi_infra.capacity.node_fit import default_requests
+from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
 from tgi_infra.manifests.autoscaling import is_autoscaled
 from tgi_infra.manifests.cache import claim_name
 from tgi_infra.manifests.nodepools import tier_scheduling
 from tgi_infra.manifests.observability import scrape_annotations, tracing_env
 from tgi_infra.manifests.serving import TierContext
+
+
+def with_default_requests(tier: TierConfig, pool: NodePoolConfig) -> TierConfig:
+    """The tier with unset CPU/memory requests sized from the pool's smallest instance."""
+    if tier.cpu_request and tier.memory_request:
+        return tier
+    try:
+        smallest = min((instance_type(n) for n in pool.instance_types), key=lambda t: t.vcpus)
+    except UnknownHardwareError:
+        return tier  # reported by the pool checks; the per-shard defaults apply
+    cpu, memory = default_requests(smallest, tier.num_shard)
+    return tier.model_copy(
+        update={
+            "cpu_request": tier.cpu_request or cpu,
+            "memory_request": tier.memory_request or memory,
+        }
+    )
 
 
 def tier_context(
@@ -22,6 +41,7 @@ def tier_context(
     pod_annotations: dict[str, Any] | None = None,
 ) -> TierContext:
     pool = cfg.node_pool(tier.node_pool)
+    tier = with_default_requests(tier, pool)
     node_selector, tolerations = tier_scheduling(pool)
     return TierContext(
         tier=tier,

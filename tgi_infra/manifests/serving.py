@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tgi_infra import naming
+from tgi_infra.capacity.node_fit import (
+    DEFAULT_CPU_MILLIS_PER_SHARD,
+    DEFAULT_MEMORY_PER_SHARD,
+    GIB,
+)
 from tgi_infra.capacity.timing import pod_startup_seconds
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
 from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
@@ -172,6 +177,10 @@ def volumes(ctx: TierContext) -> tuple[list[K8s], list[K8s]]:
 
 def deployment(ctx: TierContext) -> K8s:
     tier = ctx.tier
+    # Unset requests are filled from the pool's instance type by `tier_context`; a
+    # hand-built context without them gets the per-shard defaults.
+    cpu = tier.cpu_request or f"{DEFAULT_CPU_MILLIS_PER_SHARD * tier.num_shard}m"
+    memory = tier.memory_request or f"{DEFAULT_MEMORY_PER_SHARD * tier.num_shard // GIB}Gi"
     # Image pull on a fresh node plus load and warmup: a rollout may take this long.
     progress_deadline = pod_startup_seconds(ctx.weight_bytes) + 600
     gpus = str(tier.num_shard)
@@ -190,11 +199,11 @@ def deployment(ctx: TierContext) -> K8s:
         ],
         "resources": {
             "requests": {
-                "cpu": tier.cpu_request,
-                "memory": tier.memory_request,
+                "cpu": cpu,
+                "memory": memory,
                 naming.GPU_RESOURCE: gpus,
             },
-            "limits": {"memory": tier.memory_request, naming.GPU_RESOURCE: gpus},
+            "limits": {"memory": memory, naming.GPU_RESOURCE: gpus},
         },
         **probes(ctx),
         "securityContext": restricted_container_security(tier.run_as_user),
