@@ -1,0 +1,249 @@
+"""Weights on disk: safetensors headers and local model directories.
+
+Only the JSON headers of ``.safetensors`` files are read (never the tensors), plus
+``config.json``, the safetensors index and older GPTQ/AWQ side files of a model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tgi_infra.capacity.errors import ModelFactsError
+from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.capacity.hf_config import (
+    _merged_config,
+    _normalize_dtype,
+    _positive_int,
+    facts_from_config,
+)
+
+# ============================================================================ safetensors
+
+#: Bytes per element of each safetensors dtype (sub-byte dtypes are packed in U8 tensors).
+SAFETENSORS_DTYPE_BYTES: dict[str, int] = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
+    "C64": 8,
+}
+_SAFETENSORS_DTYPE_TORCH = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+}
+#: The safetensors format caps the JSON header at 100 MB.
+MAX_SAFETENSORS_HEADER = 100_000_000
+
+
+@dataclass(frozen=True)
+class SafetensorsSummary:
+    """What a safetensors header says about its tensors, without reading them."""
+
+    path: str
+    tensor_count: int
+    tensor_bytes: int
+    bytes_by_dtype: Mapping[str, int]
+    metadata: Mapping[str, str]
+
+
+def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON header of a ``.safetensors`` file (8-byte little-endian length, then JSON)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ModelFactsError(f"{p} is not a safetensors file (shorter than 8 bytes).")
+            if head.startswith(b"version "):
+                raise ModelFactsError(
+                    f"{p} is a Git LFS pointer, not the weights; run `git lfs pull` or "
+                    "download the file with `hf download`."
+                )
+            (length,) = struct.unpack("<Q", head)
+            if length == 0 or length > MAX_SAFETENSORS_HEADER:
+                raise ModelFactsError(
+                    f"{p} is not a safetensors file (header length {length} is out of range)."
+                )
+            raw = fh.read(length)
+    except OSError as exc:
+        raise ModelFactsError(f"cannot read {p}: {exc.strerror or exc}.") from exc
+    if len(raw) < length:
+        raise ModelFactsError(f"{p} is truncated (header of {length} bytes, {len(raw)} read).")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFactsError(f"{p} has a corrupt safetensors header: {exc}.") from exc
+    if not isinstance(header, dict):
+        raise ModelFactsError(f"{p} has a corrupt safetensors header (not a JSON object).")
+    return header
+
+
+def summarize_safetensors(path: str | os.PathLike[str]) -> SafetensorsSummary:
+    """Count a safetensors file's tensors and their bytes from its header alone."""
+    header = read_safetensors_header(path)
+    total = 0
+    count = 0
+    by_dtype: dict[str, int] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, Mapping):
+            raise ModelFactsError(f"{path}: tensor {name!r} has no dtype/shape entry.")
+        dtype = str(info.get("dtype", ""))
+        offsets = info.get("data_offsets")
+        if isinstance(offsets, list | tuple) and len(offsets) == 2:
+            size = int(offsets[1]) - int(offsets[0])
+        elif dtype in SAFETENSORS_DTYPE_BYTES and isinstance(info.get("shape"), list):
+            size = math.prod(int(d) for d in info["shape"]) * SAFETENSORS_DTYPE_BYTES[dtype]
+        else:
+            raise ModelFactsError(
+                f"{path}: tensor {name!r} has neither data_offsets nor a known dtype ({dtype!r})."
+            )
+        if size < 0:
+            raise ModelFactsError(f"{path}: tensor {name!r} has negative data_offsets.")
+        total += size
+        count += 1
+        by_dtype[dtype] = by_dtype.get(dtype, 0) + size
+    metadata = header.get("__metadata__")
+    return SafetensorsSummary(
+        path=str(path),
+        tensor_count=count,
+        tensor_bytes=total,
+        bytes_by_dtype=by_dtype,
+        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+    )
+
+
+def _dominant_float_dtype(by_dtype: Mapping[str, int]) -> str | None:
+    floats = {k: v for k, v in by_dtype.items() if k in _SAFETENSORS_DTYPE_TORCH}
+    if not floats:
+        return None
+    return _SAFETENSORS_DTYPE_TORCH[max(floats, key=lambda k: floats[k])]
+
+
+# ============================================================================ local directory
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelFactsError(f"{path} is missing: {what}.", fallback_ok=False) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFactsError(f"cannot read {path}: {exc}.", fallback_ok=False) from exc
+    except json.JSONDecodeError as exc:
+        raise ModelFactsError(f"{path} is not valid JSON ({exc}).", fallback_ok=False) from exc
+
+
+def _index_total_size(index: Any) -> int | None:
+    if not isinstance(index, Mapping):
+        return None
+    metadata = index.get("metadata")
+    if isinstance(metadata, Mapping):
+        return _positive_int(metadata.get("total_size"))
+    return None
+
+
+def _local_weights(directory: Path) -> tuple[int, dict[str, int]]:
+    """(weight bytes, bytes per safetensors dtype of the headers read) for a model dir."""
+    by_dtype: dict[str, int] = {}
+
+    def add(summary: SafetensorsSummary) -> int:
+        for k, v in summary.bytes_by_dtype.items():
+            by_dtype[k] = by_dtype.get(k, 0) + v
+        return summary.tensor_bytes
+
+    single = directory / "model.safetensors"
+    index_path = directory / "model.safetensors.index.json"
+    if single.is_file():
+        return add(summarize_safetensors(single)), by_dtype
+    if index_path.is_file():
+        index = _read_json(index_path, "the safetensors index")
+        shards = (
+            sorted({str(v) for v in (index.get("weight_map") or {}).values()})
+            if isinstance(index, Mapping)
+            else []
+        )
+        total = _index_total_size(index)
+        present = [directory / s for s in shards if (directory / s).is_file()]
+        if total is not None:
+            if present:  # the first header is enough to learn the dtype
+                add(summarize_safetensors(present[0]))
+            return total, by_dtype
+        missing = [s for s in shards if not (directory / s).is_file()]
+        if not shards or missing:
+            raise ModelFactsError(
+                f"{index_path} has no metadata.total_size and shards are missing "
+                f"({', '.join(missing[:3]) or 'empty weight_map'}); add modelSpec.weightBytes."
+            )
+        return sum(add(summarize_safetensors(p)) for p in present), by_dtype
+    candidates = sorted(directory.glob("*.safetensors"))
+    others = [p for p in candidates if not p.name.startswith("consolidated")]
+    chosen = others or candidates  # Mistral repos ship consolidated.* beside the HF shards
+    if not chosen:
+        raise ModelFactsError(
+            f"{directory} has no safetensors weights (model.safetensors, an index, or "
+            "*.safetensors); convert the checkpoint to safetensors or add "
+            "modelSpec.weightBytes."
+        )
+    return sum(add(summarize_safetensors(p)) for p in chosen), by_dtype
+
+
+def _legacy_quantization(directory: Path, config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Older GPTQ/AWQ exports keep their settings beside config.json, not inside it."""
+    if isinstance(config.get("quantization_config"), Mapping):
+        return config
+    for name, method in (("quantize_config.json", "gptq"), ("quant_config.json", "awq")):
+        path = directory / name
+        if path.is_file():
+            extra = _read_json(path, "the quantization settings")
+            qc = dict(extra) if isinstance(extra, Mapping) else {}
+            qc.setdefault("quant_method", method)
+            return {**config, "quantization_config": qc}
+    return config
+
+
+def facts_from_local_dir(path: str | os.PathLike[str]) -> ModelFacts:
+    """Facts of a model saved on disk: ``config.json`` plus the safetensors headers."""
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise ModelFactsError(f"{directory} is not a model directory.", fallback_ok=False)
+    model_id = str(path)
+    config = _read_json(directory / "config.json", "a model directory needs its config.json")
+    if not isinstance(config, Mapping):
+        raise ModelFactsError(
+            f"{directory / 'config.json'} is not a JSON object.", fallback_ok=False
+        )
+    config = _legacy_quantization(directory, config)
+    weight_bytes, by_dtype = _local_weights(directory)
+    facts = facts_from_config(config, model_id=model_id, source="local", weight_bytes=weight_bytes)
+    merged, _ = _merged_config(config)
+    declared = _normalize_dtype(merged.get("torch_dtype")) or _normalize_dtype(merged.get("dtype"))
+    if declared is None:
+        stored = _dominant_float_dtype(by_dtype)
+        if stored:
+            facts = replace(facts, torch_dtype=stored)
+    return facts
