@@ -36,6 +36,9 @@ Quantize = Literal[
 ]
 Dtype = Literal["float16", "bfloat16"]
 KvCacheDtype = Literal["fp8_e4m3fn", "fp8_e5m2"]
+MAX_REPLICAS = 500
+MAX_NODES = 1000  # above any EKS node group or Karpenter pool this library sizes
+MAX_TOKENS = 10_000_000  # above any context length a GPU holds
 PINNED_REVISION = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -85,9 +88,11 @@ class NodePoolConfig(Model):
         min_length=1, description="AWS instance types, e.g. [g6e.xlarge]. One GPU model per pool."
     )
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-    min_size: int = Field(0, ge=0)
-    max_size: int = Field(ge=1)
-    desired_size: int | None = Field(None, ge=0, description="Managed only; defaults to minSize.")
+    min_size: int = Field(0, ge=0, le=MAX_NODES)
+    max_size: int = Field(ge=1, le=MAX_NODES)
+    desired_size: int | None = Field(
+        None, ge=0, le=MAX_NODES, description="Managed only; defaults to minSize."
+    )
     disk_size_gib: int = Field(
         200, ge=50, le=16384, description="Root volume: images plus the node's model cache."
     )
@@ -128,8 +133,8 @@ class ModelSpec(Model):
 
 
 class ReplicasConfig(Model):
-    min: int = Field(1, ge=0)
-    max: int = Field(1, ge=1)
+    min: int = Field(1, ge=0, le=MAX_REPLICAS)
+    max: int = Field(1, ge=1, le=MAX_REPLICAS)
 
 
 class AutoscalingConfig(Model):
@@ -186,15 +191,16 @@ class TierConfig(Model):
     quantize: Quantize | None = None
     dtype: Dtype | None = None
     kv_cache_dtype: KvCacheDtype | None = None
-    max_input_tokens: int = Field(ge=1)
-    max_total_tokens: int = Field(ge=2)
+    max_input_tokens: int = Field(ge=1, le=MAX_TOKENS)
+    max_total_tokens: int = Field(ge=2, le=MAX_TOKENS)
     max_batch_prefill_tokens: int | None = Field(
         None,
         ge=1,
+        le=MAX_TOKENS,
         description="Defaults to maxInputTokens + 50 (TGI 2.x's default). Always passed "
         "to TGI, so the plan and the pods agree.",
     )
-    max_concurrent_requests: int = Field(128, ge=1)
+    max_concurrent_requests: int = Field(128, ge=1, le=100_000)
     cuda_memory_fraction: float = Field(1.0, gt=0, le=1)
     run_as_user: int | None = Field(
         None,
