@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -264,7 +265,20 @@ def _capacity_problems(
             ]
         ) from None
     cap = TierCapacity(tier, facts, gpu(args.gpu), args.num_shard, plan)
-    return check_tier_arguments(tier) + check_tier_capacity(cap, min_full_length_requests=1)
+    problems = check_tier_arguments(tier) + check_tier_capacity(cap, min_full_length_requests=1)
+    return [_as_flag(p) for p in problems]
+
+
+def _as_flag(problem: Problem) -> Problem:
+    """`tiers[cli].maxTotalTokens` -> `--max-total-tokens`: name what the user typed."""
+    key = problem.path.removeprefix("tiers[cli]").lstrip(".")
+    path = "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", key).lower() if key else "MODEL on --gpu"
+    fix = re.sub(
+        r"\b(maxInputTokens|maxTotalTokens|maxBatchPrefillTokens)\b",
+        lambda m: "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", m.group(1)).lower(),
+        problem.fix,
+    )
+    return replace(problem, path=path, fix=fix)
 
 
 def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
