@@ -209,3 +209,22 @@ def test_console_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "sound" in result.stdout
+
+
+def test_capacity_problems_name_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(
+        [
+            "capacity",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--gpu",
+            "l40s",
+            "--max-input-tokens",
+            "9000",
+            "--max-total-tokens",
+            "8000",
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert "--max-input-tokens (input-below-total)" in out
+    assert "lower --max-input-tokens to at most 7999" in out
