@@ -42,6 +42,15 @@ class PoolHardware:
         return nodes * self.instance_types[0].hourly_usd
 
 
+def pool_hardware(pool: NodePoolConfig) -> PoolHardware | None:
+    """The pool's hardware, or None when an instance type is unknown (`resolve_pools`
+    reports which)."""
+    try:
+        return PoolHardware(pool, tuple(instance_type(t) for t in pool.instance_types))
+    except UnknownHardwareError:
+        return None
+
+
 def resolve_pools(cfg: PlatformConfig) -> tuple[dict[str, PoolHardware], list[Problem]]:
     pools: dict[str, PoolHardware] = {}
     problems: list[Problem] = []

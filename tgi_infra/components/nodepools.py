@@ -16,9 +16,8 @@ import pulumi
 import pulumi_aws as aws
 
 from tgi_infra import naming
-from tgi_infra.capacity.catalog import UnknownHardwareError, instance_type
 from tgi_infra.checks.cost import PoolCost, pool_cost
-from tgi_infra.checks.pools import PoolHardware
+from tgi_infra.checks.pools import pool_hardware
 from tgi_infra.components.kube import register_objects
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig
 from tgi_infra.manifests.nodepools import (
@@ -54,13 +53,6 @@ def aws_partition(region: str) -> str:
 
 def managed_policy_arn(region: str, policy: str) -> str:
     return f"arn:{aws_partition(region)}:iam::aws:policy/{policy}"
-
-
-def pool_hardware(pool: NodePoolConfig) -> PoolHardware | None:
-    try:
-        return PoolHardware(pool, tuple(instance_type(t) for t in pool.instance_types))
-    except UnknownHardwareError:
-        return None
 
 
 class GpuNodePool(pulumi.ComponentResource):
