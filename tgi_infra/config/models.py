@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from tgi_infra.engines import EngineName
+
 DEFAULT_TGI_VERSION = "3.3.6"
 
 DnsLabel = Annotated[
@@ -182,6 +184,11 @@ class TierConfig(Model):
         None, description="The `model` clients send; defaults to modelId."
     )
     node_pool: DnsLabel
+    engine: EngineName = Field(
+        "tgi",
+        description="Serving engine: tgi (default), vllm or sglang. Changing it is a model "
+        "swap: a new Deployment becomes ready before the Service moves (blue/green).",
+    )
     image_version: str = Field(
         DEFAULT_TGI_VERSION,
         pattern=r"^([0-9A-Za-z][0-9A-Za-z._-]*|sha256:[0-9a-f]{64})$",

@@ -1,0 +1,1 @@
+"""The tgi engine plug-in."""
