@@ -77,7 +77,7 @@ def hpa_series(hpa: str, current: int, maximum: int) -> list[dict[str, str]]:
     ]
 
 
-def series(name: str, values: str, sel: str = TGI, **labels: str) -> dict[str, str]:
+def series(name: str, values: str, sel: str = TGI, /, **labels: str) -> dict[str, str]:
     extra = "".join(f',{k}="{v}"' for k, v in labels.items())
     return {"series": f"{name}{{{sel}{extra}}}", "values": values}
 
@@ -91,7 +91,7 @@ ENGINE_LABELS = {
 }
 
 
-def engine_series(engine: str, name: str, values: str, sel: str = TGI,
+def engine_series(engine: str, name: str, values: str, sel: str = TGI, /,
                   **labels: str) -> dict[str, str]:
     carried = exposed(engine)[name].metric["labels"]
     common = {k: v for k, v in ENGINE_LABELS[engine].items() if k in carried}
@@ -391,3 +391,72 @@ def test_dashboard_queries_parse(promtool: str, tmp_path: Path) -> None:
     path = write_rules(tmp_path, [{"name": "dashboard", "rules": rules}])
     result = run_promtool(promtool, "check", "rules", path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def expr_test(tmp_path: Path, promtool: str, cfg: PlatformConfig,
+              input_series: list[dict[str, str]],
+              expected: list[tuple[str, dict[str, str], float]]) -> None:
+    """Evaluate recorded series at 30m and compare with `expected` (series, labels, value)."""
+    write_rules(tmp_path, chat_groups(cfg))
+    checks = []
+    for record, labels, value in expected:
+        selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        checks.append({"expr": f"{record}{{{selector}}}", "eval_time": "30m",
+                       "exp_samples": [{"labels": f"{record}{{{selector}}}", "value": value}]})
+    spec = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": input_series, "promql_expr_test": checks}]}
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(spec))
+    result = run_promtool(promtool, "test", "rules", tmp_path / "tests.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vllm_requests_and_errors_count_admission_rejections(
+    promtool: str, tmp_path: Path
+) -> None:
+    """Finished requests of every reason plus rejections; errors by reason (no aborts)."""
+    e = "vllm"
+    c = lambda name, per_min, **kw: engine_series(e, name, f"0+{per_min}x60", **kw)  # noqa: E731
+    ok, rejected = "vllm:request_success_total", "vllm:admission_rejections_total"
+    tier = {"engine": e, "namespace": NS, "tier": "chat"}
+    expr_test(tmp_path, promtool, platform(tier={"engine": e}), [
+        c(ok, 120, finished_reason="stop"), c(ok, 60, finished_reason="abort"),
+        c(ok, 30, finished_reason="error"), c(rejected, 30, reason="max_num_queued_reqs"),
+        # A second engine core (data parallel) in the same pod adds up.
+        c(ok, 60, finished_reason="stop", engine="1"),
+    ], [
+        ("llm:requests_per_second", tier, 5.0),
+        ("llm:errors_per_second", {**tier, "reason": "error"}, 0.5),
+        ("llm:errors_per_second", {**tier, "reason": "max_num_queued_reqs"}, 0.5),
+    ])
+
+
+def test_requests_are_counted_before_the_first_failure(promtool: str, tmp_path: Path) -> None:
+    """TGI creates tgi_request_failure on its first failure: success alone still counts."""
+    tier = {"engine": "tgi", "namespace": NS, "tier": "chat"}
+    expr_test(tmp_path, promtool, platform(), [
+        series("tgi_request_success", "0+120x60"),
+        series("tgi_queue_size", "3x60", pod="p1"),
+        series("tgi_batch_current_max_tokens", "2500x60", pod="p1"),
+        series("tgi_batch_max_total_tokens", "10000x60", pod="p1"),
+    ], [
+        ("llm:requests_per_second", tier, 2.0),
+        ("llm:queue_requests", {**tier, "pod": "p1"}, 3.0),
+        ("llm:kv_cache_usage_ratio", {**tier, "pod": "p1"}, 0.25),
+    ])
+
+
+def test_sglang_counts_generation_endpoints_only(promtool: str, tmp_path: Path) -> None:
+    e = "sglang"
+    c = lambda per_min, endpoint, code: engine_series(  # noqa: E731
+        e, "sglang:http_responses_total", f"0+{per_min}x60", endpoint=endpoint,
+        method="POST", status_code=code)
+    tier = {"engine": e, "namespace": NS, "tier": "chat"}
+    expr_test(tmp_path, promtool, platform(tier={"engine": e}), [
+        c(60, "/v1/chat/completions", "200"), c(60, "/generate", "200"),
+        c(60, "/v1/completions", "400"), c(600, "/health", "503"),
+        engine_series(e, "sglang:num_running_reqs", "7x60", pod="p1"),
+    ], [
+        ("llm:requests_per_second", tier, 3.0),
+        ("llm:errors_per_second", {**tier, "reason": "400"}, 1.0),
+        ("llm:running_requests", {**tier, "pod": "p1"}, 7.0),
+    ])
