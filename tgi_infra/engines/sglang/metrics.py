@@ -28,11 +28,12 @@ INFERENCE_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/generate")
 
 ERROR_REASONS = {
     "400": "the request was refused (prompt above --context-length, bad parameters)",
-    "429": "the server refused the request as overloaded",
     "500": "the server failed the request: read the pod logs (CUDA out of memory)",
-    "503": "the server is not ready or shutting down",
+    "503": "the waiting queue is full (--max-queued-requests), a request waited past "
+    "SGLANG_REQ_WAITING_TIMEOUT, or the server is not ready: scale out",
 }
-"""The status codes seen most; `reason` carries whatever non-2xx status SGLang answered."""
+"""The status codes seen most (sglang/srt/managers/scheduler.py answers overload with 503);
+`reason` carries whatever non-2xx status SGLang answered."""
 
 
 def expressions(sel: str) -> dict[str, str | c.Quantile]:
