@@ -30,7 +30,8 @@ from tests._observability_cfg import WEIGHTS, mixed, platform
 from tests.support import STACKS, stack_config
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.engines import DEFAULT_VERSIONS, ENGINE_NAMES, contract
-from tgi_infra.manifests import alerts, autoscaling, dashboard, observability
+from tgi_infra.manifests import alerts, autoscaling, dashboard, observability, serving
+from tgi_infra.manifests.platform import tier_context
 
 CONFIGS = {**{name: stack_config(name) for name in STACKS}, "mixed-engines": mixed(),
            "mixed-keda": mixed(autoscaler="keda")}
@@ -169,3 +170,20 @@ def test_extractor_is_importable_without_the_sources() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(module.VERSIONS) == set(ENGINE_NAMES)
+
+
+def test_engines_that_need_a_flag_for_metrics_get_it() -> None:
+    """SGLang serves /metrics only with --enable-metrics: its rendered container has it."""
+    cfg = mixed()
+    checked = 0
+    for tier in cfg.tiers:
+        needed = contract.engine_metrics(tier.engine).scrape.requires_args
+        container = serving.deployment(tier_context(cfg, tier, WEIGHTS["chat"]))["spec"][
+            "template"]["spec"]["containers"][0]
+        words = [*container.get("command", []), *container.get("args", [])]
+        if needed and tier.engine not in " ".join(words) + container["image"]:
+            continue  # the serving builder does not render this engine yet
+        checked += bool(needed)
+        assert set(needed) <= set(words), (tier.name, words)
+    if not checked:
+        pytest.skip("no engine that needs a metrics flag is rendered yet (engines plug-ins)")
