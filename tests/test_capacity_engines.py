@@ -199,7 +199,7 @@ def test_vllm_default_batched_tokens() -> None:
     gib = 2**30
     assert default_max_num_batched_tokens((0, 6, 4), 24 * gib, "RTX-3090", 20000) == 20000
     assert default_max_num_batched_tokens((0, 6, 4), 24 * gib, "RTX-3090", 1024) == 2048
-    assert default_max_num_batched_tokens((0, 6, 4), 80 * gib, "H100", 131072) == 512
+    assert default_max_num_batched_tokens((0, 6, 4), 80 * gib, "H100", 131072) == 2048
     assert default_max_num_batched_tokens((0, 34, 0), 79 * gib, "H100-80GB", 8192) == 8192
     assert default_max_num_batched_tokens((0, 34, 0), 79 * gib, "A100-80GB", 8192) == 2048
     assert default_max_num_batched_tokens((0, 34, 0), 178 * gib, "B200", 8192) == 16384

@@ -22,11 +22,15 @@ Read in the source (paths under ``vllm/``):
   max(transient_peak, torch_growth)``, ``margin = max(1 GiB, 0.75 x transient_peak)``. Free
   memory there is measured, so the CUDA context *is* charged. The first release with this
   sizing was not established; `EXTENSIBLE_SINCE` says which version the model assumes.
-- ``config/cache.py``: block size 16 before 0.34, ``DEFAULT_BLOCK_SIZE = 64`` in 0.34;
-  ``DEFAULT_GPU_MEMORY_UTILIZATION`` 0.9 before, 0.92 in 0.34 when not extensible.
+- ``config/cache.py``: block size 16 before 0.34 (0.6.6 ``platforms/cuda.py``),
+  ``DEFAULT_BLOCK_SIZE = 64`` in 0.34; utilization 0.9 before (0.6.6 ``engine/arg_utils.py``),
+  ``DEFAULT_GPU_MEMORY_UTILIZATION = 0.92`` in 0.34 when not extensible. 0.6.6
+  ``worker/worker.py`` ``determine_num_available_blocks``: ``available = total x utilization -
+  non_kv_cache_memory`` with the baseline taken after the CUDA context (not charged).
 - ``engine/arg_utils.py``: ``max_num_batched_tokens`` defaults for the API server: 2048
   (8192 on GPUs of 70 GiB or more other than A100, 16384 at 160 GiB or more) in V1; V0
-  profiled ``max(max_model_len, 2048)`` tokens unless chunked prefill was on.
+  (read in 0.6.6, ``config.py`` ``SchedulerConfig``) profiled ``max(max_model_len, 2048)``
+  tokens, or 2048 with chunked prefill, which it turned on above a 32K ``max_model_len``.
 - ``v1/core/kv_cache_utils.py``: ``num_blocks = available // (page_bytes x layers)``, logged
   tokens ``= num_blocks x block_size``.
 
@@ -68,8 +72,10 @@ CUDA_CONTEXT_BYTES = 512 * MIB
 V1_SINCE = (0, 8, 0)  # V1 engine by default
 CUDAGRAPH_ESTIMATE_SINCE = (0, 21, 0)  # gpu_worker.py log: "default since v0.21.0"
 EXTENSIBLE_SINCE = (0, 34, 0)  # read in 0.34.0; earlier first release not established
-V0_CHUNKED_PREFILL_ABOVE = 32768  # V0 turned chunked prefill on above this max_model_len
-V0_CHUNKED_BATCHED_TOKENS = 512
+# vllm 0.6.6 engine/arg_utils.py: chunked prefill on by default above 32K max_model_len;
+# config.py SchedulerConfig.__post_init__: then max_num_batched_tokens = 2048.
+V0_CHUNKED_PREFILL_ABOVE = 32768
+V0_CHUNKED_BATCHED_TOKENS = 2048
 
 
 @dataclass(frozen=True)
