@@ -30,8 +30,8 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
   sharded over the vocab (the head is loaded whole when the vocab does not divide); GPTQ, AWQ,
   EETQ and Marlin leave ``lm_head`` unquantized.
 
-Two constants are calibrated against public startup logs (see ``docs/capacity.md`` and
-``tests/test_capacity_memory.py``): `CUDA_CONTEXT_BYTES` and
+Two constants are fitted on public startup logs (see ``docs/capacity.md`` and
+``benchmarks/memory_accuracy.py``): `CUDA_CONTEXT_BYTES` and
 `PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY`. Everything else is read from TGI's source.
 """
 
@@ -65,15 +65,17 @@ FLASHINFER_HEAD_DIMS = frozenset({64, 128, 256})
 # The TGI release whose warmup arithmetic the defaults mirror.
 DEFAULT_TGI_VERSION = "3.3"
 
-# Calibrated: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
-# cuBLAS/flash-attention workspaces, allocator slack). Tuned on the reports marked "tuned" in
-# tests/test_capacity_memory.py.
+# Fitted: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
+# cuBLAS/flash-attention workspaces, allocator slack). The value that minimises the mean
+# |ln(predicted / logged)| over the "tuned" reports of tests/test_capacity_memory.py
+# (`benchmarks/memory_accuracy.py --fit`; docs/capacity.md).
 CUDA_CONTEXT_BYTES = 1216 * MIB
 # Assumed (no tuned case isolates it): NCCL communicator buffers per shard when num_shard > 1.
 NCCL_BYTES_PER_SHARD = 512 * MIB
-# Calibrated: bytes per (prefill token x vocab entry) when logits are materialised for every
-# prefill token (TGI < 3.0 or --enable-prefill-logprobs): the bf16 logits, the bf16
-# log_softmax copy and about 2 bytes of allocator fragmentation around them.
+# Fitted with CUDA_CONTEXT_BYTES, within the 4-6 the source allows: bytes per (prefill token
+# x vocab entry) when logits are materialised for every prefill token (TGI < 3.0 or
+# --enable-prefill-logprobs): the bf16 logits, the bf16 log_softmax copy and up to 2 bytes of
+# allocator fragmentation around them.
 PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY = 6
 # One float32 logits row (plus its log-softmax) per warmup request otherwise.
 LAST_TOKEN_LOGITS_BYTES_PER_VOCAB_ENTRY = 8
