@@ -54,6 +54,10 @@ COMPUTE_EFFICIENCY = 0.5
 STEP_OVERHEAD_S = 0.0075
 """Fixed time per engine step (scheduling, sampling, kernel launches), seconds."""
 
+ERROR_BAND: dict[str, float] = {"output_tokens_per_s": 0.16, "tpot_ms": 0.32, "ttft_ms": 0.66}
+"""The model's error band: the largest |error| on the held-out cases, per metric, rounded up
+(benchmarks/perf_accuracy.py; a test keeps it at least that). SLO checks warn inside it."""
+
 # ------------------------------------------------------------------ read or assumed
 # Spec-sheet figures for GPUs whose catalog entry lacks them (NVIDIA data sheets; dense,
 # no sparsity). Used only through `gpu_speed`.
