@@ -188,14 +188,14 @@ def test_unread_embedding_only_for_untied_16_bit_checkpoints() -> None:
     assert perf.unread_embedding_bytes(awq) == 0
 
 
-def test_gpu_speed_reads_the_catalog_then_the_tables() -> None:
-    l4 = dataclasses.replace(gpu("L4"), memory_bandwidth_gbs=0)
-    assert perf.gpu_speed(l4).bandwidth_bytes_s == 300e9
+def test_gpu_speed_reads_the_catalog() -> None:
+    h100 = perf.gpu_speed(gpu("H100-80GB"))
+    assert (h100.bandwidth_bytes_s, h100.bf16_flops, h100.fp8_flops) == (3350e9, 989e12, 1979e12)
     with pytest.raises(ValueError, match="X1"):
         perf.gpu_speed(dataclasses.replace(gpu("L4"), name="X1", memory_bandwidth_gbs=0))
-    odd = perf.gpu_speed(dataclasses.replace(gpu("L4"), name="X2"))
+    odd = perf.gpu_speed(dataclasses.replace(gpu("L4"), bf16_dense_tflops=0.0))
     assert odd.bf16_flops == 300e9 * perf.FLOPS_PER_BYTE_FALLBACK
-    assert perf.gpu_speed(gpu("H100-80GB")).link_bytes_s > perf.gpu_speed(gpu("L40S")).link_bytes_s
+    assert h100.link_bytes_s > perf.gpu_speed(gpu("L40S")).link_bytes_s
     assert perf.gpu_speed(gpu("T4")).fp8_flops is None
 
 

@@ -59,47 +59,7 @@ ERROR_BAND: dict[str, float] = {"output_tokens_per_s": 0.16, "tpot_ms": 0.32, "t
 (benchmarks/perf_accuracy.py; a test keeps it at least that). SLO checks warn inside it."""
 
 # ------------------------------------------------------------------ read or assumed
-# Spec-sheet figures for GPUs whose catalog entry lacks them (NVIDIA data sheets; dense,
-# no sparsity). Used only through `gpu_speed`.
-HBM_BANDWIDTH_GBS: dict[str, int] = {
-    "T4": 320,
-    "A10G": 600,
-    "A10": 600,
-    "L4": 300,
-    "L40S": 864,
-    "L40": 864,
-    "A40": 696,
-    "A100-40GB": 1555,
-    "A100-80GB": 2039,
-    "H100-80GB": 3350,
-    "H200": 4800,
-    "B200": 8000,
-    "RTX-A6000": 768,
-    "RTX-6000-Ada": 960,
-    "RTX-3090": 936,
-    "RTX-4090": 1008,
-    "RTX-5090": 1792,
-}
-DENSE_BF16_TFLOPS: dict[str, float] = {
-    "T4": 65,  # fp16 (no bf16 on Turing)
-    "A10G": 70,
-    "A10": 125,
-    "L4": 121,
-    "L40S": 362,
-    "L40": 181,
-    "A40": 150,
-    "A100-40GB": 312,
-    "A100-80GB": 312,
-    "H100-80GB": 989,
-    "H200": 989,
-    "B200": 2250,
-    "RTX-A6000": 155,
-    "RTX-6000-Ada": 364,
-    "RTX-3090": 71,
-    "RTX-4090": 165,
-    "RTX-5090": 209,
-}
-FLOPS_PER_BYTE_FALLBACK = 100  # a GPU in neither table: a low ridge point
+FLOPS_PER_BYTE_FALLBACK = 100  # a GPU whose catalog entry has no FLOP/s: a low ridge point
 # Interconnect for the all-reduces of tensor parallelism: NVLink parts (SXM) versus PCIe.
 # Assumed, not fitted: no tuned case runs tensor_parallel > 1 (see docs/capacity.md).
 NVLINK_GPUS = frozenset({"A100-40GB", "A100-80GB", "H100-80GB", "H200", "B200"})
@@ -133,20 +93,16 @@ class GpuSpeed:
 
 
 def gpu_speed(gpu: Gpu) -> GpuSpeed:
-    """The one place bandwidth and FLOP/s are read: the catalog's fields, else the tables."""
-    gbs = getattr(gpu, "memory_bandwidth_gbs", 0) or HBM_BANDWIDTH_GBS.get(gpu.name, 0)
-    if not gbs:
+    """The one place bandwidth and FLOP/s are read: the GPU catalog's data-sheet fields."""
+    bandwidth = gpu.memory_bandwidth_bytes_per_s
+    if bandwidth <= 0:
         raise ValueError(f"no memory bandwidth known for GPU {gpu.name!r}")
-    bandwidth = gbs * 1e9
-    tflops = getattr(gpu, "dense_bf16_tflops", None) or DENSE_BF16_TFLOPS.get(gpu.name)
-    bf16 = tflops * 1e12 if tflops else bandwidth * FLOPS_PER_BYTE_FALLBACK
-    fp8_t = getattr(gpu, "dense_fp8_tflops", None)
-    fp8 = fp8_t * 1e12 if fp8_t else (2 * bf16 if getattr(gpu, "fp8", False) else None)
+    bf16 = gpu.bf16_dense_flops or bandwidth * FLOPS_PER_BYTE_FALLBACK
     nvlink = gpu.name in NVLINK_GPUS
     return GpuSpeed(
         bandwidth_bytes_s=bandwidth,
         bf16_flops=bf16,
-        fp8_flops=fp8,
+        fp8_flops=gpu.fp8_dense_flops,
         link_bytes_s=NVLINK_BUS_BYTES_S if nvlink else PCIE_BUS_BYTES_S,
         allreduce_latency_s=NVLINK_ALLREDUCE_LATENCY_S if nvlink else PCIE_ALLREDUCE_LATENCY_S,
     )
