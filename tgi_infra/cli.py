@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tgi_infra.capacity.memory import MemoryPlan
     from tgi_infra.offline.plan import OfflinePlan
 
+from tgi_infra.commands import size
 from tgi_infra.problems import ConfigInvalid, Problem, errors
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
+    size.register(sub)
     return parser
 
 
@@ -90,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not console.is_terminal:
         console = Console(highlight=False, width=160)
     try:
-        handler = {
+        handler = getattr(args, "handler", None) or {
             "validate": cmd_validate,
             "capacity": cmd_capacity,
             "plan": cmd_plan,
