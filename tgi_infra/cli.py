@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tgi_infra.capacity.memory import MemoryPlan
     from tgi_infra.offline.plan import OfflinePlan
 
-from tgi_infra.commands import size
+from tgi_infra.commands import bench_report, size
 from tgi_infra.problems import ConfigInvalid, Problem, errors
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
     size.register(sub)
+    bench_report.register(sub)
     return parser
 
 
