@@ -12,6 +12,7 @@ gives the median |error| of each metric on tuned and held-out cases (JSON).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -36,6 +37,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "compute_efficiency": tuple(round(0.20 + 0.05 * i, 2) for i in range(15)),  # 0.20-0.90
     "step_overhead_s": tuple(round(0.0005 * i, 4) for i in range(21)),  # 0-10 ms
 }
+CONTENTION_GRID = tuple(round(0.01 * i, 2) for i in range(61))  # 0-0.60
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,13 @@ def errors(cases: Iterable[Case], calibration: Calibration = FITTED) -> list[dic
     return rows
 
 
-def loss(cases: list[Case], calibration: Calibration) -> float:
+def loss(
+    cases: list[Case], calibration: Calibration, metrics: tuple[str, ...] = METRICS
+) -> float:
     total = 0.0
     for case in cases:
         p = predict_case(case, calibration)
-        for metric in METRICS:
+        for metric in metrics:
             measured = case.measured(metric)
             if measured is not None:
                 total += math.log(getattr(p, metric) / measured) ** 2
@@ -100,7 +104,8 @@ def loss(cases: list[Case], calibration: Calibration) -> float:
 
 
 def fit(cases: list[Case]) -> tuple[Calibration, float]:
-    """The grid point with the least loss on ``cases`` (ties: the first in grid order)."""
+    """The grid point with the least loss on the tuned ``cases`` (ties: the first in grid
+    order), then the prefill contention with the least TTFT loss given it."""
     tuned = [c for c in cases if c.split == "tuned"]
     best: tuple[float, Calibration] | None = None
     for bw, comp, over in itertools.product(*GRID.values()):
@@ -109,7 +114,12 @@ def fit(cases: list[Case]) -> tuple[Calibration, float]:
         if best is None or value < best[0] - 1e-12:
             best = (value, cal)
     assert best is not None
-    return best[1], best[0]
+    value, cal = best
+    contention = min(
+        CONTENTION_GRID,
+        key=lambda k: loss(tuned, dataclasses.replace(cal, prefill_contention=k), ("ttft_ms",)),
+    )
+    return dataclasses.replace(cal, prefill_contention=contention), value
 
 
 def summary(rows: list[dict]) -> dict[str, dict[str, float | int]]:

@@ -204,3 +204,11 @@ def test_bad_workloads_are_refused() -> None:
         perf.Workload(1, 1, 0)
     with pytest.raises(ValueError, match="tensor_parallel=0"):
         perf.predict(LLAMA_8B, gpu("L4"), perf.Replica("vllm", 0, 1, 1, 1), perf.Workload(1, 1, 1))
+
+
+def test_prefill_contention_moves_only_ttft() -> None:
+    cases = [c for c in perf_accuracy.load_cases() if c.split == "tuned"]
+    none = dataclasses.replace(perf.FITTED, prefill_contention=0.0)
+    assert perf_accuracy.loss(cases, none) == pytest.approx(perf_accuracy.loss(cases, perf.FITTED))
+    ttft = ("ttft_ms",)
+    assert perf_accuracy.loss(cases, none, ttft) > 3 * perf_accuracy.loss(cases, perf.FITTED, ttft)
