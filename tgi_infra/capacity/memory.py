@@ -68,7 +68,7 @@ DEFAULT_TGI_VERSION = "3.3"
 # Calibrated: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
 # cuBLAS/flash-attention workspaces, allocator slack). Tuned on the reports marked "tuned" in
 # tests/test_capacity_memory.py.
-CUDA_CONTEXT_BYTES = 896 * MIB
+CUDA_CONTEXT_BYTES = 1216 * MIB
 # Assumed (no tuned case isolates it): NCCL communicator buffers per shard when num_shard > 1.
 NCCL_BYTES_PER_SHARD = 512 * MIB
 # Calibrated: bytes per (prefill token x vocab entry) when logits are materialised for every
@@ -204,6 +204,27 @@ def _served_weight_bytes(
 # --------------------------------------------------------------------------- public API
 
 
+def activation_bytes_per_token(
+    facts: ModelFacts, num_shard: int = 1, *, element_bytes: int = 2
+) -> float:
+    """Bytes of the intermediates one prefill token holds at the layer's peak, per shard.
+
+    gate_up output + activation output (MoE: `MOE_ACTIVE_EXPERTS` experts), hidden states and
+    residual, the fused qkv and the attention output; every engine's profile run reaches it.
+    """
+    intermediate, _ = _intermediate_size(facts)
+    experts = MOE_ACTIVE_EXPERTS if facts.num_experts else 1
+    heads = max(1, facts.num_attention_heads // num_shard)
+    kv_heads = max(1, facts.num_kv_heads // num_shard)
+    per_token = (
+        3 * intermediate * experts / num_shard
+        + 2 * facts.hidden_size
+        + (heads + 2 * kv_heads) * facts.head_dim
+        + heads * facts.head_dim
+    )
+    return element_bytes * per_token
+
+
 def kv_bytes_per_token(
     facts: ModelFacts,
     *,
@@ -326,25 +347,16 @@ def plan_memory(
     max_total = max_total_tokens or max_input + 1
     n_requests = math.ceil(prefill_tokens / max_input)
 
-    intermediate, guessed = _intermediate_size(facts)
-    if guessed:
+    if _intermediate_size(facts)[1]:
         notes.append(
             f"intermediate_size unknown: assumed {DEFAULT_MLP_RATIO} x hidden_size for the "
             "prefill activations."
         )
-    experts = 1
     if facts.num_experts:
-        experts = MOE_ACTIVE_EXPERTS
         notes.append(f"MoE: prefill activations assume {MOE_ACTIVE_EXPERTS} experts per token.")
-    heads = max(1, facts.num_attention_heads // num_shard)
-    kv_heads = max(1, facts.num_kv_heads // num_shard)
-    per_token = (
-        3 * intermediate * experts / num_shard  # gate_up output + activation output
-        + 2 * facts.hidden_size  # hidden states + residual
-        + (heads + 2 * kv_heads) * facts.head_dim  # fused qkv
-        + heads * facts.head_dim  # attention output
+    activations = int(
+        prefill_tokens * activation_bytes_per_token(facts, num_shard, element_bytes=act_bytes)
     )
-    activations = int(act_bytes * prefill_tokens * per_token)
     all_token_logits = enable_prefill_logprobs or version < (3, 0, 0)
     if all_token_logits:
         # The logits are gathered to the full vocab on every shard before log_softmax.
