@@ -63,7 +63,7 @@ def predict_case(case: Case, calibration: Calibration = FITTED) -> Performance:
         raise SystemExit(f"{case.id}: model {raw['model']} is not in the shipped catalog")
     card = gpu(raw["gpu"])
     tp = int(raw.get("tensor_parallel", 1))
-    kv = kv_plan(raw["engine"], facts, card, tensor_parallel=tp)
+    kv = kv_plan(raw["engine"], facts, card, tensor_parallel=tp, engine_flags=raw.get("flags"))
     rep = replica(
         raw["engine"], kv, tensor_parallel=tp, max_running_requests=raw.get("max_running_requests")
     )
@@ -90,9 +90,7 @@ def errors(cases: Iterable[Case], calibration: Calibration = FITTED) -> list[dic
     return rows
 
 
-def loss(
-    cases: list[Case], calibration: Calibration, metrics: tuple[str, ...] = METRICS
-) -> float:
+def loss(cases: list[Case], calibration: Calibration, metrics: tuple[str, ...] = METRICS) -> float:
     total = 0.0
     for case in cases:
         p = predict_case(case, calibration)

@@ -1,20 +1,20 @@
 """Where the performance model meets the memory model: one replica of a tier (pure).
 
-`kv_plan` is the single place the KV capacity of an engine on a GPU is asked for; today it is
-TGI's warmup model (`capacity.memory`) for every engine, until the per-engine memory models
-land. `tier_replica` turns a planned tier into the `performance.Replica` the throughput model
-reads, and `tier_total_tokens_per_second` is what the tenant-overcommit check compares
-budgets with.
+`kv_plan` is the single place the KV capacity of an engine on a GPU is asked for: each
+engine's own startup arithmetic (`capacity.kv.plan_kv`). `tier_replica` turns a planned
+tier into the `performance.Replica` the throughput model reads, and
+`tier_total_tokens_per_second` is what the tenant-overcommit check compares budgets with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
-from tgi_infra.capacity.memory import plan_memory
+from tgi_infra.capacity.kv import KvSettings, plan_kv
 from tgi_infra.capacity.performance import FITTED, Calibration, Performance, Replica, saturated
 
 if TYPE_CHECKING:  # a type only: capacity never imports the checks at run time
@@ -45,29 +45,49 @@ def kv_plan(
     tensor_parallel: int = 1,
     quantize: str | None = None,
     kv_cache_dtype: str | None = None,
-    max_batch_prefill_tokens: int = 4096,
+    max_batch_prefill_tokens: int | None = None,
     max_input_tokens: int | None = None,
     max_total_tokens: int | None = None,
-    memory_fraction: float = 1.0,
+    version: str | None = None,
+    engine_flags: Mapping[str, Any] | None = None,
 ) -> KvPlan:
-    """KV tokens one replica of ``engine`` holds (TGI's warmup model stands in for all)."""
-    plan = plan_memory(
-        facts,
-        gpu_memory_bytes=gpu.memory_bytes,
-        num_shard=tensor_parallel,
-        quantize=quantize,
-        kv_cache_dtype=kv_cache_dtype,
-        max_batch_prefill_tokens=max_batch_prefill_tokens,
-        cuda_memory_fraction=memory_fraction,
-        max_input_tokens=max_input_tokens,
-        max_total_tokens=max_total_tokens,
-    )
+    """KV tokens one replica of ``engine`` holds, from that engine's memory model
+    (`capacity.kv.plan_kv`); ``max_total_tokens`` is the longest request it must admit
+    (TGI ``--max-total-tokens``, vLLM ``--max-model-len``, SGLang ``--context-length``);
+    ``engine_flags`` are more `KvSettings` fields as that engine takes them
+    (e.g. ``{"gpu_memory_utilization": 0.9}``)."""
+    if engine == "tgi":
+        settings = KvSettings(
+            tensor_parallel=tensor_parallel,
+            quantize=quantize,
+            kv_cache_dtype=kv_cache_dtype,
+            max_batch_prefill_tokens=max_batch_prefill_tokens,
+            max_input_tokens=max_input_tokens,
+            max_total_tokens=max_total_tokens,
+        )
+    elif engine == "vllm":
+        settings = KvSettings(
+            tensor_parallel=tensor_parallel,
+            quantize=quantize,
+            kv_cache_dtype=kv_cache_dtype,
+            max_model_len=max_total_tokens,
+        )
+    else:
+        settings = KvSettings(
+            tensor_parallel=tensor_parallel,
+            quantize=quantize,
+            kv_cache_dtype=kv_cache_dtype,
+            context_length=max_total_tokens,
+        )
+    if engine_flags:
+        settings = replace(settings, **engine_flags)
+    plan = plan_kv(engine, facts, gpu, settings, version)
     return KvPlan(
-        kv_cache_tokens=plan.max_batch_total_tokens,
+        kv_cache_tokens=plan.kv_cache_tokens,
         weights_bytes_per_shard=plan.weights_bytes_per_shard,
         kv_bytes_per_token_per_shard=plan.kv_bytes_per_token_per_shard,
-        fits=plan.kv_budget_bytes_per_shard > 0,
-        source="tgi-warmup-model",
+        fits=plan.fits,
+        source=f"{engine} {plan.engine_version} memory model",
     )
 
 
