@@ -139,3 +139,14 @@ def test_bad_benchmark_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ConfigInvalid) as exc:
         small_platform(benchmark={**BENCH, **bad})
     assert any("benchmark" in p.path for p in exc.value.problems)
+
+
+def test_the_platform_registers_the_benchmark_beside_its_tier() -> None:
+    from tests.support import offline_plan
+
+    objs = offline_plan("prod").kubernetes_objects()
+    names = {f"{o['kind']}/{o['metadata']['name']}" for o in objs}
+    assert {"NetworkPolicy/tgi-chat-bench", "NetworkPolicy/tgi-chat-from-bench"} <= names
+    (job,) = [o for o in objs if o["kind"] == "Job" and "-bench-" in o["metadata"]["name"]]
+    assert job["metadata"]["labels"]["tgi-infra/tier"] == "chat"
+    assert not any("-bench-" in n for n in names if "large" in n)  # only tiers that ask

@@ -113,7 +113,7 @@ class TgiPlatform(pulumi.ComponentResource):
             )
             self.tiers[tier.name] = tgi_tier
             bench = benchmark_objects(ctx, capacity[tier.name])
-            register_objects(bench, parent=tgi_tier, depends_on=[tgi_tier])
+            register_objects(bench, parent=self, depends_on=[tgi_tier])
             services[tier.name] = tgi_tier.service_name
 
         weights = {n: cap.facts.weight_bytes for n, cap in capacity.items()}
