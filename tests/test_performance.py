@@ -219,3 +219,16 @@ def test_prefill_contention_moves_only_ttft() -> None:
     assert perf_accuracy.loss(cases, none) == pytest.approx(perf_accuracy.loss(cases, perf.FITTED))
     ttft = ("ttft_ms",)
     assert perf_accuracy.loss(cases, none, ttft) > 3 * perf_accuracy.loss(cases, perf.FITTED, ttft)
+
+
+def test_a_vllm_tier_plans_with_the_vllm_memory_model() -> None:
+    from tests.support import small_platform
+    from tgi_infra.capacity.planning import tier_replica
+    from tgi_infra.checks import validate_platform
+
+    tgi = validate_platform(small_platform()).tiers["chat"]
+    vllm = validate_platform(small_platform(engine="vllm")).tiers["chat"]
+    assert tier_replica(tgi).kv_cache_tokens == tgi.memory.max_batch_total_tokens
+    expected = kv_plan("vllm", vllm.facts, vllm.gpu, max_total_tokens=8192).kv_cache_tokens
+    assert tier_replica(vllm).kv_cache_tokens == expected != tgi.memory.max_batch_total_tokens
+    assert tier_replica(vllm).max_running_requests is None  # vLLM's own default cap

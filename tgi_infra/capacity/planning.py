@@ -111,16 +111,32 @@ def replica(
 
 
 def tier_replica(cap: TierCapacity) -> Replica:
-    """One replica of a planned tier, from its memory plan."""
+    """One replica of a planned tier: TGI from the tier's memory plan (what the launcher checks
+    read), vLLM and SGLang from their own memory models at the tier's token limit."""
     tier, mem = cap.tier, cap.memory
-    cap_requests = tier.max_concurrent_requests if tier.engine == "tgi" else None
+    if tier.engine == "tgi":
+        tokens = mem.max_batch_total_tokens
+        weights, kv_token = mem.weights_bytes_per_shard, mem.kv_bytes_per_token_per_shard
+    else:
+        kv = kv_plan(
+            tier.engine,
+            cap.facts,
+            cap.gpu,
+            tensor_parallel=tier.num_shard,
+            max_total_tokens=tier.max_total_tokens,
+        )
+        tokens, weights, kv_token = (
+            kv.kv_cache_tokens,
+            kv.weights_bytes_per_shard,
+            kv.kv_bytes_per_token_per_shard,
+        )
     return Replica(
         engine=tier.engine,
         tensor_parallel=tier.num_shard,
-        weights_bytes_per_shard=mem.weights_bytes_per_shard,
-        kv_bytes_per_token_per_shard=mem.kv_bytes_per_token_per_shard,
-        kv_cache_tokens=mem.max_batch_total_tokens,
-        max_running_requests=cap_requests,
+        weights_bytes_per_shard=weights,
+        kv_bytes_per_token_per_shard=kv_token,
+        kv_cache_tokens=tokens,
+        max_running_requests=tier.max_concurrent_requests if tier.engine == "tgi" else None,
         prefill_chunk_tokens=tier.effective_max_batch_prefill_tokens
         if tier.engine == "tgi"
         else None,
