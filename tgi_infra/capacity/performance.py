@@ -37,14 +37,13 @@ It ignores prefix caching, speculative decoding and CPU-side tokenisation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
 
 Bound = Literal["memory-bandwidth", "compute", "kv-capacity", "running-request-cap"]
-GIB = 2**30
 
 # ------------------------------------------------------------------ fitted constants
 # benchmarks/perf_accuracy.py --fit prints these; tests/test_performance.py checks that they
@@ -378,8 +377,3 @@ def best_under_slo(
         else:
             hi = mid
     return good
-
-
-def with_calibration(calibration: Calibration, **changes: float) -> Calibration:
-    """A copy of ``calibration`` with some constants changed (fitting, tests)."""
-    return replace(calibration, **changes)
