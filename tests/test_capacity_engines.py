@@ -96,6 +96,17 @@ def test_held_out_medians() -> None:
     assert statistics.median(vllm) <= 0.40  # honest: target 10 % not met (two MoE/w8a8 misses)
 
 
+def test_error_band_covers_the_held_out_errors() -> None:
+    held = {
+        "tgi": [abs(_predict(r) - r.reported) / r.reported for r in REPORTS
+                if r.role == "held_out"],
+        "vllm": [error(c) for c in VLLM_CASES if c.role == "held_out"],
+        "sglang": [error(c) for c in SGLANG_CASES if c.role == "held_out"],
+    }
+    for engine, errs in held.items():
+        assert max(errs) <= ERROR_BAND[engine] < max(errs) + 0.05, engine
+
+
 def test_not_fits_case_predicts_no_kv_cache() -> None:
     # vllm#13882: 5.2 GiB of AWQ weights on an 8 GB card at utilization 0.7: 0 blocks.
     assert predict(VLLM_NOT_FITS) == 0
@@ -249,3 +260,26 @@ def test_error_band_warning() -> None:
     near = error_band_problem("vllm", 10_000, int(10_000 * (1 - band / 2)), "tiers[a]")
     assert near is not None and near.severity == "warning"
     assert f"±{band:.0%}" in near.message and near.check == "kv-within-error-band"
+
+
+def test_launcher_warns_inside_the_error_band() -> None:
+    from tgi_infra.checks.launcher import check_tier_capacity, plan_tier
+    from tgi_infra.config.models import TierConfig
+
+    f = engine_logs.LLAMA_31_8B
+    tokens = plan_tier(
+        TierConfig(name="t", model_id=f.model_id, node_pool="p", max_input_tokens=4000,
+                   max_total_tokens=4096, max_batch_prefill_tokens=4096),
+        f, gpu("A10G"), 1,
+    ).memory.max_batch_total_tokens
+
+    def problems(total: int) -> list:
+        tier = TierConfig(name="t", model_id=f.model_id, node_pool="p",
+                          max_input_tokens=4000, max_total_tokens=total,
+                          max_batch_prefill_tokens=4096)
+        return check_tier_capacity(plan_tier(tier, f, gpu("A10G"), 1),
+                                   min_full_length_requests=1)
+
+    near = [p for p in problems(int(tokens * 0.9)) if p.check == "kv-within-error-band"]
+    assert near and near[0].severity == "warning" and "±31%" in near[0].message
+    assert not [p for p in problems(4096) if p.check == "kv-within-error-band"]

@@ -34,9 +34,11 @@ from tgi_infra.capacity.vllm_memory import plan_vllm
 from tgi_infra.engines import DEFAULT_VERSIONS, ENGINE_NAMES
 from tgi_infra.problems import Problem
 
-# Held-out max |error| of each model, rounded up to a whole percent: the band inside which a
-# "fits" is not certain (docs/capacity.md, benchmarks/memory_accuracy.py).
-ERROR_BAND: dict[str, float] = {"tgi": 0.37, "vllm": 0.15, "sglang": 0.10}
+# Held-out max |error| of each model on public startup logs, rounded up to a whole percent:
+# the band inside which a "fits" is not certain (docs/capacity.md,
+# benchmarks/memory_accuracy.py; tests/test_capacity_engines.py keeps it >= the measured max).
+# SGLang's two held-out cases land within 1 %; 5 % is a floor for so few cases.
+ERROR_BAND: dict[str, float] = {"tgi": 0.31, "vllm": 0.60, "sglang": 0.05}
 
 # Quantization methods each memory model understands, and the TGI method whose weight
 # arithmetic (memory._served_weight_bytes) stands for it.
