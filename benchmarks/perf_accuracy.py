@@ -6,7 +6,8 @@
 The cases live in ``tests/fixtures/perf/benchmarks.yaml`` with their sources and a split fixed
 before fitting. ``--fit`` searches `GRID` for the constants minimising the sum of squared log
 errors of output tokens/s and TPOT over the **tuned** cases only, and prints them; the report
-gives the median |error| of each metric on tuned and held-out cases (JSON).
+gives the median and max |error| of each metric on tuned and held-out closed-loop cases, per
+engine on held-out cases, and apart on held-out ``workload: burst`` cases (JSON).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class Case:
     split: str
     raw: dict[str, Any]
 
+    @property
+    def burst(self) -> bool:
+        """All requests sent at once, ShareGPT lengths: not the steady state the model predicts."""
+        return self.raw.get("workload") == "burst"
+
     def measured(self, metric: str) -> float | None:
         value = self.raw.get(metric)
         return float(value) if value is not None else None
@@ -75,7 +81,13 @@ def errors(cases: Iterable[Case], calibration: Calibration = FITTED) -> list[dic
     rows = []
     for case in cases:
         p = predict_case(case, calibration)
-        row: dict[str, Any] = {"id": case.id, "split": case.split, "bound": p.bound}
+        row: dict[str, Any] = {
+            "id": case.id,
+            "split": case.split,
+            "engine": case.raw["engine"],
+            "workload": "burst" if case.burst else "closed-loop",
+            "bound": p.bound,
+        }
         for metric in (*METRICS, "ttft_ms"):
             measured = case.measured(metric)
             if measured is None:
@@ -104,7 +116,7 @@ def loss(cases: list[Case], calibration: Calibration, metrics: tuple[str, ...] =
 def fit(cases: list[Case]) -> tuple[Calibration, float]:
     """The grid point with the least loss on the tuned ``cases`` (ties: the first in grid
     order), then the prefill contention with the least TTFT loss given it."""
-    tuned = [c for c in cases if c.split == "tuned"]
+    tuned = [c for c in cases if c.split == "tuned" and not c.burst]
     best: tuple[float, Calibration] | None = None
     for bw, comp, over in itertools.product(*GRID.values()):
         cal = Calibration(bw, comp, over)
@@ -120,17 +132,32 @@ def fit(cases: list[Case]) -> tuple[Calibration, float]:
     return dataclasses.replace(cal, prefill_contention=contention), value
 
 
+def _stats(errs: list[float]) -> dict[str, float | int]:
+    return {
+        "cases": len(errs),
+        "median_abs_error": round(statistics.median(errs), 4),
+        "max_abs_error": round(max(errs), 4),
+    }
+
+
 def summary(rows: list[dict]) -> dict[str, dict[str, float | int]]:
+    """``tuned/<metric>`` and ``held-out/<metric>`` over closed-loop cases (the accuracy and
+    the error band), ``held-out/<engine>/<metric>`` per engine, ``held-out-burst/<metric>``
+    over burst cases."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("workload") == "burst":
+            groups.setdefault(f"{row['split']}-burst", []).append(row)
+            continue
+        groups.setdefault(row["split"], []).append(row)
+        if row["split"] == "held-out":
+            groups.setdefault(f"held-out/{row.get('engine', '?')}", []).append(row)
     out: dict[str, dict[str, float | int]] = {}
-    for split in ("tuned", "held-out"):
+    for name in sorted(groups, key=lambda g: (g.count("/"), g)):
         for metric in (*METRICS, "ttft_ms"):
-            errs = [abs(r[metric]["error"]) for r in rows if r["split"] == split and metric in r]
+            errs = [abs(r[metric]["error"]) for r in groups[name] if metric in r]
             if errs:
-                out[f"{split}/{metric}"] = {
-                    "cases": len(errs),
-                    "median_abs_error": round(statistics.median(errs), 4),
-                    "max_abs_error": round(max(errs), 4),
-                }
+                out[f"{name}/{metric}"] = _stats(errs)
     return out
 
 
