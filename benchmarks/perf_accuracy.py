@@ -28,7 +28,14 @@ import yaml
 
 from tgi_infra.capacity.catalog import gpu
 from tgi_infra.capacity.model_facts import catalog_facts
-from tgi_infra.capacity.performance import FITTED, Calibration, Performance, Workload, predict
+from tgi_infra.capacity.performance import (
+    FITTED,
+    Calibration,
+    Performance,
+    Workload,
+    predict,
+    saturated,
+)
 from tgi_infra.capacity.planning import kv_plan, replica
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "perf" / "benchmarks.yaml"
@@ -73,8 +80,25 @@ def predict_case(case: Case, calibration: Calibration = FITTED) -> Performance:
     rep = replica(
         raw["engine"], kv, tensor_parallel=tp, max_running_requests=raw.get("max_running_requests")
     )
-    work = Workload(int(raw["isl"]), int(raw["osl"]), int(raw["concurrency"]))
-    return predict(facts, card, rep, work, calibration)
+    isl, osl = int(raw["isl"]), int(raw["osl"])
+    if raw.get("request_rate"):
+        return open_loop(facts, card, rep, isl, osl, float(raw["request_rate"]), calibration)
+    return predict(facts, card, rep, Workload(isl, osl, int(raw["concurrency"])), calibration)
+
+
+def open_loop(facts, card, rep, isl: int, osl: int, rate: float, calibration: Calibration):
+    """An open loop at ``rate`` requests/s, as the closed loop that serves that rate: the least
+    concurrency whose predicted requests/s reaches it (Little's law: running = rate x latency).
+    Past saturation, the saturated closed loop."""
+    top = saturated(facts, card, rep, isl, osl, calibration)
+    lo, hi = 1, max(1, top.running_requests)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if predict(facts, card, rep, Workload(isl, osl, mid), calibration).requests_per_s < rate:
+            lo = mid + 1
+        else:
+            hi = mid
+    return predict(facts, card, rep, Workload(isl, osl, lo), calibration)
 
 
 def errors(cases: Iterable[Case], calibration: Calibration = FITTED) -> list[dict]:

@@ -61,8 +61,12 @@ def test_held_out_median_error_is_within_the_target() -> None:
     summary = perf_accuracy.summary(rows)
     # docs/capacity.md reports these figures; the target is 25 %.
     assert summary["held-out/output_tokens_per_s"]["median_abs_error"] <= 0.10
-    assert summary["held-out/tpot_ms"]["median_abs_error"] <= 0.10
+    assert summary["held-out/tpot_ms"]["median_abs_error"] <= 0.15
     assert summary["held-out/output_tokens_per_s"]["cases"] >= 6
+    assert summary["held-out/tpot_ms"]["cases"] >= 12
+    for engine in ("vllm", "sglang"):  # the 25 % target holds per engine too
+        for metric in ("output_tokens_per_s", "tpot_ms"):
+            assert summary[f"held-out/{engine}/{metric}"]["median_abs_error"] <= 0.25
 
 
 def test_fitting_sees_no_held_out_case() -> None:
@@ -257,3 +261,20 @@ def test_every_closed_loop_case_is_inside_the_error_band() -> None:
         for metric, band in perf.ERROR_BAND.items():
             if metric in row:
                 assert abs(row[metric]["error"]) <= band, (row["id"], metric)
+
+
+def test_an_open_loop_runs_at_the_least_concurrency_that_serves_its_rate() -> None:
+    case = next(c for c in perf_accuracy.load_cases() if c.raw.get("request_rate") == 8)
+    raw = case.raw
+    facts, card = catalog_facts(raw["model"]), gpu(raw["gpu"])
+    tp = raw["tensor_parallel"]
+    kv = kv_plan(raw["engine"], facts, card, tensor_parallel=tp, engine_flags=raw.get("flags"))
+    r = replica(
+        raw["engine"], kv, tensor_parallel=tp, max_running_requests=raw.get("max_running_requests")
+    )
+    p = perf_accuracy.predict_case(case)
+    assert p.requests_per_s >= 8
+    fewer = perf.predict(
+        facts, card, r, perf.Workload(raw["isl"], raw["osl"], p.running_requests - 1)
+    )
+    assert fewer.requests_per_s < 8 and p.running_requests > 1
