@@ -63,7 +63,7 @@ def test_held_out_median_error_is_within_the_target() -> None:
     assert summary["held-out/output_tokens_per_s"]["median_abs_error"] <= 0.10
     assert summary["held-out/tpot_ms"]["median_abs_error"] <= 0.15
     assert summary["held-out/output_tokens_per_s"]["cases"] >= 6
-    assert summary["held-out/tpot_ms"]["cases"] >= 12
+    assert summary["held-out/tpot_ms"]["cases"] >= 10
     for engine in ("vllm", "sglang"):  # the 25 % target holds per engine too
         for metric in ("output_tokens_per_s", "tpot_ms"):
             assert summary[f"held-out/{engine}/{metric}"]["median_abs_error"] <= 0.25
@@ -98,6 +98,7 @@ def test_single_stream_decode_is_weights_over_bandwidth_plus_overhead() -> None:
         ("bandwidth", {"bandwidth_efficiency": 0.6}),
         ("compute", {"compute_efficiency": 0.25}),
         ("overhead", {"step_overhead_s": 0.0}),
+        ("all-reduce latency", {"allreduce_latency_s": 0.0}),
     ],
 )
 def test_each_constant_moves_the_tuned_error(term: str, changes: dict) -> None:
