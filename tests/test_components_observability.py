@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from tests._observability_cfg import WEIGHTS, platform, prod
+from tgi_infra.component_args import ObservabilityArgs
 from tgi_infra.components.observability import Observability
 from tgi_infra.offline.mocks import PlanMocks
 
@@ -29,7 +30,7 @@ def types(mocks: PlanMocks) -> Counter[str]:
 def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMocks) -> None:
     @pulumi.runtime.test
     def run() -> Any:
-        obs = Observability("observability", prod(), WEIGHTS)
+        obs = Observability("observability", ObservabilityArgs(prod(), WEIGHTS, platform="tgi"))
 
         def check(urns: list[str]) -> None:
             counts = types(mocks)
@@ -52,7 +53,7 @@ def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMock
 def test_inputs_are_the_builder_output(mocks: PlanMocks) -> None:
     @pulumi.runtime.test
     def run() -> Any:
-        obs = Observability("obs", platform(autoscaler="keda"), WEIGHTS)
+        obs = Observability("obs", ObservabilityArgs(platform(autoscaler="keda"), WEIGHTS, platform="tgi"))
 
         def check(_: Any) -> None:
             scaled = [r for r in mocks.resources
@@ -74,7 +75,7 @@ def test_annotations_mode_without_autoscaler(mocks: PlanMocks) -> None:
     @pulumi.runtime.test
     def run() -> Any:
         cfg = platform(scrapeMode="annotations", autoscaler="none")
-        obs = Observability("obs", cfg, WEIGHTS)
+        obs = Observability("obs", ObservabilityArgs(cfg, WEIGHTS, platform="tgi"))
 
         def check(_: Any) -> None:
             counts = types(mocks)
