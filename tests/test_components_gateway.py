@@ -12,11 +12,11 @@ from tests.support import stack_config
 from tgi_infra import naming
 from tgi_infra.component_args import TenantGatewayArgs
 from tgi_infra.components.gateway import TenantGateway
-from tgi_infra.program import supplied_tenant_keys
 from tgi_infra.manifests.gateway import build_gateway_objects
 from tgi_infra.offline.mocks import PlanMocks, RecordedResource
 from tgi_infra.offline.plan import SECRET_SIG, RecordingMonitor, normalize
 from tgi_infra.problems import ConfigInvalid
+from tgi_infra.program import supplied_tenant_keys
 
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -120,7 +120,9 @@ def test_one_generated_key_and_secret_per_tenant(mocks: PlanMocks) -> None:
 @pulumi.runtime.test
 def test_keys_never_appear_in_plaintext(mocks: PlanMocks) -> None:
     cfg = stack_config("prod")
-    gateway = TenantGateway("gateway", TenantGatewayArgs(cfg, {"analytics": "supplied-key-123456"}, platform="tgi"))
+    gateway = TenantGateway(
+        "gateway", TenantGatewayArgs(cfg, {"analytics": "supplied-key-123456"}, platform="tgi")
+    )
 
     def check(args: list[Any]) -> None:
         keys, is_secret = args[:2]

@@ -13,12 +13,12 @@ import pulumi_kubernetes as k8s
 
 from tests.support import small_raw, stack_config
 from tgi_infra import naming
-from tgi_infra.components.cluster import cluster_providers, kubeconfig
 from tgi_infra.component_args import gpu_node_pool_args
+from tgi_infra.components.cluster import cluster_providers, kubeconfig
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
-from tgi_infra.manifests.credentials import managed_policy_arn
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.manifests.credentials import managed_policy_arn
 from tgi_infra.offline.mocks import PlanMocks, RecordedResource
 
 NODE_POLICIES = {

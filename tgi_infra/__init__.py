@@ -50,7 +50,39 @@ _EXPORTS = {
     "Problem": "tgi_infra.problems",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AlertThresholds",
+    "AutoscalingConfig",
+    "CacheConfig",
+    "CapacityConfig",
+    "ClusterConfig",
+    "ConfigInvalid",
+    "GatewayConfig",
+    "GpuNodePool",
+    "GpuNodePoolArgs",
+    "ModelCache",
+    "ModelCacheArgs",
+    "ModelSpec",
+    "NodePoolConfig",
+    "NvidiaDevicePlugin",
+    "Observability",
+    "ObservabilityArgs",
+    "ObservabilityConfig",
+    "PlatformConfig",
+    "Problem",
+    "ReplicasConfig",
+    "TenantConfig",
+    "TenantGateway",
+    "TenantGatewayArgs",
+    "TgiPlatform",
+    "TgiTier",
+    "TgiTierArgs",
+    "TierConfig",
+    "__version__",
+    "cluster_providers",
+    "load_stack",
+    "parse_platform",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -55,8 +55,14 @@ def as_model(model: type[M], value: M | Mapping[str, Any], path: str) -> M:
         problems = []
         for err in exc.errors():
             where = ".".join([path, *(str(p) for p in err["loc"])])
-            problems.append(Problem(where, f"{err['msg']} (got {err.get('input')!r}).",
-                                    "see docs/config.md.", f"schema-{err['type']}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{err['msg']} (got {err.get('input')!r}).",
+                    "see docs/config.md.",
+                    f"schema-{err['type']}",
+                )
+            )
         raise ConfigInvalid(problems) from None
 
 
@@ -197,21 +203,31 @@ def check_tier_args(args: TgiTierArgs) -> list[Problem]:
     problems = check_tier_arguments(tier)
     if args.hf_token is not None and args.hf_token_secret is not None:
         problems.append(
-            Problem("hf_token_secret", "is set together with hf_token.",
-                    "pass the token (the tier makes the Secret) or a Secret's name, not both.",
-                    "hf-token-exclusive")
+            Problem(
+                "hf_token_secret",
+                "is set together with hf_token.",
+                "pass the token (the tier makes the Secret) or a Secret's name, not both.",
+                "hf-token-exclusive",
+            )
         )
     if tier.node_pool != pool.name:
         problems.append(
-            Problem("tier.nodePool", f"{tier.node_pool!r} is not node_pool {pool.name!r}.",
-                    f"set tier.nodePool to {pool.name!r}.", "tier-pool")
+            Problem(
+                "tier.nodePool",
+                f"{tier.node_pool!r} is not node_pool {pool.name!r}.",
+                f"set tier.nodePool to {pool.name!r}.",
+                "tier-pool",
+            )
         )
     hw = pool_hardware(pool)
     if hw is None:
         problems.append(
-            Problem("node_pool.instanceTypes", f"{pool.instance_types} has a type the "
-                    "catalog does not know.", "use instance types from the catalog.",
-                    "instance-type-known")
+            Problem(
+                "node_pool.instanceTypes",
+                f"{pool.instance_types} has a type the catalog does not know.",
+                "use instance types from the catalog.",
+                "instance-type-known",
+            )
         )
         return problems
     if args.facts is None:
@@ -219,9 +235,12 @@ def check_tier_args(args: TgiTierArgs) -> list[Problem]:
             args.facts = default_facts_resolver(tier)
         except ModelFactsError as exc:
             problems.append(
-                Problem("tier.modelId", str(exc),
-                        "add a modelSpec to the tier, or run with Hub access (HF_TOKEN).",
-                        "model-facts")
+                Problem(
+                    "tier.modelId",
+                    str(exc),
+                    "add a modelSpec to the tier, or run with Hub access (HF_TOKEN).",
+                    "model-facts",
+                )
             )
             return problems
     args.capacity = _plan_tier(tier, args.facts, hw.gpu, hw.gpus_per_node)

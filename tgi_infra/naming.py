@@ -28,7 +28,14 @@ class Scope:
     tier_bases: Mapping[str, str] = field(default_factory=dict)
 
 
-_SCOPE: contextvars.ContextVar[Scope] = contextvars.ContextVar("tgi_infra_naming", default=Scope())
+_DEFAULT_SCOPE = Scope()
+_SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "tgi_infra_naming", default=None
+)
+
+
+def _scope() -> Scope:
+    return _SCOPE.get() or _DEFAULT_SCOPE
 
 
 @contextlib.contextmanager
@@ -44,7 +51,7 @@ def platform(name: str, *, tiers: Mapping[str, str] | None = None) -> Iterator[N
 
 def platform_name() -> str:
     """The platform name in scope ("tgi" outside any)."""
-    return _SCOPE.get().platform
+    return _scope().platform
 
 
 def is_default_platform() -> bool:
@@ -82,7 +89,7 @@ def model_hash(tier: TierConfig) -> str:
 def tier_base(tier: str) -> str:
     """`<platform>-<tier>` (or the standalone TgiTier's own name): the base of every name of
     a tier's objects."""
-    scope = _SCOPE.get()
+    scope = _scope()
     return scope.tier_bases.get(tier) or f"{scope.platform}-{tier}"
 
 

@@ -8,8 +8,6 @@ secret outputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pulumi
 import pulumi_random as random
 

@@ -10,10 +10,10 @@ import pulumi
 from tgi_infra import naming
 from tgi_infra.component_args import (
     ModelCacheArgs,
-    validated_platform,
     ObservabilityArgs,
     TenantGatewayArgs,
     TgiTierArgs,
+    validated_platform,
 )
 from tgi_infra.components.gateway import TenantGateway
 from tgi_infra.components.kube import register_object
@@ -106,7 +106,10 @@ class TgiPlatform(pulumi.ComponentResource):
             needs = [model_cache.job, self.pools[tier.node_pool]]
             needs += [device_plugin] if device_plugin else []
             args = TgiTierArgs.from_platform(
-                cfg, cap, hf_token_secret=secret_name, pod_annotations=annotations,
+                cfg,
+                cap,
+                hf_token_secret=secret_name,
+                pod_annotations=annotations,
                 depends_on=needs,
             )
             tgi_tier = TgiTier(f"{name}-{tier.name}", args, pulumi.ResourceOptions(parent=self))

@@ -96,8 +96,14 @@ class TgiTier(pulumi.ComponentResource):
         if args.create_cache:
             cache = ModelCache(
                 f"{name}-cache",
-                ModelCacheArgs(tier, args.weight_bytes, args.namespace, args.cache,
-                               secret_name, depends_on=after),
+                ModelCacheArgs(
+                    tier,
+                    args.weight_bytes,
+                    args.namespace,
+                    args.cache,
+                    secret_name,
+                    depends_on=after,
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
             after.append(cache.job)

@@ -34,8 +34,9 @@ class ProgramFailed(Exception):
 def program_file(path: Path) -> Path:
     file = path / "__main__.py" if path.is_dir() else path
     if not file.is_file():
-        raise ProgramFailed(f"{path}: no such program (a .py file, or a folder with __main__.py)",
-                            usage=True)
+        raise ProgramFailed(
+            f"{path}: no such program (a .py file, or a folder with __main__.py)", usage=True
+        )
     return file
 
 
@@ -93,8 +94,9 @@ def plan_program(path: Path, stack_file: Path | None = None) -> OfflinePlan:
                 secrets=secrets,
             )
     except ConfigInvalid as exc:
-        raise ProgramFailed(f"{len(exc.problems)} problem(s) in the program's args",
-                            exc.problems) from None
+        raise ProgramFailed(
+            f"{len(exc.problems)} problem(s) in the program's args", exc.problems
+        ) from None
     except DuplicateUrn as exc:
         raise ProgramFailed(str(exc)) from None
     except Exception as exc:  # the user's program: its error is the answer, not a crash
