@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy-config",
         type=Path,
-        help="policy pack config JSON (default: policy/config/<stack>.json when it exists)",
+        help="policy pack config JSON (default: the installed pack's config/<stack>.json, when it exists)",
     )
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
@@ -384,7 +384,7 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.policy.check import default_pack_config, render, run_check
+    from tgi_infra.checkrun.check import default_pack_config, render, run_check
 
     stack = _stack_name(args)
     pack_config = args.policy_config or default_pack_config(stack)
