@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from tgi_infra.checkrun.sarif import locate
 from tgi_infra.cli import EXIT_OK, EXIT_PROBLEMS, main
 from tgi_infra.policy.catalog import POLICIES
-from tgi_infra.checkrun.sarif import locate
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

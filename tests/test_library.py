@@ -229,3 +229,46 @@ def test_plan_program_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_program_reads_its_project_config() -> None:
     config = read_stack_file(TWO_TEAMS / "Pulumi.example.yaml")
     assert "tgi-two-teams:teams" in config
+
+
+# ------------------------------------------------------------------ documented where declared
+
+
+def _config_models() -> list[type]:
+    from tgi_infra.config.models import PlatformConfig
+    from tgi_infra.config.reference import _models
+
+    return _models(PlatformConfig)
+
+
+def test_every_config_field_has_a_description() -> None:
+    models = _config_models()
+    assert len(models) >= 10
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in models
+        for name, field in model.model_fields.items()
+        if not (field.description or "").strip()
+    ]
+    assert missing == []
+    undocumented = [m.__name__ for m in models if not (m.__doc__ or "").strip()]
+    assert undocumented == []
+
+
+def test_exclusions_are_stated_where_declared() -> None:
+    from tgi_infra.config.models import TierConfig
+
+    fields = TierConfig.model_fields
+    assert "quantize" in (fields["dtype"].description or "")
+    assert "dtype" in (fields["quantize"].description or "")
+    assert "exl2" in (fields["num_shard"].description or "")
+
+
+def test_config_reference_has_no_empty_cell() -> None:
+    from tgi_infra.config.reference import render_reference
+
+    rows = [line for line in render_reference().splitlines() if line.startswith("| `")]
+    assert rows
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        assert all(cells), row

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy-config",
         type=Path,
-        help="policy pack config JSON (default: the installed pack's config/<stack>.json, when it exists)",
+        help="policy pack config JSON (default: the pack's config/<stack>.json, if any)",
     )
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
