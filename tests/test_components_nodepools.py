@@ -249,3 +249,27 @@ def test_pure_helpers() -> None:
     assert config["users"][0]["user"]["exec"]["apiVersion"] == (
         "client.authentication.k8s.io/v1beta1"
     )
+
+
+def test_a_pool_alone_takes_the_cluster_and_subnets_not_a_platform() -> None:
+    """GpuNodePoolArgs: the cluster's name and region, subnets from another resource."""
+    from tgi_infra.component_args import GpuNodePoolArgs
+
+    def program() -> Any:
+        subnets = pulumi.Output.from_input(["subnet-a", "subnet-b"])
+        args = GpuNodePoolArgs(
+            pool={"name": "gpu", "instanceTypes": ["g6e.xlarge"], "maxSize": 2},
+            cluster_name="ml-test",
+            region="eu-west-1",
+            subnet_ids=subnets,
+        )
+        return GpuNodePool("team", args).node_group_arn
+
+    mocks, arn = run(program)
+    assert arn.startswith("arn:aws:eks:")
+    [group] = of_type(mocks, "aws:eks/nodeGroup:NodeGroup")
+    assert group.inputs["subnetIds"] == ["subnet-a", "subnet-b"]
+    assert group.inputs["clusterName"] == "ml-test"
+    [role] = of_type(mocks, "aws:iam/role:Role")
+    assert role.inputs["name"] == "team-ml-test-gpu-node"  # named from the component
+    assert not mocks.calls  # no cluster lookup when subnets are given
