@@ -272,3 +272,31 @@ def test_config_reference_has_no_empty_cell() -> None:
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split(" | ")]
         assert all(cells), row
+
+
+def test_every_data_file_ships_in_the_wheel() -> None:
+    """What a plain install needs at run time (the policy pack, its configs, the provider
+    schema, the catalogs) is declared as package data, so `check` works from a wheel."""
+    import fnmatch
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["tgi_infra"]
+    package = ROOT / "tgi_infra"
+    data = [
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
+    for needed in (
+        "policy_pack/PulumiPolicy.yaml",
+        "policy_pack/config/prod.json",
+        "provider/schema.json",
+        "provider/PulumiPlugin.yaml",
+    ):
+        assert needed in data
+    undeclared = [f for f in data if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+    assert undeclared == []
+    runtime = " ".join(project["project"]["dependencies"])
+    for dependency in ("pulumi-policy", "jsonschema", "kubernetes-validate"):
+        assert dependency in runtime  # `tgi-infra check` is a user command
