@@ -36,9 +36,8 @@ from tgi_infra.config.models import (
     PlatformConfig,
     TierConfig,
 )
-from tgi_infra.manifests.autoscaling import is_autoscaled
-from tgi_infra.manifests.observability import scrape_annotations, tracing_env
-from tgi_infra.manifests.platform import with_default_requests
+from tgi_infra.manifests.platform import tier_context, with_default_requests
+from tgi_infra.manifests.serving import TierContext
 from tgi_infra.problems import ConfigInvalid, Problem, errors
 
 M = TypeVar("M", bound=BaseModel)
@@ -141,11 +140,12 @@ class TgiTierArgs:
     facts: ModelFacts | None = None
     """Model facts; by default resolved from the tier (Hub, modelSpec or catalog)."""
     autoscaled: bool = False
-    """An autoscaler owns `spec.replicas` (set by `from_platform`)."""
-    extra_env: tuple[dict[str, Any], ...] = ()
-    """Extra container env (tracing; set by `from_platform`)."""
+    """An autoscaler you add owns `spec.replicas` (the Deployment then ignores it)."""
     pod_annotations: Mapping[str, Any] = field(default_factory=dict)
-    """Extra pod annotations (scrape annotations; set by `from_platform`)."""
+    """Extra pod annotations."""
+    context: TierContext | None = None
+    """The builders' context as the platform derives it (`from_platform`:
+    `manifests.platform.tier_context`); when set, it is what the tier renders."""
     checked: bool = False
     """The caller already ran these checks on a whole platform (`from_platform`)."""
     capacity: TierCapacity | None = field(default=None, init=False)
@@ -174,24 +174,31 @@ class TgiTierArgs:
         pod_annotations: Mapping[str, Any] | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> TgiTierArgs:
-        """A platform tier's args from the validated config and its planned capacity."""
+        """A platform tier's args from the validated config and its planned capacity: the
+        builders' context is `tier_context`'s, the one the checks render too."""
         tier = cap.tier
+        ctx = tier_context(
+            cfg,
+            tier,
+            cap.facts.weight_bytes,
+            has_hf_token=hf_token_secret is not None,
+            pod_annotations=dict(pod_annotations or {}),
+        )
         return cls(
-            tier=tier,
-            node_pool=cfg.node_pool(tier.node_pool),
-            namespace=cfg.cluster.namespace,
+            tier=ctx.tier,
+            node_pool=ctx.pool,
+            namespace=ctx.namespace,
             hf_token_secret=hf_token_secret,
             cache=cfg.cache,
             create_cache=False,
-            gateway_namespace=cfg.cluster.gateway_namespace,
-            monitoring_namespace=cfg.cluster.monitoring_namespace,
-            usage_stats=cfg.usage_stats,
+            gateway_namespace=ctx.gateway_namespace,
+            monitoring_namespace=ctx.monitoring_namespace,
+            usage_stats=ctx.usage_stats,
             min_full_length_requests=cfg.capacity.min_full_length_requests,
             depends_on=depends_on,
             facts=cap.facts,
-            autoscaled=is_autoscaled(cfg, tier),
-            extra_env=tuple(tracing_env(cfg, tier)),
-            pod_annotations={**scrape_annotations(cfg), **(pod_annotations or {})},
+            autoscaled=ctx.autoscaled,
+            context=ctx,
             checked=True,
         )
 

@@ -6,6 +6,8 @@ Their Kubernetes objects are named from the component's name (`naming.platform`)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pulumi
 
 from tgi_infra import naming
@@ -107,22 +109,11 @@ class TgiTier(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self),
             )
             after.append(cache.job)
-        node_selector, tolerations = tier_scheduling(pool)
-        ctx = TierContext(
-            tier=tier,
-            namespace=args.namespace,  # type: ignore[arg-type]  # an Input passes through
-            pool=pool,
-            weight_bytes=args.weight_bytes,
-            cache_claim=cache_builders.claim_name(tier, args.cache),
-            gateway_namespace=args.gateway_namespace,
-            monitoring_namespace=args.monitoring_namespace,
-            usage_stats=args.usage_stats,
-            hf_token_secret=secret_name,  # type: ignore[arg-type]
-            autoscaled=args.autoscaled,
-            extra_env=args.extra_env,
-            pod_annotations=annotations,  # type: ignore[arg-type]
-            node_selector=node_selector,
-            tolerations=tuple(tolerations),
+        ctx = args.context or self._context(args, tier, pool)
+        ctx = replace(
+            ctx,
+            hf_token_secret=secret_name,  # type: ignore[arg-type]  # an Input passes through
+            pod_annotations={**ctx.pod_annotations, **annotations},
         )
         child = pulumi.ResourceOptions(parent=self, depends_on=after)
         sa = register_object(serving_builders.service_account(ctx), child)
@@ -147,4 +138,23 @@ class TgiTier(pulumi.ComponentResource):
         self.deployment_name = deployment.id.apply(lambda _: dep)
         self.register_outputs(
             {"serviceName": self.service_name, "deploymentName": self.deployment_name}
+        )
+
+    @staticmethod
+    def _context(args: TgiTierArgs, tier: TierConfig, pool: NodePoolConfig) -> TierContext:
+        """The builders' context of a standalone tier, from its args."""
+        assert isinstance(args.cache, CacheConfig)
+        node_selector, tolerations = tier_scheduling(pool)
+        return TierContext(
+            tier=tier,
+            namespace=args.namespace,  # type: ignore[arg-type]  # an Input passes through
+            pool=pool,
+            weight_bytes=args.weight_bytes,
+            cache_claim=cache_builders.claim_name(tier, args.cache),
+            gateway_namespace=args.gateway_namespace,
+            monitoring_namespace=args.monitoring_namespace,
+            usage_stats=args.usage_stats,
+            autoscaled=args.autoscaled,
+            node_selector=node_selector,
+            tolerations=tuple(tolerations),
         )
