@@ -300,3 +300,15 @@ def test_every_data_file_ships_in_the_wheel() -> None:
     runtime = " ".join(project["project"]["dependencies"])
     for dependency in ("pulumi-policy", "jsonschema", "kubernetes-validate"):
         assert dependency in runtime  # `tgi-infra check` is a user command
+
+
+def test_a_cache_alone_is_named_from_its_name() -> None:
+    from tgi_infra.component_args import ModelCacheArgs
+
+    def program() -> None:
+        tgi_infra.ModelCache("team-chat-cache", ModelCacheArgs(TIER, 16 * 2**30, "ns"))
+
+    names = {
+        o["metadata"]["name"] for o in run_offline(program, {}, stack="t").kubernetes_objects()
+    }
+    assert names and all(n.startswith("team-chat-") for n in names), names

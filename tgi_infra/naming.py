@@ -49,6 +49,11 @@ def platform(name: str, *, tiers: Mapping[str, str] | None = None) -> Iterator[N
         _SCOPE.reset(token)
 
 
+def in_scope() -> bool:
+    """Whether a component has set the platform's name (`platform`)."""
+    return _SCOPE.get() is not None
+
+
 def platform_name() -> str:
     """The platform name in scope ("tgi" outside any)."""
     return _scope().platform

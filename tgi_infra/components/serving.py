@@ -41,6 +41,16 @@ class ModelCache(pulumi.ComponentResource):
         self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("tgi-infra:serving:ModelCache", name, None, opts)
+        tier = args.tier
+        assert isinstance(tier, TierConfig)
+        if naming.in_scope():  # under a TgiPlatform or TgiTier: their names
+            self._build(args)
+            return
+        base = name.removesuffix("-cache")  # alone: names from its own name
+        with naming.platform(_platform_of(base, tier.name), tiers={tier.name: base}):
+            self._build(args)
+
+    def _build(self, args: ModelCacheArgs) -> None:
         tier, cache = args.tier, args.cache
         assert isinstance(tier, TierConfig) and isinstance(cache, CacheConfig)
         self.claim_name = cache_builders.claim_name(tier, cache)
