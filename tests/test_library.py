@@ -55,6 +55,21 @@ def test_components_import_no_schema_library() -> None:
     assert "pulumi.Config(" not in source  # components read no config of their own
 
 
+def test_policy_rules_import_no_runner() -> None:
+    """The pure rules package points at nothing above it: no runner, program or harness."""
+    import ast
+
+    imported = set()
+    for path in (ROOT / "tgi_infra" / "policy").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    upward = ("tgi_infra.offline", "tgi_infra.program", "tgi_infra.checkrun", "grpc")
+    assert [m for m in imported if m.startswith(upward)] == []
+
+
 # ------------------------------------------------------------------ args guards
 
 
