@@ -16,13 +16,14 @@ from tgi_infra.component_args import (
     validated_platform,
 )
 from tgi_infra.components.gateway import TenantGateway
-from tgi_infra.components.kube import register_object
+from tgi_infra.components.kube import register_object, register_objects
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
 from tgi_infra.components.observability import Observability
 from tgi_infra.components.serving import ModelCache, TgiTier
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests import cache as cache_builders
 from tgi_infra.manifests import credentials
+from tgi_infra.manifests.benchmark import benchmark_objects
 from tgi_infra.manifests.serving import namespace
 
 
@@ -114,6 +115,9 @@ class TgiPlatform(pulumi.ComponentResource):
             )
             tgi_tier = TgiTier(f"{name}-{tier.name}", args, pulumi.ResourceOptions(parent=self))
             self.tiers[tier.name] = tgi_tier
+            assert args.context is not None  # from_platform derives it
+            bench = benchmark_objects(args.context, cap)
+            register_objects(bench, parent=self, depends_on=[tgi_tier])
             services[tier.name] = tgi_tier.service_name
 
         weights = {n: cap.facts.weight_bytes for n, cap in capacity.items()}
