@@ -88,6 +88,15 @@ def test_tier_args_run_the_memory_fit() -> None:
     assert [(p.path, p.check) for p in exc.value.problems] == [("tier", "weights-fit")]
 
 
+def test_tier_args_check_requests_against_the_node() -> None:
+    """A g6e.xlarge has 4 vCPU: 8 cores per replica stay Pending (requests-fit-node)."""
+    with pytest.raises(ConfigInvalid) as exc:
+        TgiTierArgs(tier={**TIER, "cpuRequest": "8"}, node_pool=POOL)
+    assert [(p.path, p.check) for p in exc.value.problems] == [
+        ("tier.cpuRequest", "requests-fit-node")
+    ]
+
+
 def test_tier_args_schema_errors_and_exclusions() -> None:
     with pytest.raises(ConfigInvalid) as exc:
         TgiTierArgs(tier={**TIER, "maxTotalTokenz": 1}, node_pool=POOL)

@@ -28,7 +28,7 @@ from tgi_infra.checks import default_facts_resolver
 from tgi_infra.checks.cost import PoolCost, pool_cost
 from tgi_infra.checks.launcher import TierCapacity, check_tier_arguments, check_tier_capacity
 from tgi_infra.checks.launcher import plan_tier as _plan_tier
-from tgi_infra.checks.pools import pool_hardware
+from tgi_infra.checks.pools import check_tier_requests, pool_hardware
 from tgi_infra.config.models import (
     CacheConfig,
     ClusterConfig,
@@ -155,9 +155,10 @@ class TgiTierArgs:
         self.tier = as_model(TierConfig, self.tier, "tier")
         self.node_pool = as_model(NodePoolConfig, self.node_pool, "node_pool")
         self.cache = as_model(CacheConfig, self.cache, "cache")
+        requested = self.tier
         self.tier = with_default_requests(self.tier, self.node_pool)
         if not self.checked:
-            _raise_errors(check_tier_args(self))
+            _raise_errors(check_tier_args(self, requested))
 
     @property
     def weight_bytes(self) -> int:
@@ -203,8 +204,11 @@ class TgiTierArgs:
         )
 
 
-def check_tier_args(args: TgiTierArgs) -> list[Problem]:
-    """The platform's named checks on one tier: launcher rules, pool, memory fit."""
+def check_tier_args(args: TgiTierArgs, requested: TierConfig | None = None) -> list[Problem]:
+    """The platform's named checks on one tier: launcher rules, pool, requests, memory fit.
+
+    `requested`: the tier as given, before CPU/memory requests were defaulted from the
+    pool's node (explicit requests must fit the node)."""
     tier, pool = args.tier, args.node_pool
     assert isinstance(tier, TierConfig) and isinstance(pool, NodePoolConfig)
     problems = check_tier_arguments(tier)
@@ -237,6 +241,8 @@ def check_tier_args(args: TgiTierArgs) -> list[Problem]:
             )
         )
         return problems
+    one_tier = PlatformConfig.model_construct(tiers=[requested or tier])
+    problems += check_tier_requests(one_tier, {pool.name: hw})
     if args.facts is None:
         try:
             args.facts = default_facts_resolver(tier)
