@@ -78,7 +78,21 @@ def predict_case(case: Case, calibration: Calibration = FITTED) -> Performance:
     isl, osl = int(raw["isl"]), int(raw["osl"])
     if raw.get("request_rate"):
         return open_loop(facts, card, rep, isl, osl, float(raw["request_rate"]), calibration)
-    return predict(facts, card, rep, Workload(isl, osl, int(raw["concurrency"])), calibration)
+    p = predict(facts, card, rep, Workload(isl, osl, int(raw["concurrency"])), calibration)
+    if case.burst and raw.get("max_output_tokens") and p.running_requests >= raw["concurrency"]:
+        return one_wave(p, int(raw["concurrency"]), int(raw["max_output_tokens"]))
+    return p
+
+
+def one_wave(p: Performance, n: int, osl_max: int) -> Performance:
+    """A burst of ``n`` requests that all fit the batch at once (one wave): every prompt
+    prefills, then the run lasts until the longest answer (``osl_max`` tokens, the client's
+    cap) is done, at the full batch's step (an upper bound: the batch shrinks). Output
+    tokens/s = generated tokens / that time; TPOT = one step (no prefill interleaves)."""
+    seconds = (n * p.prefill_ms + osl_max * p.step_ms) / 1e3
+    return dataclasses.replace(
+        p, output_tokens_per_s=n * p.osl / seconds, requests_per_s=n / seconds, tpot_ms=p.step_ms
+    )
 
 
 SETUP_FIELDS = ("model", "gpu", "engine", "tensor_parallel", "flags", "max_running_requests")
