@@ -19,6 +19,7 @@ from tests.support import ROOT, assert_schema_valid, small_raw
 from tgi_infra import naming
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.engines import get_engine
 from tgi_infra.manifests import cache, serving
 from tgi_infra.manifests.autoscaling import build_autoscaling_objects
 from tgi_infra.manifests.gateway import build_gateway_objects, tenant_key_secret
@@ -32,6 +33,8 @@ from tgi_infra.policy.pack import PackSettings, build_policies, settings_from_en
 GIB = 2**30
 K8s = dict[str, Any]
 SHA = "0e9e39f249a16976918f6564b8830bc894c89659"
+
+TGI_REPO = get_engine("tgi").image_repository
 
 
 def platform(**tier_changes: Any) -> PlatformConfig:
@@ -144,7 +147,7 @@ def test_token_limits() -> None:
 
 def test_token_limits_ignore_the_download_job(good: list[K8s]) -> None:
     job = first(good, "Job")
-    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith(serving.TGI_IMAGE)
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith(TGI_REPO)
     assert run("tgi-token-limits", [job]) == []
 
 
@@ -288,12 +291,12 @@ def test_trust_remote_code_needs_a_pinned_revision() -> None:
     ],
 )
 def test_messages_api_version(tag: str, ok: bool) -> None:
-    objs = mutated(lambda o: server(o).update(image=f"{serving.TGI_IMAGE}:{tag}"))
+    objs = mutated(lambda o: server(o).update(image=f"{TGI_REPO}:{tag}"))
     assert (run("tgi-messages-api", objs) == []) is ok
 
 
 def test_messages_api_minimum_is_configurable() -> None:
-    old = mutated(lambda o: server(o).update(image=f"{serving.TGI_IMAGE}:2.4.1"))
+    old = mutated(lambda o: server(o).update(image=f"{TGI_REPO}:2.4.1"))
     assert run("tgi-messages-api", old) == []
     assert "TGI 2.4.1 predates" in run("tgi-messages-api", old, {"minimumVersion": "3.0"})[0]
 
