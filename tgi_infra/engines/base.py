@@ -195,7 +195,11 @@ class Engine(ABC):
 
     def check_arguments(self, tier: TierConfig) -> list[Problem]:
         """Rules on the tier alone: legal enums, engineArgs, the engine's own refusals."""
-        return [*self.check_enums(tier), *self.check_engine_args(tier)]
+        return [*self.check_enums(tier), *self.check_engine_args(tier), *self.argument_rules(tier)]
+
+    def argument_rules(self, tier: TierConfig) -> list[Problem]:
+        """The engine's own refusals of the tier's arguments (no model, no GPU)."""
+        return []
 
     def notices(self, tier: TierConfig) -> list[Problem]:
         """Warnings about the engine itself (e.g. its maintenance status) for a stack."""
@@ -208,15 +212,18 @@ class Engine(ABC):
         """Rules that need the model and the GPU."""
         return []
 
-    @abstractmethod
     def memory_plan(self, tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> MemoryPlan:
-        """The engine's startup memory arithmetic: weights, KV budget, KV tokens."""
+        """The engine's startup memory arithmetic: its own model, else the approximation
+        (`engines.approx_memory`, TGI's arithmetic with the tier's settings)."""
+        from tgi_infra.engines.approx_memory import approximate_plan
 
+        return self.native_memory_plan(tier, facts, gpu) or approximate_plan(tier, facts, gpu)
+
+    @abstractmethod
     def native_memory_plan(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
     ) -> MemoryPlan | None:
         """The engine's own memory model, or None while only an approximation exists."""
-        return self.memory_plan(tier, facts, gpu)
 
     # ------------------------------------------------------------------ shared rules
 

@@ -110,8 +110,8 @@ class TgiEngine(Engine):
             out.append((spec.env, _env_value(value, flag_tokens(spec, value))))
         return tuple(out)
 
-    def check_arguments(self, tier: TierConfig) -> list[Problem]:
-        return [*super().check_arguments(tier), *rules.check_tier_arguments(tier)]
+    def argument_rules(self, tier: TierConfig) -> list[Problem]:
+        return rules.check_tier_arguments(tier)
 
     def notices(self, tier: TierConfig) -> list[Problem]:
         return [rules.maintenance_notice(tier)]
@@ -125,7 +125,8 @@ class TgiEngine(Engine):
             min_full_length_requests=min_full_length_requests,
         )  # fmt: skip
 
-    def memory_plan(self, tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> MemoryPlan:
+    def native_memory_plan(self, tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> MemoryPlan:
+        """TGI's warmup model (`capacity.memory`), calibrated on its startup logs."""
         return rules.plan_memory_for(tier, facts, gpu)
 
 

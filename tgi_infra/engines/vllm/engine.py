@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from tgi_infra.engines import approx_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
     Container,
@@ -111,8 +110,8 @@ class VllmEngine(Engine):
             env=env_pairs(env) + ctx.extra_env,
         )
 
-    def check_arguments(self, tier: TierConfig) -> list[Problem]:
-        return [*super().check_arguments(tier), *rules.check_arguments(tier)]
+    def argument_rules(self, tier: TierConfig) -> list[Problem]:
+        return rules.check_arguments(tier)
 
     def check_capacity(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int,
@@ -122,11 +121,6 @@ class VllmEngine(Engine):
             tier, facts, gpu, gpus_per_node, memory,
             min_full_length_requests=min_full_length_requests,
         )  # fmt: skip
-
-    def memory_plan(self, tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> MemoryPlan:
-        return self.native_memory_plan(tier, facts, gpu) or approx_memory.approximate_plan(
-            tier, facts, gpu
-        )
 
     def native_memory_plan(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
