@@ -505,17 +505,19 @@ def extract_tgi(repo: Path, version: str) -> None:
 
 
 def extract_hub(site: Path, version: str) -> None:
-    text = (site / "huggingface_hub" / "constants.py").read_text()
-    env = sorted(
-        set(re.findall(r'os\.(?:getenv|environ\.get)\(\s*"([A-Z_0-9]+)"', text))
-        | set(re.findall(r'_is_true\(os\.environ\.get\("([A-Z_0-9]+)"', text))
-    )
+    files = ("constants.py", "utils/_auth.py")
+    env: set[str] = set()
+    for name in files:
+        text = (site / "huggingface_hub" / name).read_text()
+        env |= set(re.findall(r'os\.(?:getenv|environ\.get)\(\s*"([A-Z_0-9]+)"', text))
+    env = sorted(env)
     path = OUT / "hub_env.json"
     path.write_text(
         json.dumps(
             {
-                "source": f"huggingface_hub {version}: huggingface_hub/constants.py (os.getenv / "
-                "os.environ.get); read by every engine's Hub client",
+                "source": f"huggingface_hub {version}: huggingface_hub/constants.py and "
+                "utils/_auth.py (os.getenv / os.environ.get); read by every engine's Hub "
+                "client",
                 "env": env,
             },
             indent=1,

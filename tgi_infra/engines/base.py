@@ -14,7 +14,7 @@ import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -145,7 +145,8 @@ class ServingContext:
     """What a container needs besides the tier: platform-wide choices."""
 
     usage_stats: str = "off"
-    extra_env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    otlp_endpoint: str | None = None  # traces go here when set (observability.otlpEndpoint)
+    service_name: str = ""  # the tier's Service: the traces' service.name
 
 
 class Engine(ABC):
@@ -192,6 +193,10 @@ class Engine(ABC):
     @abstractmethod
     def container(self, tier: TierConfig, ctx: ServingContext) -> Container:
         """The container's command, args and env for a tier."""
+
+    def tracing(self, ctx: ServingContext) -> tuple[list[str], dict[str, str]]:
+        """(args, env) that send the engine's traces to ctx.otlp_endpoint; none by default."""
+        return [], {}
 
     def check_arguments(self, tier: TierConfig) -> list[Problem]:
         """Rules on the tier alone: legal enums, engineArgs, the engine's own refusals."""

@@ -57,6 +57,7 @@ class TierContext:
     pod_annotations: dict[str, str] = field(default_factory=dict)
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: tuple[K8s, ...] = ()
+    otlp_endpoint: str | None = None  # engines that take it as a flag (not TGI's env)
 
 
 def image(tier: TierConfig) -> str:
@@ -71,7 +72,14 @@ def image_skips(tier: TierConfig) -> tuple[str, ...]:
 def server_container(ctx: TierContext) -> K8s:
     """name, image, command, args and env of the tier's engine container."""
     engine = engine_of(ctx.tier)
-    spec = engine.container(ctx.tier, ServingContext(usage_stats=ctx.usage_stats))
+    spec = engine.container(
+        ctx.tier,
+        ServingContext(
+            usage_stats=ctx.usage_stats,
+            otlp_endpoint=ctx.otlp_endpoint,
+            service_name=naming.service_name(ctx.tier.name),
+        ),
+    )
     env: list[K8s] = [{"name": k, "value": v} for k, v in spec.env]
     if ctx.hf_token_secret:
         env.append(secret_env("HF_TOKEN", ctx.hf_token_secret))
@@ -328,7 +336,7 @@ def network_policy(ctx: TierContext) -> K8s:
         for ns in sorted({ctx.gateway_namespace, ctx.monitoring_namespace})
     ]
     egress: list[K8s] = [dns_egress()]
-    otlp_port = _otlp_port(ctx.extra_env)
+    otlp_port = _otlp_port(ctx.extra_env, ctx.otlp_endpoint)
     if otlp_port:
         egress.append({"ports": [{"protocol": "TCP", "port": otlp_port}]})
     return {
@@ -364,8 +372,10 @@ def dns_egress() -> K8s:
     }
 
 
-def _otlp_port(env: tuple[K8s, ...]) -> int | None:
-    endpoint = next((e.get("value") for e in env if e.get("name") == "OTLP_ENDPOINT"), None)
+def _otlp_port(env: tuple[K8s, ...], endpoint: str | None = None) -> int | None:
+    endpoint = endpoint or next(
+        (e.get("value") for e in env if e.get("name") == "OTLP_ENDPOINT"), None
+    )
     if not endpoint:
         return None
     tail = str(endpoint).rstrip("/").rsplit(":", 1)[-1]

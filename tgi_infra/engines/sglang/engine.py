@@ -96,17 +96,31 @@ class SglangEngine(Engine):
                 args += [flag, value]
         if tier.trust_remote_code:
             args.append("--trust-remote-code")
-        env = {
+        env: dict[str, str | None] = {
             "HF_HOME": DATA_DIR,
             "HF_HUB_OFFLINE": "1",
             "HOME": "/tmp",
             "SGLANG_ENABLE_HEALTH_ENDPOINT_GENERATION": "false",
         }
+        trace_args, trace_env = self.tracing(ctx)
+        env.update(trace_env)
         return Container(
             command=("python3", "-m", "sglang.launch_server"),
-            args=(*args, *self.engine_arg_tokens(tier)),
-            env=env_pairs(env) + ctx.extra_env,
+            args=(*args, *trace_args, *self.engine_arg_tokens(tier)),
+            env=env_pairs(env),
         )
+
+    def tracing(self, ctx: ServingContext) -> tuple[list[str], dict[str, str]]:
+        """`--enable-trace`, `--otlp-traces-endpoint <host>:<port>` (no scheme) and
+        `--otlp-service-name` (arg_groups/fields/observability.py)."""
+        if not ctx.otlp_endpoint:
+            return [], {}
+        host_port = ctx.otlp_endpoint.split("://", 1)[-1].rstrip("/")
+        return [
+            "--enable-trace",
+            "--otlp-traces-endpoint", host_port,
+            "--otlp-service-name", ctx.service_name,
+        ], {}  # fmt: skip
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)

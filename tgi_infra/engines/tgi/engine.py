@@ -96,7 +96,7 @@ class TgiEngine(Engine):
         return Container(
             command=None,
             args=(),
-            env=env_pairs(values) + self._engine_arg_env(tier) + ctx.extra_env,
+            env=env_pairs(values) + self._engine_arg_env(tier),
         )
 
     def _engine_arg_env(self, tier: TierConfig) -> tuple[tuple[str, str], ...]:

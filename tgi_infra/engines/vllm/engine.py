@@ -96,7 +96,7 @@ class VllmEngine(Engine):
                 args += [flag, value]
         if tier.trust_remote_code:
             args.append("--trust-remote-code")
-        env = {
+        env: dict[str, str | None] = {
             "HF_HOME": DATA_DIR,
             "HF_HUB_OFFLINE": "1",
             "HOME": "/tmp",
@@ -104,11 +104,22 @@ class VllmEngine(Engine):
             "VLLM_NO_USAGE_STATS": None if ctx.usage_stats == "on" else "1",
             "VLLM_DO_NOT_TRACK": None if ctx.usage_stats == "on" else "1",
         }
+        trace_args, trace_env = self.tracing(ctx)
+        env.update(trace_env)
         return Container(
             command=None,
-            args=(*args, *self.engine_arg_tokens(tier)),
-            env=env_pairs(env) + ctx.extra_env,
+            args=(*args, *trace_args, *self.engine_arg_tokens(tier)),
+            env=env_pairs(env),
         )
+
+    def tracing(self, ctx: ServingContext) -> tuple[list[str], dict[str, str]]:
+        """vllm/config/observability.py `otlp_traces_endpoint`; the OpenTelemetry SDK reads
+        OTEL_SERVICE_NAME for the spans' service.name."""
+        if not ctx.otlp_endpoint:
+            return [], {}
+        return ["--otlp-traces-endpoint", ctx.otlp_endpoint], {
+            "OTEL_SERVICE_NAME": ctx.service_name
+        }
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)
