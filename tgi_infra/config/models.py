@@ -420,6 +420,15 @@ class CacheConfig(Model):
         None, description="e.g. efs-sc or fsx-sc for ReadWriteMany; cluster default if unset."
     )
     headroom_ratio: float = Field(1.3, ge=1.0, le=4.0)
+    download_image: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._/-]*(:[0-9A-Za-z._-]+)?(@sha256:[0-9a-f]{64})?$",
+        description="Image of the download Job: any image with python3 and huggingface_hub "
+        ">= 0.23 (e.g. one you build FROM python:3.12-slim with `pip install "
+        "huggingface_hub==2.4.0`, pinned by digest), so the Job needs no PyPI access. "
+        "Unset: the tier engine's own pinned image, which ships huggingface_hub and is "
+        "pulled for the pods anyway.",
+    )
 
 
 class CapacityConfig(Model):
