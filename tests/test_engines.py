@@ -7,6 +7,7 @@ says where it came from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -306,3 +307,23 @@ def test_flag_names_are_dashes_only_for_sglang() -> None:
     cli = get_engine("sglang").cli()
     assert cli.flag("--mem-fraction-static") and not cli.flag("--mem_fraction_static")
     assert all(not re.search(r"_", f) for f in cli.flags if f.startswith("--"))
+
+
+def test_plan_puts_each_tgi_tier_beside_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tgi_infra.checks import validate_platform
+    from tgi_infra.checks.engine_comparison import tgi_alternatives
+
+    report = validate_platform(stack_config("staging"))
+    pairs = tgi_alternatives(report.tiers, report.pools)
+    assert [(a.tier, b.engine) for a, b in pairs] == [("chat", "vllm"), ("quantized", "vllm")]
+    tgi, vllm = pairs[0]
+    assert tgi.available and tgi.kv_tokens == report.tiers["chat"].memory.max_batch_total_tokens
+    assert not vllm.available and "not available" in vllm.note
+    assert vllm.monthly_usd == tgi.monthly_usd  # same GPUs, same replicas
+
+    # The seam: once vLLM's memory model answers, the column fills in from it alone.
+    plan = dataclasses.replace(report.tiers["chat"].memory, max_batch_total_tokens=65536)
+    monkeypatch.setattr(type(get_engine("vllm")), "native_memory_plan", lambda *a: plan)
+    _, vllm = tgi_alternatives(report.tiers, report.pools)[0]
+    assert vllm.kv_tokens == 65536 and vllm.full_length_requests == 65536 // 16384
+    assert vllm.tokens_per_second and vllm.tokens_per_second > 0
