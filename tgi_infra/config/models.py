@@ -146,7 +146,7 @@ class ReplicasConfig(Model):
 
 
 class AutoscalingConfig(Model):
-    """Per-tier autoscaling on TGI's queue (tgi_queue_size per pod)."""
+    """Per-tier autoscaling on queue depth (llm:queue_requests per pod, whatever the engine)."""
 
     queue_size_target: int = Field(
         8, ge=1, description="Average queued requests per pod above which the tier scales out."

@@ -58,7 +58,7 @@ def tier_context(
         # engines as flags, rendered by their plug-in from the endpoint.
         extra_env=tuple(tracing_env(cfg, tier)) if tier.engine == "tgi" else (),
         otlp_endpoint=None if tier.engine == "tgi" else cfg.observability.otlp_endpoint,
-        pod_annotations={**scrape_annotations(cfg), **(pod_annotations or {})},
+        pod_annotations={**scrape_annotations(cfg, tier), **(pod_annotations or {})},
         node_selector=node_selector,
         tolerations=tuple(tolerations),
     )
