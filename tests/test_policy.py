@@ -639,3 +639,63 @@ def test_pack_entry_point_only_serves() -> None:
     main = (ROOT / "policy" / "__main__.py").read_text()
     assert "serve()" in main and "print(" not in main
     assert Path(ROOT / "policy" / "PulumiPolicy.yaml").is_file()
+
+
+def _drop_arg(container: K8s, flag: str) -> None:
+    args = container["args"]
+    i = args.index(flag)
+    del args[i : i + 2]
+
+
+def _set_arg(container: K8s, flag: str, value: str) -> None:
+    args = container["args"]
+    args[args.index(flag) + 1] = value
+
+
+@pytest.mark.parametrize(
+    ("engine", "total", "shards", "revision"),
+    [
+        ("vllm", "--max-model-len", "--tensor-parallel-size", "--revision"),
+        ("sglang", "--context-length", "--tp-size", "--revision"),
+    ],
+)
+def test_tgi_rules_have_vllm_and_sglang_counterparts(
+    engine: str, total: str, shards: str, revision: str
+) -> None:
+    cfg = platform(engine=engine)
+    good = objects(cfg)
+    for name in ("tgi-token-limits", "tgi-revision-pinned", "tgi-gpu-limit-matches-shards",
+                 "tgi-shm-for-shards", "tgi-startup-probe", "tgi-trust-remote-code-pinned"):
+        assert run(name, good) == [], name  # fmt: skip
+
+    def change(fn: Callable[[K8s], None]) -> list[K8s]:
+        objs = copy.deepcopy(good)
+        fn(server(objs))
+        return objs
+
+    [msg] = run("tgi-token-limits", change(lambda c: _drop_arg(c, total)))
+    assert f"{total} is not set" in msg and "tiers[chat].maxTotalTokens" in msg
+    [msg] = run("tgi-token-limits", change(lambda c: _set_arg(c, total, "65536")))
+    assert f"{total}=65536 is above" in msg
+    [msg] = run("tgi-revision-pinned", change(lambda c: _set_arg(c, revision, "main")))
+    assert "--revision='main' is not a commit" in msg
+    [msg] = run("tgi-gpu-limit-matches-shards", change(lambda c: _set_arg(c, shards, "4")))
+    assert f"{shards}=4" in msg
+    [msg] = run("tgi-startup-probe", change(lambda c: c.pop("startupProbe")))
+    assert "no startupProbe" in msg
+    remote = change(lambda c: (c["args"].append("--trust-remote-code"),
+                               _set_arg(c, revision, "main")))  # fmt: skip
+    [msg] = run("tgi-trust-remote-code-pinned", remote)
+    assert "--trust-remote-code runs Python" in msg
+
+    def no_shm(objs: list[K8s]) -> None:
+        pod = first(objs, "Deployment")["spec"]["template"]["spec"]
+        pod["containers"][0]["volumeMounts"] = [
+            m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] != "/dev/shm"
+        ]
+
+    objs = copy.deepcopy(good)
+    no_shm(objs)
+    assert "no in-memory /dev/shm" in run("tgi-shm-for-shards", objs)[0]
+    # The download Job runs the engine's image with `python3 -c`: not a server.
+    assert run("tgi-token-limits", [first(good, "Job")]) == []

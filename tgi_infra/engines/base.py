@@ -163,6 +163,11 @@ class Engine(ABC):
     managed_flags: ClassVar[Mapping[str, str]] = {}
     # Flags whose value is a credential: never in a manifest.
     secret_flags: ClassVar[frozenset[str]] = frozenset()
+    # Rendered containers as the policy pack reads them: a neutral setting (max_input_tokens,
+    # max_total_tokens, num_shard, revision, trust_remote_code) -> this engine's flag, or env
+    # var for TGI; and how its server container is told from its download Job.
+    policy_settings: ClassVar[Mapping[str, str]] = {}
+    server_markers: ClassVar[tuple[str, ...]] = ()
     port: ClassVar[int] = SERVER_PORT
     graceful_shutdown_seconds: ClassVar[int] = GRACEFUL_SHUTDOWN_SECONDS
 
@@ -185,6 +190,22 @@ class Engine(ABC):
         if version.startswith("sha256:"):
             return f"{self.image_repository}@{version}"
         return f"{self.image_repository}:{self.tag_prefix}{version}"
+
+    def runs_image(self, image: str) -> bool:
+        """The image is this engine's (whatever registry mirror or tag)."""
+        repo = image.split("@", 1)[0]
+        last = repo.rsplit("/", 1)[-1]
+        name = last.split(":", 1)[0] if ":" in last else last
+        return name == self.image_repository.rsplit("/", 1)[-1]
+
+    def is_server(self, image: str, command: Sequence[str]) -> bool:
+        """A server container of this engine (not the download Job's `python3 -c`)."""
+        if not self.runs_image(image):
+            return False
+        if not command:
+            return not self.server_markers or self.server_markers[0].startswith("entrypoint:")
+        words = [str(w).rsplit("/", 1)[-1] for w in command]
+        return any(m in words for m in self.server_markers)
 
     def download_patterns(self) -> tuple[str, ...]:
         """allow_patterns for the download Job: config, tokenizer, the weights it loads."""

@@ -71,6 +71,13 @@ class SglangEngine(Engine):
         "--download-dir": "the weight cache at /data",
     }
     secret_flags = frozenset({"--api-key", "--admin-api-key", "--ssl-keyfile-password"})
+    policy_settings: ClassVar[Mapping[str, str]] = {
+        "max_total_tokens": "--context-length",
+        "num_shard": "--tp-size",
+        "revision": "--revision",
+        "trust_remote_code": "--trust-remote-code",
+    }
+    server_markers = ("sglang.launch_server",)
 
     def container(self, tier: TierConfig, ctx: ServingContext) -> Container:
         args: list[str] = [

@@ -69,6 +69,14 @@ class TgiEngine(Engine):
         "--env": "the launcher's own debug dump",
     }
     secret_flags = frozenset({"--api-key", "--ngrok-authtoken"})
+    policy_settings: ClassVar[Mapping[str, str]] = {
+        "max_input_tokens": "MAX_INPUT_TOKENS",
+        "max_total_tokens": "MAX_TOTAL_TOKENS",
+        "num_shard": "NUM_SHARD",
+        "revision": "REVISION",
+        "trust_remote_code": "TRUST_REMOTE_CODE",
+    }
+    server_markers = ("entrypoint:text-generation-launcher", "text-generation-launcher")
 
     def container(self, tier: TierConfig, ctx: ServingContext) -> Container:
         values: dict[str, str | None] = {

@@ -71,6 +71,13 @@ class VllmEngine(Engine):
         "--config": "the stack is the config",
     }
     secret_flags = frozenset({"--api-key", "--hf-token"})
+    policy_settings: ClassVar[Mapping[str, str]] = {
+        "max_total_tokens": "--max-model-len",
+        "num_shard": "--tensor-parallel-size",
+        "revision": "--revision",
+        "trust_remote_code": "--trust-remote-code",
+    }
+    server_markers = ("entrypoint:vllm serve", "vllm")
 
     def container(self, tier: TierConfig, ctx: ServingContext) -> Container:
         args: list[str] = [
