@@ -327,3 +327,17 @@ def test_plan_puts_each_tgi_tier_beside_vllm(monkeypatch: pytest.MonkeyPatch) ->
     _, vllm = tgi_alternatives(report.tiers, report.pools)[0]
     assert vllm.kv_tokens == 65536 and vllm.full_length_requests == 65536 // 16384
     assert vllm.tokens_per_second and vllm.tokens_per_second > 0
+
+
+def test_docs_name_every_engine_check() -> None:
+    doc = (ENGINES_DIR.parents[1] / "docs" / "engines.md").read_text()
+    for name in ENGINE_NAMES:
+        for path in (ENGINES_DIR / name).glob("*.py"):
+            for check in re.findall(r'"((?:vllm|sglang|tgi)-[a-z-]+)"', path.read_text()):
+                if check.endswith("-value"):
+                    continue  # documented as the <engine>-<field>-value family
+                assert f"`{check}`" in doc, f"{check} ({path.name}) missing from docs/engines.md"
+    for name in ENGINE_NAMES:
+        for setting in get_engine(name).settings:
+            if setting.flag:
+                assert f"`{setting.flag}" in doc, (name, setting.flag)

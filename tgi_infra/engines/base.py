@@ -328,8 +328,8 @@ class Engine(ABC):
                 continue
             error = value_error(spec, value)
             if error:
-                problems.append(Problem(path, f"{value!r}: {error}", f"give {spec.name} " +
-                                        _expected(spec) + ".", check))
+                fix = f"give {spec.name} {_expected(spec)}."
+                problems.append(Problem(path, f"{value!r}: {error}", fix, check))
         return problems
 
     def engine_arg_tokens(self, tier: TierConfig) -> list[str]:
@@ -355,8 +355,6 @@ def value_error(spec: FlagSpec, value: Any) -> str | None:
     if kind == "optional-value" and isinstance(value, bool):
         return None if value else f"{spec.name} is off by default; omit the key"
     values = value if kind == "list" and isinstance(value, list) else [value]
-    if kind == "list" and not isinstance(value, list):
-        values = [value]
     for item in values:
         if typ == "json":
             if not isinstance(item, dict | list | str):
@@ -406,15 +404,3 @@ def _text(value: Any) -> str:
 
 def env_pairs(values: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in values.items() if v is not None)
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """(3, 3, 7) from '3.3.7' or '0.5.23-cu130'; () for a digest."""
-    import re
-
-    head = re.match(r"^v?(\d+(?:\.\d+)*)", version)
-    return tuple(int(p) for p in head.group(1).split(".")) if head else ()
-
-
-def tokens_have(args: Sequence[str], flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in args)
