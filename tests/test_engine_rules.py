@@ -130,22 +130,27 @@ def test_vllm_checkpoint_quantization(carried: str | None, wanted: str | None,
         ].message
 
 
-def test_vllm_kv_cache_too_small_for_one_request_warns_while_approximate() -> None:
-    # 8B in bf16 on a 24 GiB L4 leaves a few GiB: 100k-token requests do not fit.
+@pytest.mark.parametrize(("quantize", "severity"), [(None, "error"), ("fp8_per_block", "warning")])
+def test_vllm_kv_cache_too_small_for_one_request(quantize: str | None, severity: str) -> None:
+    # 8B on a 24 GiB L4 leaves a few GiB: 100k-token requests do not fit. With vLLM's own
+    # memory model that is vLLM's refusal; where only the approximation covers the tier (a
+    # quantization the model does not know), a warning.
     found = capacity_checks(
         "vllm", card="L4", maxInputTokens=8192, maxTotalTokens=100_000,
-        maxBatchPrefillTokens=8192,
+        maxBatchPrefillTokens=8192, quantize=quantize,
     )  # fmt: skip
     p = found["vllm-kv-holds-one-request"]
     assert "To serve at least one request with the model's max seq len (100000)" in p.message
-    assert p.severity == "warning"  # the vLLM memory model is pending: an estimate
+    assert p.severity == severity
 
 
-def test_vllm_memory_plan_is_marked_approximate_and_tgi_is_not() -> None:
-    t = small_platform(engine="vllm").tiers[0]
+def test_engine_memory_plans_are_their_own_unless_not_covered() -> None:
+    for engine in ("tgi", "vllm", "sglang"):
+        t = small_platform(engine=engine).tiers[0]
+        mem = plan_tier(t, LLAMA_8B, gpu("L40S"), 1).memory
+        assert not is_approximate(mem), engine
+    t = small_platform(engine="vllm", quantize="fp8_per_block").tiers[0]
     assert is_approximate(plan_tier(t, LLAMA_8B, gpu("L40S"), 1).memory)
-    t = small_platform().tiers[0]
-    assert not is_approximate(plan_tier(t, LLAMA_8B, gpu("L40S"), 1).memory)
 
 
 def test_vllm_batched_tokens_rules() -> None:

@@ -7,7 +7,6 @@ says where it came from.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -310,6 +309,7 @@ def test_flag_names_are_dashes_only_for_sglang() -> None:
 
 
 def test_plan_puts_each_tgi_tier_beside_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tgi_infra.capacity.catalog import gpu
     from tgi_infra.checks import validate_platform
     from tgi_infra.checks.engine_comparison import tgi_alternatives
 
@@ -318,15 +318,19 @@ def test_plan_puts_each_tgi_tier_beside_vllm(monkeypatch: pytest.MonkeyPatch) ->
     assert [(a.tier, b.engine) for a, b in pairs] == [("chat", "vllm"), ("quantized", "vllm")]
     tgi, vllm = pairs[0]
     assert tgi.available and tgi.kv_tokens == report.tiers["chat"].memory.max_batch_total_tokens
-    assert not vllm.available and "not available" in vllm.note
     assert vllm.monthly_usd == tgi.monthly_usd  # same GPUs, same replicas
-
-    # The seam: once vLLM's memory model answers, the column fills in from it alone.
-    plan = dataclasses.replace(report.tiers["chat"].memory, max_batch_total_tokens=65536)
-    monkeypatch.setattr(type(get_engine("vllm")), "native_memory_plan", lambda *a: plan)
-    _, vllm = tgi_alternatives(report.tiers, report.pools)[0]
-    assert vllm.kv_tokens == 65536 and vllm.full_length_requests == 65536 // 16384
+    # The vLLM column is vLLM's own memory model for the same tier (one call, the seam).
+    cap = report.tiers["chat"]
+    same = cap.tier.model_copy(update={"engine": "vllm"})
+    own = get_engine("vllm").native_memory_plan(same, cap.facts, gpu("L40S"))
+    assert own is not None and vllm.kv_tokens == own.max_batch_total_tokens
+    assert vllm.full_length_requests == own.max_batch_total_tokens // cap.tier.max_total_tokens
     assert vllm.tokens_per_second and vllm.tokens_per_second > 0
+
+    # Where the engine's model does not answer, the column says so instead of guessing.
+    monkeypatch.setattr(type(get_engine("vllm")), "native_memory_plan", lambda *a: None)
+    _, vllm = tgi_alternatives(report.tiers, report.pools)[0]
+    assert not vllm.available and "not available" in vllm.note
 
 
 def test_docs_name_every_engine_check() -> None:

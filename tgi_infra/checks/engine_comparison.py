@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tgi_infra.capacity.planning import tier_total_tokens_per_second
 from tgi_infra.checks.cost import tier_cost
-from tgi_infra.checks.gateway import estimate_replica_tokens_per_second
 from tgi_infra.checks.launcher import TierCapacity
 from tgi_infra.checks.pools import PoolHardware
 from tgi_infra.engines import get_engine
@@ -54,7 +54,7 @@ def estimate(cap: TierCapacity, hw: PoolHardware, engine: str) -> EngineEstimate
         engine,
         plan.max_batch_total_tokens if plan.fits else 0,
         alt.full_length_requests if plan.fits else 0,
-        estimate_replica_tokens_per_second(alt) if plan.fits else 0.0,
+        tier_total_tokens_per_second(alt) if plan.fits else 0.0,
         monthly,
     )
 

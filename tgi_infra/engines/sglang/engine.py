@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
+from tgi_infra.engines import engine_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
     Container,
@@ -144,11 +145,9 @@ class SglangEngine(Engine):
     def native_memory_plan(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
     ) -> MemoryPlan | None:
-        """SGLang's own pool sizing ("KV Cache is allocated. #tokens: N").
-
-        The seam for `tgi_infra.capacity`'s SGLang memory model: None until it exists.
-        """
-        return None
+        """SGLang's own startup arithmetic ("KV Cache is allocated. #tokens: N") from `capacity.kv`;
+        None where that model does not cover the tier (then the approximation applies)."""
+        return engine_memory.memory_plan(tier, facts, gpu)
 
 
 ENGINE = SglangEngine()

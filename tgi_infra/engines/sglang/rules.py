@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.capacity.kv import error_band_problem
 from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.config.models import TierConfig
 from tgi_infra.engines import common
+from tgi_infra.engines.approx_memory import is_approximate
 from tgi_infra.problems import Problem
 
 
@@ -142,4 +144,10 @@ def check_capacity(
             )
         )
         return problems
-    return problems + common.kv_holds_requests(tier, mem, min_full_length_requests)
+    problems += common.kv_holds_requests(tier, mem, min_full_length_requests)
+    if not problems and not is_approximate(mem):
+        near = error_band_problem(
+            "sglang", mem.max_batch_total_tokens, tier.max_total_tokens, f"{path}.maxTotalTokens"
+        )
+        problems += [near] if near else []
+    return problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.capacity.kv import error_band_problem
 from tgi_infra.capacity.memory import MemoryPlan, plan_memory
 from tgi_infra.config.models import TierConfig
 from tgi_infra.engines import common
@@ -187,6 +188,11 @@ def check_tier_capacity(
         )
     else:
         problems += common.kv_holds_requests(tier, mem, min_full_length_requests)
+    if not problems:
+        near = error_band_problem(
+            "tgi", mem.max_batch_total_tokens, tier.max_total_tokens, f"{path}.maxTotalTokens"
+        )
+        problems += [near] if near else []
     return problems
 
 

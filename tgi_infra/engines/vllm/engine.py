@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
+from tgi_infra.engines import engine_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
     Container,
@@ -143,13 +144,9 @@ class VllmEngine(Engine):
     def native_memory_plan(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
     ) -> MemoryPlan | None:
-        """vLLM's own startup arithmetic ("GPU KV cache size: N tokens").
-
-        The seam for `tgi_infra.capacity`'s vLLM memory model: until it exists there is
-        none (the plan's vLLM column reads "not available", the startup checks use the
-        approximation and warn). Wire it here, and only here.
-        """
-        return None
+        """vLLM's own startup arithmetic ("GPU KV cache size: N tokens") from `capacity.kv`;
+        None where that model does not cover the tier (then the approximation applies)."""
+        return engine_memory.memory_plan(tier, facts, gpu)
 
 
 ENGINE = VllmEngine()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.capacity.kv import error_band_problem
 from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.config.models import TierConfig
 from tgi_infra.engines import common
@@ -175,7 +176,13 @@ def check_capacity(
             )
         )
         return problems
-    return problems + common.kv_holds_requests(tier, mem, min_full_length_requests)
+    problems += common.kv_holds_requests(tier, mem, min_full_length_requests)
+    if not problems and not is_approximate(mem):
+        near = error_band_problem(
+            "vllm", mem.max_batch_total_tokens, tier.max_total_tokens, f"{path}.maxTotalTokens"
+        )
+        problems += [near] if near else []
+    return problems
 
 
 def _check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
