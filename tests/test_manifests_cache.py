@@ -136,6 +136,8 @@ def test_download_script_refuses_an_incomplete_snapshot(
     files = {k: v for k, v in COMPLETE.items() if k != missing}
     if missing == "tokenizer.json":
         files.pop("tokenizer_config.json")
+    if missing == "model.safetensors":
+        files["model.safetensors.index.json"] = "{}"  # an index alone is not weights
     fill_cache(tmp_path, files)
     result = run_script(tmp_path)
     assert result.returncode == 1

@@ -44,7 +44,7 @@ CONFIG_PATTERNS: tuple[str, ...] = (
     "*.jinja",  # chat templates shipped as files
     "*.py",  # remote code (loaded only with trustRemoteCode)
 )
-SAFETENSORS_PATTERNS: tuple[str, ...] = ("*.safetensors", "*.safetensors.index.json")
+SAFETENSORS_PATTERNS: tuple[str, ...] = ("*.safetensors",)  # the index is a *.json
 
 
 @dataclass(frozen=True)
