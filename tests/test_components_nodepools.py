@@ -15,6 +15,7 @@ from tests.support import small_raw, stack_config
 from tgi_infra import naming
 from tgi_infra.components.cluster import cluster_providers, kubeconfig
 from tgi_infra.components.nodepools import GpuNodePool, managed_policy_arn, node_pools
+from tgi_infra.config.addons import NvidiaAddon
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.offline.mocks import PlanMocks, RecordedResource
@@ -147,7 +148,10 @@ def test_karpenter_pool_reuses_an_existing_role() -> None:
 
 
 def test_prod_pools_under_a_platform_with_providers_and_cost() -> None:
-    cfg = stack_config("prod")
+    prod = stack_config("prod")
+    # prod installs the GPU operator; the device plugin DaemonSet is checked on its pools.
+    device_plugin = prod.addons.model_copy(update={"nvidia": NvidiaAddon()})
+    cfg = prod.model_copy(update={"addons": device_plugin})
     pools: dict[str, GpuNodePool] = {}
 
     def program() -> Any:

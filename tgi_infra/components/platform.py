@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from tgi_infra import naming
 from tgi_infra.checks.launcher import TierCapacity
+from tgi_infra.components.addons import AddonNetwork, AddonWiring, PlatformAddons
 from tgi_infra.components.gateway import TenantGateway
 from tgi_infra.components.kube import register_object
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
@@ -49,9 +50,21 @@ class TgiPlatform(pulumi.ComponentResource):
         *,
         hf_token: pulumi.Input[str] | None = None,
         tenant_keys: Mapping[str, pulumi.Input[str]] | None = None,
+        network: AddonNetwork | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        # Every descendant waits for the release of its controller (components/addons.py).
+        wiring = AddonWiring()
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[wiring]))
         super().__init__("tgi-infra:platform:TgiPlatform", name, None, opts)
+        self.addons = PlatformAddons(
+            f"{name}-addons",
+            cfg,
+            {n: cap.facts.weight_bytes for n, cap in capacity.items()},
+            network=network,
+            wiring=wiring,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.pools, device_plugin = node_pools(cfg, parent=self)
         ns = register_object(namespace(cfg), pulumi.ResourceOptions(parent=self))
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])

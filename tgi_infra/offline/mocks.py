@@ -148,3 +148,26 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.calls.append((args.token, dict(args.args)))
         answer = CALL_RESULTS.get(args.token)
         return answer(dict(args.args)) if answer else {}
+
+
+# Add-ons (components/addons.py): VPC lookup, queue, file system.
+CALL_RESULTS.update(
+    {
+        "aws:ec2/getVpc:getVpc": lambda args: {
+            "id": args.get("id") or "vpc-0mock",
+            "cidrBlock": "10.0.0.0/16",
+            "arn": f"arn:aws:ec2:us-east-1:123456789012:vpc/{args.get('id')}",
+        },
+    }
+)
+RESOURCE_OUTPUTS.update(
+    {
+        "aws:sqs/queue:Queue": lambda i, n: {
+            "arn": f"arn:aws:sqs:us-east-1:123456789012:{i.get('name', n)}",
+            "url": f"https://sqs.us-east-1.amazonaws.com/123456789012/{i.get('name', n)}",
+        },
+        "aws:efs/fileSystem:FileSystem": lambda i, n: {"id": f"fs-{fake_hex(n, length=8)}"},
+        "aws:cloudwatch/eventRule:EventRule": lambda i, n: {"name": n},
+        "aws:ec2/securityGroup:SecurityGroup": lambda i, n: {"id": f"sg-{fake_hex(n, length=8)}"},
+    }
+)
