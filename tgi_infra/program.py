@@ -14,7 +14,7 @@ import pulumi
 
 from tgi_infra.checks import StackReport, validate_platform
 from tgi_infra.checks.gateway import check_tenant_key_names
-from tgi_infra.components.cluster import cluster_providers
+from tgi_infra.components.cluster import cluster_setup
 from tgi_infra.components.gateway import supplied_tenant_keys
 from tgi_infra.components.platform import TgiPlatform
 from tgi_infra.config.loader import CONFIG_NAMESPACE, parse_platform
@@ -51,17 +51,20 @@ def main() -> None:
         fail(exc.problems)
     report = load_validated(tenant_keys)
     cfg = report.config
-    aws_provider, k8s_provider = cluster_providers(cfg)
+    setup = cluster_setup(cfg)
     platform = TgiPlatform(
         "tgi",
         cfg,
         report.tiers,
         hf_token=pulumi.Config(CONFIG_NAMESPACE).get_secret("hfToken"),
         tenant_keys=tenant_keys,
-        opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+        network=setup.network,
+        opts=pulumi.ResourceOptions(providers=[setup.aws_provider, setup.k8s_provider]),
     )
     pulumi.export("namespace", platform.namespace)
     pulumi.export("tierServices", platform.tier_services)
+    if setup.cluster is not None:
+        pulumi.export("clusterEndpoint", setup.cluster.cluster.endpoint)
     if platform.gateway is not None:
         pulumi.export("gatewayEndpoint", platform.gateway.endpoint)
         pulumi.export("tenantKeys", platform.gateway.tenant_keys)

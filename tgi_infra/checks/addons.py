@@ -160,19 +160,22 @@ def _off(cfg: PlatformConfig, addon: str) -> bool:
 def check_controllers(cfg: PlatformConfig) -> list[Problem]:
     """Objects whose controller's add-on is `off`; capabilities nothing provides."""
     problems: list[Problem] = []
-    for api_version, kinds in sorted(rendered_api_versions(cfg).items()):
+    needed: dict[str, set[str]] = {}
+    for api_version, kinds in rendered_api_versions(cfg).items():
         addon = controller_for(api_version)
         if addon and _off(cfg, addon):
-            problems.append(
-                Problem(
-                    f"addons.{addon}.mode",
-                    f"off, but the stack renders {', '.join(sorted(kinds))} "
-                    f"({api_version}), which only its controller serves.",
-                    "set mode: install (or existing when the cluster runs it), or turn off "
-                    "what renders these objects.",
-                    CHECK,
-                )
+            needed.setdefault(addon, set()).update(f"{k} ({api_version})" for k in kinds)
+    for addon, kinds in sorted(needed.items()):
+        problems.append(
+            Problem(
+                f"addons.{addon}.mode",
+                f"off, but the stack renders {', '.join(sorted(kinds))}, which only its "
+                "controller serves.",
+                "set mode: install (or existing when the cluster runs it), or turn off "
+                "what renders these objects.",
+                CHECK,
             )
+        )
     obs = cfg.observability
     autoscaled = any(t.replicas.max > t.replicas.min for t in cfg.tiers)
     if obs.autoscaler == "hpa" and autoscaled and _off(cfg, "prometheusAdapter"):

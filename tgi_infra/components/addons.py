@@ -35,6 +35,8 @@ class AddonNetwork:
     subnet_ids: Sequence[pulumi.Input[str]]
     vpc_id: pulumi.Input[str]
     vpc_cidr: pulumi.Input[str]
+    cluster: pulumi.Resource | None = None
+    """A cluster created in the same program: EKS resources naming it by string wait for it."""
 
 
 class AddonWiring:
@@ -104,6 +106,8 @@ class PlatformAddons(pulumi.ComponentResource):
         aws_needed = addons.karpenter.mode == "install" or addons.efs.mode == "install"
         if aws_needed and network is None:
             network = lookup_network(cfg, self)
+        if network is not None and network.cluster is not None:
+            self.wiring.add("cluster", network.cluster)
         refs = builders.AddonRefs()
         before: dict[str, list[pulumi.Resource]] = {}
         if addons.karpenter.mode == "install":

@@ -205,13 +205,22 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
 
 
 def node_pools(
-    cfg: PlatformConfig, *, parent: pulumi.Resource, prefix: str = "pool"
+    cfg: PlatformConfig,
+    *,
+    parent: pulumi.Resource,
+    prefix: str = "pool",
+    subnet_ids: pulumi.Input[Sequence[str]] | None = None,
 ) -> tuple[dict[str, GpuNodePool], NvidiaDevicePlugin | None]:
     """A `GpuNodePool` per configured pool under `parent`, and the device plugin unless the
-    cluster has the GPU operator or every pool runs Bottlerocket."""
+    cluster has the GPU operator or every pool runs Bottlerocket. `subnet_ids`: managed
+    pools' subnets (default: the existing cluster's)."""
     pools = {
         p.name: GpuNodePool(
-            f"{prefix}-{p.name}", cfg=cfg, pool=p, opts=pulumi.ResourceOptions(parent=parent)
+            f"{prefix}-{p.name}",
+            cfg=cfg,
+            pool=p,
+            subnet_ids=subnet_ids,
+            opts=pulumi.ResourceOptions(parent=parent),
         )
         for p in cfg.node_pools
     }

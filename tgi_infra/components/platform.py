@@ -65,7 +65,8 @@ class TgiPlatform(pulumi.ComponentResource):
             wiring=wiring,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.pools, device_plugin = node_pools(cfg, parent=self)
+        subnets = list(network.subnet_ids) if network and network.cluster else None
+        self.pools, device_plugin = node_pools(cfg, parent=self, subnet_ids=subnets)
         ns = register_object(namespace(cfg), pulumi.ResourceOptions(parent=self))
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         token_secret: list[pulumi.Resource] = []

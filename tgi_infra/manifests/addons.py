@@ -552,10 +552,13 @@ def controller_for(api_version: str) -> str | None:
 
 def needs_of(type_token: str, props: Mapping[str, Any], storage_class: str | None) -> set[str]:
     """What a resource about to be registered must wait for, from its Pulumi type token
-    (`kubernetes:<group>/<version>:<Kind>`) and inputs: `addon:<key>` for the release of a
+    (`kubernetes:<group>/<version>:<Kind>`) and inputs: `cluster` for EKS resources that
+    name the cluster by string, `addon:<key>` for the release of a
     custom resource's controller (and prometheus-adapter for an HPA), `gpu` for a tier's
     pods, `storage` for a claim on `storage_class` and for a tier's pods when the caches
     use it."""
+    if type_token.startswith("aws:eks/"):
+        return {"cluster"}  # node groups, access entries, pod identity: by cluster name
     if not type_token.startswith("kubernetes:") or type_token.startswith("kubernetes:helm"):
         return set()
     api_version = type_token.split(":")[1]

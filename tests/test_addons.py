@@ -1,0 +1,390 @@
+"""Add-ons: values from the config, compatibility of pins, controllers refused when off,
+and the order the offline plan records (each custom resource after its controller)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import offline_plan, raw_stack
+from tgi_infra.checks.addons import (
+    AI_GATEWAY_NEEDS,
+    ENVOY_GATEWAY_BUNDLES,
+    check_addons,
+    check_compatibility,
+    check_controllers,
+)
+from tgi_infra.config.loader import parse_platform
+from tgi_infra.config.models import PlatformConfig
+from tgi_infra.manifests import addons as builders
+from tgi_infra.manifests.addons_aws import efs_file_system_args, efs_read_mibps
+from tgi_infra.manifests.autoscaling import prometheus_adapter_rules
+from tgi_infra.manifests.cluster import subnet_plan
+from tgi_infra.offline.plan import OfflinePlan, PlannedResource
+
+FIXTURES = Path(__file__).parent / "fixtures" / "addons"
+
+
+def prod_raw(**addons: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(raw_stack("prod")["tgi-infra:platform"])
+    for key, value in addons.items():
+        raw["addons"][key] = value
+    return raw
+
+
+def prod(**addons: Any) -> PlatformConfig:
+    return parse_platform(prod_raw(**addons))
+
+
+def checks_named(problems: list[Any], path: str) -> list[Any]:
+    return [p for p in problems if p.path == path and p.severity == "error"]
+
+
+# --- values, read against the upstream files they come from ---------------------------
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out.update(_leaves(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+def test_envoy_gateway_values_hold_what_ai_gateway_requires() -> None:
+    upstream = yaml.safe_load(
+        (FIXTURES / "ai-gateway-v1.1.0-envoy-gateway-values.yaml").read_text()
+    )
+    ours = _leaves(builders.envoy_gateway_values(prod()))
+    for key, value in _leaves(upstream).items():
+        assert ours.get(key) == value, key
+    addon = yaml.safe_load(
+        (FIXTURES / "ai-gateway-v1.1.0-token-ratelimit-values-addon.yaml").read_text()
+    )
+    backend = addon["config"]["envoyGateway"]["rateLimit"]["backend"]
+    ours_backend = builders.envoy_gateway_values(prod())["config"]["envoyGateway"]["rateLimit"]
+    assert ours_backend["backend"]["type"] == backend["type"] == "Redis"
+    assert ours_backend["backend"]["redis"]["url"] == (
+        "redis.envoy-gateway-system.svc.cluster.local:6379"
+    )
+
+
+def test_without_ai_gateway_no_extension_manager_and_existing_redis() -> None:
+    cfg = prod(
+        aiGateway={"mode": "off"},
+        envoyGateway={"mode": "install", "redis": "existing", "redisUrl": "redis.infra:6379"},
+    )
+    eg = builders.envoy_gateway_values(cfg)["config"]["envoyGateway"]
+    assert "extensionManager" not in eg
+    assert eg["extensionApis"]["enableBackend"] is True
+    assert eg["rateLimit"]["backend"]["redis"]["url"] == "redis.infra:6379"
+    assert not [o for o in builders.redis_objects(cfg) if False]
+
+
+def test_adapter_values_carry_the_observability_rules() -> None:
+    cfg = prod()
+    values = builders.adapter_values(cfg)
+    assert values["rules"]["custom"] == prometheus_adapter_rules(cfg)
+    assert values["rules"]["default"] is False
+    assert values["prometheus"] == {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
+        "port": 9090,
+    }
+
+
+def test_prod_releases_are_pinned_and_ordered() -> None:
+    specs = {s.key: s for s in builders.addon_releases(prod())}
+    assert set(specs) == {
+        "envoyGateway",
+        "aiGatewayCrds",
+        "aiGateway",
+        "prometheus",
+        "prometheusAdapter",
+        "karpenter",
+        "efs",
+        "nvidia",
+        "metricsServer",
+    }
+    assert specs["envoyGateway"].version == "v1.8.3"
+    assert specs["aiGateway"].version == specs["aiGatewayCrds"].version == "v1.1.0"
+    assert specs["aiGateway"].skip_crds and not specs["aiGatewayCrds"].skip_crds
+    assert specs["nvidia"].chart == "gpu-operator"
+    assert specs["karpenter"].values["settings"]["clusterName"] == "ml-prod"
+
+
+def test_user_values_merge_and_managed_keys_are_refused() -> None:
+    merged, conflicts = builders.merge_values(
+        {"a": {"b": 1, "c": 2}}, {"a": {"c": 2, "d": 3}, "e": 4}
+    )
+    assert merged == {"a": {"b": 1, "c": 2, "d": 3}, "e": 4}
+    assert conflicts == []
+    cfg = prod(
+        envoyGateway={
+            "mode": "install",
+            "values": {
+                "deployment": {"replicas": 2},
+                "config": {"envoyGateway": {"extensionApis": {"enableBackend": False}}},
+            },
+        }
+    )
+    (problem,) = [p for p in check_addons(cfg) if "values" in p.path]
+    assert (
+        problem.path == "addons.envoyGateway.values.config.envoyGateway.extensionApis.enableBackend"
+    )
+    spec = next(s for s in builders.addon_releases(cfg) if s.key == "envoyGateway")
+    assert spec.values["deployment"] == {"replicas": 2}
+
+
+def test_unknown_addon_key_and_bad_mode_are_config_errors() -> None:
+    from tgi_infra.problems import ConfigInvalid
+
+    raw = prod_raw()
+    raw["addons"]["envoyGatway"] = {"mode": "install"}
+    with pytest.raises(ConfigInvalid, match="envoyGateway"):
+        parse_platform(raw)
+    with pytest.raises(ConfigInvalid, match="mode"):
+        parse_platform(prod_raw(keda={"mode": "maybe"}))
+
+
+# --- compatibility, against the projects' tables -------------------------------------
+
+
+def _rows(name: str) -> list[list[str]]:
+    rows = []
+    for line in (FIXTURES / name).read_text().splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and not set(cells[0]) <= {"-"}:
+            rows.append(cells)
+    return rows
+
+
+def test_tables_match_the_projects_matrices() -> None:
+    for version, eg, k8s, gw_api, _status in _rows("ai-gateway-compatibility.md"):
+        match = re.match(r"v(\d+\.\d+)\.x", version)
+        if not match:
+            continue
+        eg_min, api, k8s_min = AI_GATEWAY_NEEDS[match.group(1)]
+        assert eg.startswith(f"v{eg_min}+") or eg.startswith(f"v{eg_min[:-2]}.x+"), version
+        assert gw_api == f"v{api}.x" and k8s == f"v{k8s_min}+", version
+    for row in _rows("envoy-gateway-matrix.md")[1:]:
+        version, _proxy, _rl, gw_api, k8s = row[:5]
+        minor = version.removeprefix("v")
+        if minor in ENVOY_GATEWAY_BUNDLES:
+            bundled, supported = ENVOY_GATEWAY_BUNDLES[minor]
+            assert gw_api == f"v{bundled}"
+            assert k8s.replace("v", "").split(", ") == list(supported)
+
+
+def test_default_pins_are_compatible() -> None:
+    assert check_compatibility(prod()) == []
+
+
+@pytest.mark.parametrize(
+    ("eg_version", "message"),
+    [
+        ("v1.9.1", "installs Gateway API 1.6.1"),  # newer EG, but the wrong Gateway API
+        ("v1.8.0", "needs Envoy Gateway 1.8.1 or newer"),
+        ("v1.7.2", "needs Envoy Gateway 1.8.1"),
+        ("v2.0.0", "not in Envoy Gateway's compatibility matrix"),
+    ],
+)
+def test_incompatible_envoy_gateway_pins_are_refused(eg_version: str, message: str) -> None:
+    cfg = prod(envoyGateway={"mode": "install", "version": eg_version})
+    problems = check_compatibility(cfg)
+    assert any(message in p.message for p in problems), problems
+    assert all(p.severity == "error" for p in problems)
+
+
+def test_ai_gateway_pin_and_kubernetes_version() -> None:
+    problems = check_compatibility(prod(aiGateway={"mode": "install", "version": "v0.4.0"}))
+    assert any("compatibility matrix" in p.message for p in problems)
+    # Held out: 0.6 pairs with Gateway API 1.4, so EG 1.7 (which bundles 1.4.1) fits.
+    assert not check_compatibility(
+        prod(
+            aiGateway={"mode": "install", "version": "v0.6.2"},
+            envoyGateway={"mode": "install", "version": "v1.7.2"},
+        )
+    )
+    raw = prod_raw()
+    raw["cluster"] = {**raw["cluster"], "create": True, "settings": {"kubernetesVersion": "1.31"}}
+    problems = check_compatibility(parse_platform(raw))
+    assert {p.path for p in problems} == {"cluster.settings.kubernetesVersion"}
+
+
+# --- controllers the stack's objects need --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("addon", "expect"),
+    [
+        ("envoyGateway", "Gateway"),
+        ("aiGateway", "AIGatewayRoute"),
+        ("prometheus", "ServiceMonitor"),
+        ("karpenter", "NodePool"),
+    ],
+)
+def test_objects_whose_controller_is_off_are_refused(addon: str, expect: str) -> None:
+    problems = checks_named(
+        check_controllers(prod(**{addon: {"mode": "off"}})), f"addons.{addon}.mode"
+    )
+    assert len(problems) == 1 and expect in problems[0].message
+
+
+def test_other_needs() -> None:
+    assert checks_named(
+        check_controllers(prod(prometheusAdapter={"mode": "off"})), "addons.prometheusAdapter.mode"
+    )
+    raw = prod_raw()
+    raw["observability"] = {**raw["observability"], "autoscaler": "keda"}
+    assert checks_named(check_controllers(parse_platform(raw)), "addons.keda.mode")
+    assert checks_named(check_controllers(prod(efs={"mode": "off"})), "cache.storageClassName")
+    raw = prod_raw()
+    raw["gateway"] = {**raw["gateway"], "clusterIssuer": "letsencrypt"}
+    assert checks_named(check_controllers(parse_platform(raw)), "gateway.clusterIssuer")
+    assert checks_named(check_controllers(prod(nvidia={"mode": "off"})), "addons.nvidia.mode")
+    # The unchanged prod stack needs nothing it lacks.
+    assert [p for p in check_addons(prod()) if p.severity == "error"] == []
+
+
+# --- AWS and cluster decisions --------------------------------------------------------
+
+
+@pytest.mark.parametrize("zones", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("cidr", ["10.0.0.0/16", "172.20.0.0/18", "10.64.0.0/20"])
+def test_subnets_are_disjoint_and_inside_the_vpc(zones: int, cidr: str) -> None:
+    plan = subnet_plan(cidr, zones)
+    nets = [ipaddress.ip_network(s.cidr) for s in plan]
+    assert len(nets) == 2 * zones
+    assert all(n.subnet_of(ipaddress.ip_network(cidr)) for n in nets)
+    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+    assert sorted(s.zone_index for s in plan if not s.public) == list(range(zones))
+
+
+def test_efs_throughput_from_the_weights() -> None:
+    cfg = prod(efs={"mode": "install", "throughputMode": "provisioned", "loadSeconds": 600})
+    weights = {"chat": 16 * 2**30, "large": 140 * 2**30, "quantized": 40 * 2**30}
+    # chat 16 GiB × 8 + large 140 × 4 + quantized 40 × 6 = 928 GiB in 600 s.
+    assert efs_read_mibps(cfg, weights) == -(-928 * 1024 // 600)
+    assert efs_file_system_args(cfg, weights)["provisioned_throughput_in_mibps"] == 1584
+    assert "provisioned_throughput_in_mibps" not in efs_file_system_args(prod(), weights)
+
+
+# --- the offline plan: releases shown, order recorded ---------------------------------
+
+
+@functools.cache
+def prod_plan() -> OfflinePlan:
+    return offline_plan("prod")
+
+
+def _waits_for(plan: OfflinePlan, res: PlannedResource) -> set[str]:
+    urns = {r.urn: r for r in plan.resources}
+    return {urns[d].name for d in res.dependencies if d in urns}
+
+
+def test_plan_shows_every_release_with_chart_version_values() -> None:
+    releases = {r.name: r for r in prod_plan().of_type("kubernetes:helm.sh/v3:Release")}
+    assert len(releases) == 9
+    eg = releases["tgi-addons-envoyGateway"].inputs
+    assert eg["chart"] == "oci://docker.io/envoyproxy/gateway-helm"
+    assert eg["version"] == "v1.8.3"
+    assert eg["values"]["config"]["envoyGateway"]["extensionApis"]["enableBackend"] is True
+    kps = releases["tgi-addons-prometheus"].inputs
+    assert kps["repositoryOpts"] == {"repo": "https://prometheus-community.github.io/helm-charts"}
+
+
+KIND_WAITS_FOR = {
+    "Gateway": "tgi-addons-envoyGateway",
+    "GatewayClass": "tgi-addons-envoyGateway",
+    "HTTPRoute": "tgi-addons-envoyGateway",
+    "SecurityPolicy": "tgi-addons-envoyGateway",
+    "BackendTrafficPolicy": "tgi-addons-envoyGateway",
+    "Backend": "tgi-addons-envoyGateway",
+    "AIGatewayRoute": "tgi-addons-aiGateway",
+    "AIServiceBackend": "tgi-addons-aiGatewayCrds",
+    "ServiceMonitor": "tgi-addons-prometheus",
+    "PrometheusRule": "tgi-addons-prometheus",
+    "NodePool": "tgi-addons-karpenter",
+    "EC2NodeClass": "tgi-addons-karpenter",
+    "HorizontalPodAutoscaler": "tgi-addons-prometheusAdapter",
+    "PersistentVolumeClaim": "efs-sc",
+}
+
+
+def test_each_custom_resource_waits_for_its_controller() -> None:
+    plan = prod_plan()
+    seen = set()
+    for res in plan.resources:
+        kind = res.type.rsplit(":", 1)[-1]
+        if res.custom and kind in KIND_WAITS_FOR:
+            seen.add(kind)
+            assert KIND_WAITS_FOR[kind] in _waits_for(plan, res), res.name
+    assert seen == set(KIND_WAITS_FOR)
+
+
+def test_tiers_wait_for_the_gpu_operator_and_the_storage_class() -> None:
+    plan = prod_plan()
+    servers = [
+        r for r in plan.of_type("kubernetes:apps/v1:Deployment") if r.name.endswith("-server")
+    ]
+    assert len(servers) == 3
+    for server in servers:
+        assert {"tgi-addons-nvidia", "efs-sc", "tgi-addons-efs"} <= _waits_for(plan, server)
+    (sc,) = plan.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert sc.inputs["provisioner"] == "efs.csi.aws.com"
+    assert sc.inputs["parameters"]["fileSystemId"].startswith("fs-")
+    assert "tgi-addons-efs" in _waits_for(plan, sc)
+
+
+def test_karpenter_release_waits_for_its_role_and_queue() -> None:
+    plan = prod_plan()
+    (release,) = [
+        r
+        for r in plan.resources
+        if r.name == "tgi-addons-karpenter" and r.custom and "Release" in r.type
+    ]
+    waits = _waits_for(plan, release)
+    assert {"tgi-addons-karpenter-interruption"} <= waits
+    rules = plan.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert len(rules) == 5
+    assert release.inputs["values"]["settings"]["interruptionQueue"] == "ml-prod-karpenter"
+
+
+def test_existing_addons_install_nothing() -> None:
+    plan = offline_plan("dev")
+    assert not plan.of_type("kubernetes:helm.sh/v3:Release")
+    assert not plan.of_type("aws:efs/")
+    # dev keeps today's device plugin DaemonSet.
+    assert plan.of_type("kubernetes:apps/v1:DaemonSet")
+
+
+def test_cluster_create_adds_the_cluster_and_nodes_wait_for_it() -> None:
+    raw = raw_stack("prod")["tgi-infra:platform"]
+    cluster = {
+        **raw["cluster"],
+        "create": True,
+        "settings": {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/admin"]},
+    }
+    plan = offline_plan("prod", cluster=cluster)
+    (eks,) = plan.of_type("aws:eks/cluster:Cluster")
+    assert eks.inputs["name"] == "ml-prod"
+    assert eks.inputs["accessConfig"]["authenticationMode"] == "API"
+    assert len(plan.of_type("aws:ec2/subnet:Subnet")) == 6
+    assert len(plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    (agent,) = plan.of_type("aws:eks/addon:Addon")
+    assert agent.inputs["addonName"] == "eks-pod-identity-agent"
+    groups = {r.name: r for r in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert set(groups) == {"tgi-cluster-system", "pool-l40s-ng", "pool-l40s-x4-ng"}
+    for res in plan.resources:
+        if res.type.startswith("aws:eks/") and res.type != "aws:eks/cluster:Cluster":
+            assert "tgi-cluster-eks" in _waits_for(plan, res), res.name
+    assert plan.outputs["clusterEndpoint"].startswith("https://")
+    assert not [c for c in plan.resources if c.type == "aws:eks/getCluster:getCluster"]
