@@ -232,12 +232,7 @@ class EksCluster(pulumi.ComponentResource):
             )
             if sub.public:
                 public.append(subnet.id)
-                aws.ec2.RouteTableAssociation(
-                    f"{name}-{kind}-{sub.zone_index}",
-                    subnet_id=subnet.id,
-                    route_table_id=public_rt.id,
-                    opts=child,
-                )
+                table = public_rt
                 if nat is None:  # one NAT gateway, in the first zone (docs/day0.md: cost)
                     eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags=tags, opts=child)
                     nat = aws.ec2.NatGateway(
@@ -247,15 +242,16 @@ class EksCluster(pulumi.ComponentResource):
                         tags=tags,
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                     )
-                continue
-            if private_rt is None:
-                assert nat is not None  # subnet_plan lists every public subnet first
-                private_rt = default_route("private", nat_gateway_id=nat.id)
-            private.append(subnet.id)
+            else:
+                if private_rt is None:
+                    assert nat is not None  # subnet_plan lists every public subnet first
+                    private_rt = default_route("private", nat_gateway_id=nat.id)
+                private.append(subnet.id)
+                table = private_rt
             aws.ec2.RouteTableAssociation(
                 f"{name}-{kind}-{sub.zone_index}",
                 subnet_id=subnet.id,
-                route_table_id=private_rt.id,
+                route_table_id=table.id,
                 opts=child,
             )
         return vpc.id, private, public
