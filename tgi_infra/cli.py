@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tgi_infra.capacity.memory import MemoryPlan
     from tgi_infra.offline.plan import OfflinePlan
 
+from tgi_infra.commands import doctor
 from tgi_infra.problems import ConfigInvalid, Problem, errors
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy pack config JSON (default: policy/config/<stack>.json when it exists)",
     )
 
+    doctor.register(sub)
+
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
     return parser
@@ -97,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "render": cmd_render,
             "config-reference": cmd_config_reference,
             "check": cmd_check,
+            "doctor": doctor.run,
         }[args.command]
         return handler(args, console)
     except ConfigInvalid as exc:
