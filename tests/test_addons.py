@@ -388,3 +388,42 @@ def test_cluster_create_adds_the_cluster_and_nodes_wait_for_it() -> None:
             assert "tgi-cluster-eks" in _waits_for(plan, res), res.name
     assert plan.outputs["clusterEndpoint"].startswith("https://")
     assert not [c for c in plan.resources if c.type == "aws:eks/getCluster:getCluster"]
+
+
+def test_addon_costs_of_a_created_cluster() -> None:
+    from tgi_infra.checks.addon_cost import addon_costs
+
+    raw = prod_raw()
+    raw["cluster"] = {**raw["cluster"], "create": True}
+    cfg = parse_platform(raw)
+    weights = {"chat": 16 * 10**9, "large": 141 * 10**9, "quantized": 41 * 10**9}
+    lines = {c.item.split(" (")[0]: c for c in addon_costs(cfg, weights)}
+    assert round(lines["EKS control plane"].monthly_max) == 73
+    assert round(lines["NAT gateway"].monthly_max, 2) == 32.85
+    assert round(lines["system nodes m7i.large"].monthly_min, 2) == round(0.1008 * 730 * 2, 2)
+    # Per-tier caches: weights × 1.3 headroom, rounded up to GiB, at $0.30/GB-month.
+    efs = lines["EFS cache"]
+    assert efs.item == "EFS cache (241 GiB)"
+    assert round(efs.monthly_max, 2) == round(241 * 1.073741824 * 0.30, 2)
+    given = prod_raw()
+    given["cluster"] = {**given["cluster"], "create": True, "settings": {"subnetIds": ["subnet-1"]}}
+    assert "NAT gateway" not in {
+        c.item.split(" (")[0] for c in addon_costs(parse_platform(given), weights)
+    }
+    assert [c.item for c in addon_costs(prod(efs={"mode": "existing"}), weights)] == []
+
+
+def test_plan_and_render_show_the_addons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tgi_infra.cli import main
+
+    assert main(["plan", "--stack", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert "add-ons (Helm releases)" in out and "oci://docker.io/envoyproxy/gateway-helm" in out
+    assert "EFS cache" in out and "read 2026-12-02" in out
+    assert main(["render", "--stack", "prod", "--out", str(tmp_path)]) == 0
+    rendered = yaml.safe_load((tmp_path / "addons" / "karpenter.yaml").read_text())
+    assert rendered["version"] == "1.14.1"
+    assert rendered["values"]["settings"]["interruptionQueue"] == "ml-prod-karpenter"
+    assert len(list((tmp_path / "addons").iterdir())) == 9

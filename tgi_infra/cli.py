@@ -298,7 +298,13 @@ def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.checks import validate_platform
     from tgi_infra.config.loader import load_stack
-    from tgi_infra.report import capacity_table, cost_table, plan_tree, print_problems
+    from tgi_infra.report import (
+        addons_table,
+        capacity_table,
+        cost_table,
+        plan_tree,
+        print_problems,
+    )
 
     report = validate_platform(load_stack(_stack_path(args)))
     if not report.ok:
@@ -307,6 +313,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         return EXIT_PROBLEMS
     plan = _offline_plan(args)
     console.print(plan_tree(plan))
+    console.print(addons_table(plan))
     console.print(capacity_table(report))
     console.print(cost_table(report))
     if plan.outputs:
@@ -335,7 +342,14 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
         ns = meta.get("namespace", "cluster")
         path = out / f"{i:03d}-{ns}-{obj['kind'].lower()}-{meta['name']}.yaml"
         path.write_text(yaml.safe_dump(obj, sort_keys=False))
-    console.print(f"wrote {len(objects)} objects to {out}")
+    releases = plan.of_type("kubernetes:helm.sh/v3:Release")
+    if releases:
+        (out / "addons").mkdir(exist_ok=True)
+    for r in releases:
+        (out / "addons" / f"{r.inputs.get('name', r.name)}.yaml").write_text(
+            yaml.safe_dump(r.inputs, sort_keys=False)
+        )
+    console.print(f"wrote {len(objects)} objects and {len(releases)} Helm releases to {out}")
     return EXIT_OK
 
 
