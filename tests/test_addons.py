@@ -113,7 +113,7 @@ def test_prod_releases_are_pinned_and_ordered() -> None:
         "nvidia",
         "metricsServer",
     }
-    assert specs["envoyGateway"].version == "v1.8.3"
+    assert specs["envoyGateway"].version == "v1.9.0"
     assert specs["aiGateway"].version == specs["aiGatewayCrds"].version == "v1.1.0"
     assert specs["aiGateway"].skip_crds and not specs["aiGatewayCrds"].skip_crds
     assert specs["nvidia"].chart == "gpu-operator"
@@ -184,13 +184,15 @@ def test_tables_match_the_projects_matrices() -> None:
 
 
 def test_default_pins_are_compatible() -> None:
-    assert check_compatibility(prod()) == []
+    # Only the warning that EG 1.9 bundles a newer Gateway API than AI Gateway 1.1 tested.
+    (problem,) = check_compatibility(prod())
+    assert problem.severity == "warning" and "tested with Gateway API 1.5.x" in problem.message
 
 
 @pytest.mark.parametrize(
     ("eg_version", "message"),
     [
-        ("v1.9.1", "installs Gateway API 1.6.1"),  # newer EG, but the wrong Gateway API
+        ("v1.8.3", "operation.path"),  # Gateway API 1.5, but the SecurityPolicy needs 1.9
         ("v1.8.0", "needs Envoy Gateway 1.8.1 or newer"),
         ("v1.7.2", "needs Envoy Gateway 1.8.1"),
         ("v2.0.0", "not in Envoy Gateway's compatibility matrix"),
@@ -198,25 +200,38 @@ def test_default_pins_are_compatible() -> None:
 )
 def test_incompatible_envoy_gateway_pins_are_refused(eg_version: str, message: str) -> None:
     cfg = prod(envoyGateway={"mode": "install", "version": eg_version})
-    problems = check_compatibility(cfg)
+    problems = [p for p in check_compatibility(cfg) if p.severity == "error"]
     assert any(message in p.message for p in problems), problems
-    assert all(p.severity == "error" for p in problems)
+
+
+def test_older_gateway_api_than_ai_gateway_needs_is_an_error() -> None:
+    # Held out: AI Gateway 1.0 needs Gateway API 1.5; EG 1.7 bundles 1.4.1.
+    cfg = prod(
+        aiGateway={"mode": "install", "version": "v1.0.0"},
+        envoyGateway={"mode": "install", "version": "v1.7.2"},
+    )
+    errors = [p.message for p in check_compatibility(cfg) if p.severity == "error"]
+    assert any("needs Gateway API 1.5.x" in m for m in errors), errors
 
 
 def test_ai_gateway_pin_and_kubernetes_version() -> None:
     problems = check_compatibility(prod(aiGateway={"mode": "install", "version": "v0.4.0"}))
     assert any("compatibility matrix" in p.message for p in problems)
-    # Held out: 0.6 pairs with Gateway API 1.4, so EG 1.7 (which bundles 1.4.1) fits.
-    assert not check_compatibility(
+    # Held out: 0.6 pairs with Gateway API 1.4 and EG 1.7 (which bundles 1.4.1); only the
+    # SecurityPolicy field of EG 1.9 is missing.
+    problems = check_compatibility(
         prod(
             aiGateway={"mode": "install", "version": "v0.6.2"},
             envoyGateway={"mode": "install", "version": "v1.7.2"},
         )
     )
+    assert [p.message.split(":")[0] for p in problems] == ["v1.7.2"]
     raw = prod_raw()
     raw["cluster"] = {**raw["cluster"], "create": True, "settings": {"kubernetesVersion": "1.31"}}
-    problems = check_compatibility(parse_platform(raw))
+    problems = [p for p in check_compatibility(parse_platform(raw)) if p.severity == "error"]
     assert {p.path for p in problems} == {"cluster.settings.kubernetesVersion"}
+    # Both refusals: EG 1.9 supports 1.33-1.36, AI Gateway 1.1 needs 1.32+.
+    assert len(problems) == 2
 
 
 # --- controllers the stack's objects need --------------------------------------------
@@ -295,7 +310,7 @@ def test_plan_shows_every_release_with_chart_version_values() -> None:
     assert len(releases) == 9
     eg = releases["tgi-addons-envoyGateway"].inputs
     assert eg["chart"] == "oci://docker.io/envoyproxy/gateway-helm"
-    assert eg["version"] == "v1.8.3"
+    assert eg["version"] == "v1.9.0"
     assert eg["values"]["config"]["envoyGateway"]["extensionApis"]["enableBackend"] is True
     kps = releases["tgi-addons-prometheus"].inputs
     assert kps["repositoryOpts"] == {"repo": "https://prometheus-community.github.io/helm-charts"}

@@ -58,7 +58,7 @@ KINDS_OF: dict[str, list[tuple[str, str]]] = {
     "keda": [("keda.sh/v1alpha1", "ScaledObject")],
 }
 CUSTOM_METRICS_API = "v1beta1.custom.metrics.k8s.io"
-ENVOY_GATEWAY_CONFIG = ("envoy-gateway-config", "envoy-gateway.yaml")  # gateway-helm v1.8.3
+ENVOY_GATEWAY_CONFIG = ("envoy-gateway-config", "envoy-gateway.yaml")  # gateway-helm v1.9.0
 
 
 @dataclass(frozen=True)

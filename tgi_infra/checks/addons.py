@@ -38,6 +38,9 @@ ENVOY_GATEWAY_BUNDLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "1.5": ("1.3.0", ("1.30", "1.31", "1.32", "1.33")),
 }
 CHECK = "addon"
+# Fields the platform's objects use that an Envoy Gateway CRD gained in a release
+# (envoyproxy/gateway charts/gateway-crds-helm/templates/generated/, v1.8.3 against v1.9.0).
+SECURITY_POLICY_OPERATION_PATH = "1.9.0"
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -83,6 +86,21 @@ def check_compatibility(cfg: PlatformConfig) -> list[Problem]:
                     CHECK,
                 )
             )
+    if (
+        eg.mode == "install"
+        and version_tuple(eg_version) < version_tuple(SECURITY_POLICY_OPERATION_PATH)
+        and uses_operation_path(cfg)
+    ):
+        problems.append(
+            Problem(
+                "addons.envoyGateway.version",
+                f"{eg_version}: the gateway's SecurityPolicy allows GET /v1/models by "
+                "`authorization.rules[].operation.path`, a field Envoy Gateway's CRD has from "
+                f"{SECURITY_POLICY_OPERATION_PATH}; older CRDs reject or prune it.",
+                f"pin Envoy Gateway {SECURITY_POLICY_OPERATION_PATH} or newer.",
+                CHECK,
+            )
+        )
     if ai.mode != "install" or eg.mode == "off":
         return problems
     ai_version = effective_version(cfg, "aiGateway")
@@ -111,15 +129,29 @@ def check_compatibility(cfg: PlatformConfig) -> list[Problem]:
             )
         )
     bundled = ENVOY_GATEWAY_BUNDLES.get(eg_minor, ("", ()))[0]
-    if eg.mode == "install" and bundled and minor(bundled) != gw_api:
+    if eg.mode == "install" and bundled and version_tuple(bundled)[:2] < version_tuple(gw_api):
         problems.append(
             Problem(
                 "addons.envoyGateway.version",
                 f"Envoy Gateway {eg_version} installs Gateway API {bundled}; Envoy AI Gateway "
-                f"{ai_version} is stated compatible with Gateway API {gw_api}.x only.",
-                "pin an Envoy Gateway whose bundled Gateway API matches "
-                f"(e.g. {PINS['envoyGateway'].version}), or another AI Gateway.",
+                f"{ai_version} needs Gateway API {gw_api}.x.",
+                f"pin Envoy Gateway {eg_min} or newer.",
                 CHECK,
+            )
+        )
+    elif eg.mode == "install" and bundled and minor(bundled) != gw_api:
+        # Newer than the tested one: the project says other versions "may work but are not
+        # officially supported".
+        problems.append(
+            Problem(
+                "addons.envoyGateway.version",
+                f"Envoy Gateway {eg_version} installs Gateway API {bundled}; Envoy AI Gateway "
+                f"{ai_version} was tested with Gateway API {gw_api}.x (its compatibility "
+                "matrix): a combination it does not state as supported.",
+                "run `tgi-infra doctor` after install and test a request end to end; Envoy "
+                "Gateway 1.8 (Gateway API 1.5) lacks a SecurityPolicy field the gateway uses.",
+                CHECK,
+                "warning",
             )
         )
     if k8s and version_tuple(k8s) < version_tuple(k8s_min):
@@ -132,6 +164,20 @@ def check_compatibility(cfg: PlatformConfig) -> list[Problem]:
             )
         )
     return problems
+
+
+def uses_operation_path(cfg: PlatformConfig) -> bool:
+    """Whether a rendered SecurityPolicy matches requests by operation.path."""
+    if not cfg.gateway.enabled:
+        return False
+    from tgi_infra.manifests.gateway import build_gateway_objects
+
+    return any(
+        "path" in (rule.get("operation") or {})
+        for obj in build_gateway_objects(cfg)
+        if obj["kind"] == "SecurityPolicy"
+        for rule in (obj["spec"].get("authorization") or {}).get("rules", [])
+    )
 
 
 def rendered_api_versions(cfg: PlatformConfig) -> dict[str, set[str]]:

@@ -37,15 +37,15 @@ class Chart:
 
 
 # Pins (2026-08 snapshots of each project; the compatibility check reads the tables in
-# tgi_infra/checks/addons.py). Envoy Gateway stays on 1.8: 1.9 bundles Gateway API 1.6.1,
-# and Envoy AI Gateway 1.1 is stated compatible with Gateway API 1.5.x only.
+# tgi_infra/checks/addons.py). Envoy Gateway 1.9: the gateway's SecurityPolicy matches
+# `authorization.rules[].operation.path`, which 1.8.3's CRD lacks (docs/day0.md).
 PINS: dict[str, Chart] = {
     "envoyGateway": Chart(
         "gateway-helm",
         "oci://docker.io/envoyproxy",
-        "v1.8.3",
+        "v1.9.0",
         "envoy-gateway-system",
-        "envoyproxy/gateway tag v1.8.3 charts/gateway-helm/values.tmpl.yaml",
+        "envoyproxy/gateway tag v1.9.0 charts/gateway-helm/values.tmpl.yaml",
     ),
     "aiGatewayCrds": Chart(
         "ai-gateway-crds-helm",
