@@ -442,3 +442,18 @@ def test_plan_and_render_show_the_addons(
     assert rendered["version"] == "1.14.1"
     assert rendered["values"]["settings"]["interruptionQueue"] == "ml-prod-karpenter"
     assert len(list((tmp_path / "addons").iterdir())) == 9
+
+
+def test_staging_scaled_objects_wait_for_keda() -> None:
+    plan = offline_plan("staging")
+    scaled = plan.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert scaled
+    for res in scaled:
+        assert "tgi-addons-keda" in _waits_for(plan, res)
+    releases = {r.name for r in plan.of_type("kubernetes:helm.sh/v3:Release")}
+    assert releases == {
+        "tgi-addons-envoyGateway",
+        "tgi-addons-aiGatewayCrds",
+        "tgi-addons-aiGateway",
+        "tgi-addons-keda",
+    }

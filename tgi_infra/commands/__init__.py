@@ -1,1 +1,1 @@
-"""CLI subcommands that live in their own module: each has `register(sub)` and `run`."""
+"""CLI subcommands that live in their own module (registered in tgi_infra.cli)."""

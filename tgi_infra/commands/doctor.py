@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     where = p.add_mutually_exclusive_group()
     where.add_argument("--stack", help="stack name: stacks/Pulumi.<NAME>.yaml")
     where.add_argument("--config", type=Path, help="path to a Pulumi stack file")
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
