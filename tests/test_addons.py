@@ -457,3 +457,15 @@ def test_staging_scaled_objects_wait_for_keda() -> None:
         "tgi-addons-aiGateway",
         "tgi-addons-keda",
     }
+
+
+def test_cluster_create_with_given_subnets_builds_no_vpc() -> None:
+    raw = raw_stack("prod")["tgi-infra:platform"]
+    subnets = ["subnet-0aa", "subnet-0bb"]
+    cluster = {**raw["cluster"], "create": True, "settings": {"subnetIds": subnets}}
+    plan = offline_plan("prod", cluster=cluster)
+    assert not plan.of_type("aws:ec2/vpc:Vpc") and not plan.of_type("aws:ec2/natGateway:")
+    (eks,) = plan.of_type("aws:eks/cluster:Cluster")
+    assert eks.inputs["vpcConfig"]["subnetIds"] == subnets
+    mounts = plan.of_type("aws:efs/mountTarget:MountTarget")
+    assert sorted(m.inputs["subnetId"] for m in mounts) == subnets

@@ -101,7 +101,7 @@ def rows(out: str) -> dict[str, str]:
     found = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.split("│")]
-        if len(cells) >= 6 and cells[4] in ("yes", "MISSING"):
+        if len(cells) >= 6 and cells[4] in ("yes", "MISSING", "OLD"):
             found[cells[3]] = cells[4]
     return found
 
@@ -130,6 +130,7 @@ def test_recorded_incomplete_cluster_against_prod(
     assert code == 1
     found = rows(out)
     missing = {name for name, state in found.items() if state == "MISSING"}
+    assert len(missing) == 8
     assert missing == {
         "aigatewayroutes.aigateway.envoyproxy.io",  # only v1alpha1 served; v1beta1 needed
         "aiservicebackends.aigateway.envoyproxy.io",
@@ -140,16 +141,18 @@ def test_recorded_incomplete_cluster_against_prod(
         "efs-sc",
         "nvidia/gpu-operator",
     }
+    # Envoy Gateway runs, but 1.8.3 lacks the SecurityPolicy field the gateway uses.
+    assert found["envoyproxy/gateway"] == "OLD"
+    assert "v1.8.3 (needs ≥ 1.9.0)" in out
     for present in (
         "gateways.gateway.networking.k8s.io",
         "nodepools.karpenter.sh",
         "servicemonitors.monitoring.coreos.com",
-        "envoyproxy/gateway",
         "karpenter/controller",
         "envoy-gateway",
     ):
         assert found[present] == "yes", present
-    assert "v1.8.3" in out and "v0.93.1" in out and "1.14.1" in out
+    assert "v0.93.1" in out and "1.14.1" in out
     assert "lacks rateLimit.backend, extensionManager" in out
     assert set(server.methods) == {"GET"}  # read-only
 
@@ -177,6 +180,8 @@ def test_complete_cluster_exits_zero(
     cm = "/api/v1/namespaces/envoy-gateway-system/configmaps/envoy-gateway-config"
     responses[cm]["data"]["envoy-gateway.yaml"] = yaml.safe_dump(eg)
     deployments = responses["/apis/apps/v1/deployments"]["items"]
+    eg_image = deployments[0]["spec"]["template"]["spec"]["containers"][0]
+    eg_image["image"] = "docker.io/envoyproxy/gateway:v1.9.0"
     for ns, name, image in (
         (
             "envoy-ai-gateway-system",

@@ -9,7 +9,7 @@ including controller versions read from their images.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import yaml
@@ -67,7 +67,9 @@ class Requirement:
     kind: Kind
     name: str
     detail: str = ""
-    """crd: the version that must be served; controller: the image repository."""
+    """crd: the version that must be served; controller: the workload kind."""
+    min_version: str = ""
+    """controller: the lowest image version the stack works with (empty: any)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Finding:
     requirement: Requirement
     present: bool
     found: str = ""
+    too_old: bool = False
 
 
 def plural(kind: str) -> str:
@@ -136,7 +139,10 @@ def requirements(cfg: PlatformConfig | None) -> list[Requirement]:
         out.append(Requirement("efs", "storageclass", cfg.cache.storage_class_name))
     for addon in sorted(needed):
         if modes.get(addon) != "off" and addon in CONTROLLER_IMAGES:
-            out.append(_controller(addon))
+            req = _controller(addon)
+            if addon == "envoyGateway":
+                req = replace(req, min_version=envoy_gateway_minimum(cfg))
+            out.append(req)
     nvidia = cfg.addons.nvidia
     if nvidia.mode != "off":
         key = "nvidia/gpu-operator" if nvidia.kind == "gpu-operator" else "nvidia/device-plugin"
@@ -144,6 +150,26 @@ def requirements(cfg: PlatformConfig | None) -> list[Requirement]:
     if modes["metricsServer"] != "off":
         out.append(_controller("metricsServer"))
     return out
+
+
+def envoy_gateway_minimum(cfg: PlatformConfig) -> str:
+    """The lowest Envoy Gateway the stack's objects and AI Gateway pin work with."""
+    from tgi_infra.checks.addons import (
+        AI_GATEWAY_NEEDS,
+        SECURITY_POLICY_OPERATION_PATH,
+        effective_version,
+        minor,
+        uses_operation_path,
+        version_tuple,
+    )
+
+    floors = ["0.0.0"]
+    if uses_operation_path(cfg):
+        floors.append(SECURITY_POLICY_OPERATION_PATH)
+    if cfg.addons.ai_gateway.mode != "off":
+        needs = AI_GATEWAY_NEEDS.get(minor(effective_version(cfg, "aiGateway")))
+        floors += [needs[0]] if needs else []
+    return max(floors, key=version_tuple) if len(floors) > 1 else ""
 
 
 def image_version(image: str, repository: str) -> str | None:
@@ -190,6 +216,13 @@ class ClusterReader:
         ]
 
 
+def _older(version: str | None, floor: str) -> bool:
+    from tgi_infra.checks.addons import version_tuple
+
+    parsed = version_tuple(version or "")
+    return bool(parsed) and parsed < version_tuple(floor)
+
+
 def _missing(status: int) -> bool:
     return status == 404
 
@@ -216,7 +249,14 @@ def inspect(reqs: Iterable[Requirement], reader: ClusterReader) -> list[Finding]
             hits = [(w, image_version(i, req.name)) for w, i in listed]
             hits = [(w, v) for w, v in hits if v]
             found = ", ".join(f"{w} {v}" for w, v in hits)
-            out.append(Finding(req, bool(hits), found))
+            old = (
+                bool(hits)
+                and bool(req.min_version)
+                and all(_older(v, req.min_version) for _, v in hits)
+            )
+            if old:
+                found += f" (needs ≥ {req.min_version})"
+            out.append(Finding(req, bool(hits) and not old, found, too_old=old))
         else:
             try:
                 out.append(_read_one(req, reader))

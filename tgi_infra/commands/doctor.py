@@ -59,13 +59,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for f in findings:
         r = f.requirement
         mark = "[green]yes[/green]" if f.present else "[red]MISSING[/red]"
+        mark = "[red]OLD[/red]" if f.too_old else mark
         table.add_row(r.addon, r.kind, escape(r.name), mark, escape(f.found))
     console.print(table)
     missing = [f for f in findings if not f.present]
     if missing:
         console.print(
-            f"[red]{len(missing)} of {len(findings)} missing[/red]: install them or set "
-            "their add-on to mode: install (docs/day0.md)"
+            f"[red]{len(missing)} of {len(findings)} missing or too old[/red]: install them "
+            "or set their add-on to mode: install (docs/day0.md)"
         )
         return EXIT_MISSING
     console.print(f"[green]all {len(findings)} present[/green]")

@@ -274,11 +274,18 @@ def karpenter_values(cfg: PlatformConfig, refs: AddonRefs) -> K8s:
     }
 
 
-def gpu_operator_values() -> K8s:
+def gpu_operator_values(cfg: PlatformConfig) -> K8s:
     """EKS's NVIDIA AMIs ship the driver and the container toolkit: the operator adds the
-    device plugin, GPU feature discovery and the DCGM exporter."""
+    device plugin, GPU feature discovery and the DCGM exporter, whose ServiceMonitor (on by
+    default in the chart) carries the labels the stack's Prometheus selects."""
     taint = gpu_taint()
     return {
+        "dcgmExporter": {
+            "serviceMonitor": {
+                "enabled": True,
+                "additionalLabels": dict(cfg.observability.prometheus_selector),
+            }
+        },
         "driver": {"enabled": False},
         "toolkit": {"enabled": False},
         "daemonsets": {
@@ -313,7 +320,7 @@ def managed_values(cfg: PlatformConfig, key: str, refs: AddonRefs) -> K8s:
     if key == "efs":
         return {"controller": {"serviceAccount": {"name": EFS_CONTROLLER_SERVICE_ACCOUNT}}}
     if key == "nvidia":
-        return gpu_operator_values()
+        return gpu_operator_values(cfg)
     if key == "certManager":
         return cert_manager_values()
     return {}
