@@ -437,6 +437,7 @@ def test_plan_and_render_show_the_addons(
     out = capsys.readouterr().out
     assert "add-ons (Helm releases)" in out and "oci://docker.io/envoyproxy/gateway-helm" in out
     assert "EFS cache" in out and "read 2026-12-02" in out
+    assert re.search(r"│ keda +│ off", out) and re.search(r"│ certManager +│ off", out)
     assert main(["render", "--stack", "prod", "--out", str(tmp_path)]) == 0
     rendered = yaml.safe_load((tmp_path / "addons" / "karpenter.yaml").read_text())
     assert rendered["version"] == "1.14.1"

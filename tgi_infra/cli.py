@@ -174,7 +174,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         return EXIT_PROBLEMS
     plan = _offline_plan(args)
     console.print(plan_tree(plan))
-    console.print(addons_table(plan))
+    console.print(addons_table(plan, report.config))
     console.print(capacity_table(report))
     console.print(cost_table(report))
     if plan.outputs:

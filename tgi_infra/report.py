@@ -16,6 +16,7 @@ from tgi_infra.checks import StackReport
 from tgi_infra.checks.addon_cost import addon_costs
 from tgi_infra.checks.addon_cost import price_note as addon_price_note
 from tgi_infra.checks.cost import pool_cost, price_note, tier_cost
+from tgi_infra.config.models import PlatformConfig
 from tgi_infra.offline.plan import OfflinePlan, PlannedResource
 from tgi_infra.problems import Problem
 
@@ -109,9 +110,10 @@ def cost_table(report: StackReport) -> Table:
     return table
 
 
-def addons_table(plan: OfflinePlan) -> Table:
+def addons_table(plan: OfflinePlan, cfg: PlatformConfig | None = None) -> Table:
     """Every Helm release the plan installs: chart, version, namespace, values (YAML,
-    secrets already redacted by the offline runner)."""
+    secrets already redacted by the offline runner); then the add-ons the stack relies on
+    (`existing`) or does not use (`off`)."""
     table = Table(title="add-ons (Helm releases)", title_justify="left", show_lines=True)
     for col in ("release", "chart", "version", "namespace", "values"):
         table.add_column(col)
@@ -127,6 +129,10 @@ def addons_table(plan: OfflinePlan) -> Table:
             i.get("namespace", ""),
             escape(values if values != "{}" else "(chart defaults)"),
         )
+    for key, entry in (cfg.addons.entries() if cfg else {}).items():
+        if entry.mode != "install":
+            what = "relied on: `tgi-infra doctor` checks it" if entry.mode == "existing" else ""
+            table.add_row(key, f"[dim]{entry.mode}[/dim]", "", "", what)
     return table
 
 
