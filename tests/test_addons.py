@@ -86,7 +86,11 @@ def test_without_ai_gateway_no_extension_manager_and_existing_redis() -> None:
     assert "extensionManager" not in eg
     assert eg["extensionApis"]["enableBackend"] is True
     assert eg["rateLimit"]["backend"]["redis"]["url"] == "redis.infra:6379"
-    assert not [o for o in builders.redis_objects(cfg) if False]
+    assert builders.redis_url(cfg) == "redis.infra:6379"
+    # With an existing Redis the plan installs none.
+    raw = prod_raw(envoyGateway={"mode": "install", "redis": "existing", "redisUrl": "r.x:6379"})
+    plan = offline_plan("prod", addons=raw["addons"])
+    assert not [r for r in plan.resources if r.name.endswith("-redis")]
 
 
 def test_adapter_values_carry_the_observability_rules() -> None:
