@@ -474,3 +474,25 @@ def test_cluster_create_with_given_subnets_builds_no_vpc() -> None:
     assert eks.inputs["vpcConfig"]["subnetIds"] == subnets
     mounts = plan.of_type("aws:efs/mountTarget:MountTarget")
     assert sorted(m.inputs["subnetId"] for m in mounts) == subnets
+
+
+def test_platform_addons_alone_wire_their_own_children() -> None:
+    import pulumi
+
+    from tgi_infra.components.addons import AddonNetwork, PlatformAddons
+    from tgi_infra.offline.plan import run_offline
+
+    cfg = prod()
+
+    def program() -> None:
+        network = AddonNetwork(["subnet-a", "subnet-b"], "vpc-1", "10.1.0.0/16")
+        PlatformAddons("lib", cfg, {"chat": 16 * 2**30}, network=network)
+        pulumi.export("ok", True)
+
+    plan = run_offline(program, {}, stack="lib")
+    (gc,) = plan.of_type("kubernetes:gateway.networking.k8s.io/v1:GatewayClass")
+    assert "lib-envoyGateway" in _waits_for(plan, gc)
+    (sg,) = plan.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert sg.inputs["vpcId"] == "vpc-1"
+    assert sg.inputs["ingress"][0]["cidrBlocks"] == ["10.1.0.0/16"]
+    assert len(plan.of_type("aws:efs/mountTarget:MountTarget")) == 2
