@@ -114,13 +114,14 @@ def test_prod_releases_are_pinned_and_ordered() -> None:
         "prometheusAdapter",
         "karpenter",
         "efs",
-        "nvidia",
         "metricsServer",
-    }
+    }  # nvidia: the device plugin DaemonSet, not a release
+    operator = prod(nvidia={"mode": "install", "kind": "gpu-operator"})
+    (gpu,) = [s for s in builders.addon_releases(operator) if s.key == "nvidia"]
+    assert gpu.chart == "gpu-operator" and gpu.values["driver"] == {"enabled": False}
     assert specs["envoyGateway"].version == "v1.9.0"
     assert specs["aiGateway"].version == specs["aiGatewayCrds"].version == "v1.1.0"
     assert specs["aiGateway"].skip_crds and not specs["aiGatewayCrds"].skip_crds
-    assert specs["nvidia"].chart == "gpu-operator"
     assert specs["karpenter"].values["settings"]["clusterName"] == "ml-prod"
 
 
@@ -311,7 +312,7 @@ def _waits_for(plan: OfflinePlan, res: PlannedResource) -> set[str]:
 
 def test_plan_shows_every_release_with_chart_version_values() -> None:
     releases = {r.name: r for r in prod_plan().of_type("kubernetes:helm.sh/v3:Release")}
-    assert len(releases) == 9
+    assert len(releases) == 8
     eg = releases["tgi-addons-envoyGateway"].inputs
     assert eg["chart"] == "oci://docker.io/envoyproxy/gateway-helm"
     assert eg["version"] == "v1.9.0"
@@ -350,7 +351,9 @@ def test_each_custom_resource_waits_for_its_controller() -> None:
 
 
 def test_tiers_wait_for_the_gpu_operator_and_the_storage_class() -> None:
-    plan = prod_plan()
+    addons = prod_raw(nvidia={"mode": "install", "kind": "gpu-operator"})["addons"]
+    plan = offline_plan("prod", addons=addons)
+    assert not plan.of_type("kubernetes:apps/v1:DaemonSet")  # the operator brings its own
     servers = [
         r for r in plan.of_type("kubernetes:apps/v1:Deployment") if r.name.endswith("-server")
     ]
@@ -401,7 +404,7 @@ def test_cluster_create_adds_the_cluster_and_nodes_wait_for_it() -> None:
     (agent,) = plan.of_type("aws:eks/addon:Addon")
     assert agent.inputs["addonName"] == "eks-pod-identity-agent"
     groups = {r.name: r for r in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
-    assert set(groups) == {"tgi-cluster-system", "pool-l40s-ng", "pool-l40s-x4-ng"}
+    assert set(groups) == {"tgi-cluster-system", "tgi-pool-l40s-ng", "tgi-pool-l40s-x4-ng"}
     for res in plan.resources:
         if res.type.startswith("aws:eks/") and res.type != "aws:eks/cluster:Cluster":
             assert "tgi-cluster-eks" in _waits_for(plan, res), res.name
@@ -446,7 +449,7 @@ def test_plan_and_render_show_the_addons(
     rendered = yaml.safe_load((tmp_path / "addons" / "karpenter.yaml").read_text())
     assert rendered["version"] == "1.14.1"
     assert rendered["values"]["settings"]["interruptionQueue"] == "ml-prod-karpenter"
-    assert len(list((tmp_path / "addons").iterdir())) == 9
+    assert len(list((tmp_path / "addons").iterdir())) == 8
 
 
 def test_staging_scaled_objects_wait_for_keda() -> None:

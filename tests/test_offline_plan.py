@@ -74,9 +74,9 @@ def test_pods_wait_for_the_cache_and_the_service_for_the_pods() -> None:
     )
     service = named(plan, "Service", naming.service_name(cfg_tier))
     deps = {urns[d].type.split(":")[-1] for d in deployment.dependencies}
-    # depends_on a component means on each of its children: the pool's node group; prod
-    # installs the GPU operator (a Helm Release) in place of the device plugin DaemonSet.
-    assert {"Job", "NodeGroup", "Release", "ServiceAccount"} <= deps
+    # depends_on a component means on each of its children: the pool's node group, the
+    # device plugin's DaemonSet.
+    assert {"Job", "NodeGroup", "DaemonSet", "ServiceAccount"} <= deps
     assert deployment.urn in service.dependencies
 
 

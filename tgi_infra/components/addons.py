@@ -19,10 +19,10 @@ import pulumi_kubernetes as k8s
 
 from tgi_infra import naming
 from tgi_infra.components.kube import register_object
-from tgi_infra.components.nodepools import aws_partition
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests import addons as builders
 from tgi_infra.manifests import addons_aws as aws_builders
+from tgi_infra.manifests.credentials import aws_partition
 
 RELEASE_TIMEOUT_SECONDS = 900
 

@@ -18,9 +18,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from tgi_infra.components.addons import AddonNetwork
-from tgi_infra.components.nodepools import EC2_TRUST_POLICY, NODE_POLICIES, managed_policy_arn
 from tgi_infra.config.models import ClusterConfig, PlatformConfig
 from tgi_infra.manifests import cluster as plan
+from tgi_infra.manifests.credentials import EC2_TRUST_POLICY, NODE_POLICIES, managed_policy_arn
 
 KUBECONFIG_KEY = "kubeconfig"
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
@@ -83,14 +83,22 @@ def cluster_kubeconfig(
 
 
 def cluster_providers(
-    cfg: PlatformConfig, *, name: str = "tgi", opts: pulumi.ResourceOptions | None = None
+    cfg: PlatformConfig,
+    *,
+    name: str = "tgi",
+    kubeconfig: pulumi.Input[str] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> tuple[aws.Provider, k8s.Provider]:
     """(aws.Provider, kubernetes.Provider) for `cfg.cluster`; pass both down with
-    `ResourceOptions(providers=[...])` so every child resource reaches this cluster."""
+    `ResourceOptions(providers=[...])` so every child resource reaches this cluster.
+    `kubeconfig` (secret; the program reads `tgi-infra:kubeconfig` when the cluster sets
+    kubeconfigFromSecret) replaces the one built from the EKS cluster."""
     cluster = cfg.cluster
     aws_provider = aws.Provider(f"{name}-aws", region=cluster.region, opts=opts)
-    if cluster.kubeconfig_from_secret:
-        config: pulumi.Input[str] = pulumi.Config("tgi-infra").require_secret(KUBECONFIG_KEY)
+    if kubeconfig is not None:
+        config: pulumi.Input[str] = pulumi.Output.secret(kubeconfig)
+    elif cluster.kubeconfig_from_secret:
+        raise ValueError("cluster.kubeconfigFromSecret: pass the kubeconfig (a secret).")
     else:
         found = lookup_cluster(cluster, pulumi.InvokeOptions(provider=aws_provider))
         config = cluster_kubeconfig(cluster, found)
@@ -295,11 +303,14 @@ class ClusterSetup:
     cluster: EksCluster | None = None
 
 
-def cluster_setup(cfg: PlatformConfig, *, name: str = "tgi") -> ClusterSetup:
-    """`cluster_providers` for an existing cluster; for `cluster.create` the EKS cluster
-    first, and a kubernetes provider reading its kubeconfig."""
+def cluster_setup(
+    cfg: PlatformConfig, *, name: str = "tgi", kubeconfig: pulumi.Input[str] | None = None
+) -> ClusterSetup:
+    """`cluster_providers` for an existing cluster (`kubeconfig` as there); for
+    `cluster.create` the EKS cluster first, and a kubernetes provider reading its
+    kubeconfig."""
     if not cfg.cluster.create:
-        return ClusterSetup(*cluster_providers(cfg, name=name))
+        return ClusterSetup(*cluster_providers(cfg, name=name, kubeconfig=kubeconfig))
     aws_provider = aws.Provider(f"{name}-aws", region=cfg.cluster.region)
     created = EksCluster(f"{name}-cluster", cfg, pulumi.ResourceOptions(providers=[aws_provider]))
     k8s_provider = k8s.Provider(
