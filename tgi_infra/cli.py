@@ -22,7 +22,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from tgi_infra.offline.plan import OfflinePlan
 
-from tgi_infra.commands import bench_report, capacity, size
+from tgi_infra.commands import bench_report, capacity, doctor, size
 from tgi_infra.problems import ConfigInvalid
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="policy pack config JSON (default: the pack's config/<stack>.json, if any)",
     )
+
+    doctor.register(sub)
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
@@ -165,6 +167,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.checks import validate_platform
     from tgi_infra.config.loader import load_stack
     from tgi_infra.report import (
+        addons_table,
         capacity_table,
         cost_table,
         engine_comparison_table,
@@ -191,6 +194,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps({"ok": True, **plan.to_json(), "problems": problems}, indent=2))
         return EXIT_OK
     console.print(plan_tree(plan))
+    console.print(addons_table(plan, report.config))
     console.print(capacity_table(report))
     comparison = engine_comparison_table(report)
     if comparison is not None:
@@ -251,7 +255,14 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
         ns = meta.get("namespace", "cluster")
         path = out / f"{i:03d}-{ns}-{obj['kind'].lower()}-{meta['name']}.yaml"
         path.write_text(yaml.safe_dump(obj, sort_keys=False))
-    console.print(f"wrote {len(objects)} objects to {out}")
+    releases = plan.of_type("kubernetes:helm.sh/v3:Release")
+    if releases:
+        (out / "addons").mkdir(exist_ok=True)
+    for r in releases:
+        (out / "addons" / f"{r.inputs.get('name', r.name)}.yaml").write_text(
+            yaml.safe_dump(r.inputs, sort_keys=False)
+        )
+    console.print(f"wrote {len(objects)} objects and {len(releases)} Helm releases to {out}")
     return EXIT_OK
 
 

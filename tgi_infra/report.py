@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -12,8 +13,11 @@ from rich.tree import Tree
 
 from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.checks import StackReport
+from tgi_infra.checks.addon_cost import addon_costs
+from tgi_infra.checks.addon_cost import price_note as addon_price_note
 from tgi_infra.checks.cost import pool_cost, price_note, tier_cost
 from tgi_infra.checks.engine_comparison import tgi_alternatives
+from tgi_infra.config.models import PlatformConfig
 from tgi_infra.engines.approx_memory import APPROXIMATE_NOTE
 from tgi_infra.offline.plan import OfflinePlan, PlannedResource
 from tgi_infra.problems import Problem
@@ -122,6 +126,42 @@ def cost_table(report: StackReport) -> Table:
                 f"{tc.hourly_min:,.2f}–{tc.hourly_max:,.2f}",
                 f"{tc.monthly_min:,.0f}–{tc.monthly_max:,.0f}",
             )
+    weights = {n: cap.facts.weight_bytes for n, cap in report.tiers.items()}
+    for line in addon_costs(cfg, weights):
+        table.add_row(
+            f"[bold]{escape(line.item)}[/bold] [dim]{escape(line.note)}[/dim]",
+            "",
+            f"{line.monthly_min / 730:,.2f}–{line.monthly_max / 730:,.2f}",
+            f"{line.monthly_min:,.0f}–{line.monthly_max:,.0f}",
+        )
+    if addon_costs(cfg, weights):
+        table.caption = addon_price_note()
+    return table
+
+
+def addons_table(plan: OfflinePlan, cfg: PlatformConfig | None = None) -> Table:
+    """Every Helm release the plan installs: chart, version, namespace, values (YAML,
+    secrets already redacted by the offline runner); then the add-ons the stack relies on
+    (`existing`) or does not use (`off`)."""
+    table = Table(title="add-ons (Helm releases)", title_justify="left", show_lines=True)
+    for col in ("release", "chart", "version", "namespace", "values"):
+        table.add_column(col)
+    for res in plan.of_type("kubernetes:helm.sh/v3:Release"):
+        i = res.inputs
+        repo = (i.get("repositoryOpts") or {}).get("repo")
+        chart = f"{repo}/{i['chart']}" if repo else i["chart"]
+        values = yaml.safe_dump(i.get("values") or {}, sort_keys=False, width=90).rstrip()
+        table.add_row(
+            i.get("name", res.name),
+            chart,
+            i.get("version", ""),
+            i.get("namespace", ""),
+            escape(values if values != "{}" else "(chart defaults)"),
+        )
+    for key, entry in (cfg.addons.entries() if cfg else {}).items():
+        if entry.mode != "install":
+            what = "relied on: `tgi-infra doctor` checks it" if entry.mode == "existing" else ""
+            table.add_row(key, f"[dim]{entry.mode}[/dim]", "", "", what)
     return table
 
 
@@ -163,6 +203,12 @@ def _label(res: PlannedResource) -> str:
     if not res.custom:
         return f"[bold cyan]{res.type}[/bold cyan] {res.name}"
     kind = res.type.split(":")[-1]
+    if res.type.startswith("kubernetes:helm.sh/"):
+        i = res.inputs
+        return (
+            f"{kind} [green]{i.get('name', res.name)}[/green] [dim]({i.get('namespace')})[/dim] "
+            f"{escape(str(i.get('chart')))} {i.get('version')}"
+        )
     meta: dict[str, Any] = res.inputs.get("metadata") or {}
     shown = meta.get("name") or res.name
     ns = meta.get("namespace")

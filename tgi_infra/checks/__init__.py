@@ -13,6 +13,7 @@ from typing import Any
 
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
+from tgi_infra.checks.addons import check_addons
 from tgi_infra.checks.cache import check_cache_access
 from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
 from tgi_infra.checks.launcher import (
@@ -109,6 +110,7 @@ def validate_platform(
     report.problems += check_observability(cfg)
     report.problems += check_gateway(cfg)
     report.problems += check_tenant_overcommit(cfg, report.tiers)
+    report.problems += check_addons(cfg)
     report.problems += check_slo(cfg, report.tiers)
     return report
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints
 
+from tgi_infra.config.addons import AddonsConfig, ClusterCreateSettings
+from tgi_infra.config.base import DnsLabel, Model
 from tgi_infra.engines import DEFAULT_VERSIONS, EngineName
 
 DEFAULT_TGI_VERSION = DEFAULT_VERSIONS["tgi"]
-
-DnsLabel = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"),
-]
-"""A lowercase DNS label short enough to prefix Kubernetes object names (≤ 40 chars)."""
 
 # TGI's launcher enums (launcher/src/main.rs): Quantization, Dtype, KVCacheDtype.
 Quantize = Literal[
@@ -50,21 +45,15 @@ MAX_TOKENS = 10_000_000  # above any context length a GPU holds
 PINNED_REVISION = re.compile(r"^[0-9a-f]{40}$")
 
 
-class Model(BaseModel):
-    """Base for every config model: camelCase aliases, unknown keys rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
-
-
 class ClusterConfig(Model):
-    """The existing EKS cluster the platform is deployed into."""
+    """The EKS cluster the platform is deployed into: an existing one, or one it creates."""
 
-    name: str = Field(min_length=1, description="Name of the existing EKS cluster.")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Name of the EKS cluster: looked up when `create` is false, the name of "
+        "the new cluster when it is true.",
+    )
     region: str = Field(
         pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. us-east-1."
     )
@@ -83,7 +72,18 @@ class ClusterConfig(Model):
     gpu_operator_installed: bool = Field(
         False,
         description="The NVIDIA GPU operator (or a device plugin) already runs on the "
-        "cluster; when false, the NVIDIA device plugin DaemonSet is deployed.",
+        "cluster; when false, the NVIDIA device plugin DaemonSet is deployed. Same as "
+        "`addons.nvidia.mode: existing`.",
+    )
+    create: bool = Field(
+        False,
+        description="Create the EKS cluster (control plane, VPC or given subnets, a system "
+        "node group for the controllers, access entries, the Pod Identity agent) instead of "
+        "looking up an existing one. Excludes `kubeconfigFromSecret`.",
+    )
+    settings: ClusterCreateSettings = Field(
+        ClusterCreateSettings(),
+        description="How a created cluster is built (only read when `create` is true).",
     )
 
 
@@ -547,9 +547,7 @@ class ObservabilityConfig(Model):
         description="Prometheus query URL for KEDA's trigger.",
     )
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces.")
-    dashboard: DashboardConfig = Field(
-        DashboardConfig(), description="The Grafana dashboard."
-    )
+    dashboard: DashboardConfig = Field(DashboardConfig(), description="The Grafana dashboard.")
     scrape_interval: str = Field(
         "15s", pattern=r"^[1-9][0-9]*(s|m)$", description="How often Prometheus scrapes TGI."
     )
@@ -615,7 +613,9 @@ class PlatformConfig(Model):
         description="Stricter checks and policy levels in prod (e.g. an unpinned revision is "
         "an error); tag `tgi-infra/environment` on AWS resources.",
     )
-    cluster: ClusterConfig = Field(description="The existing EKS cluster and namespaces.")
+    cluster: ClusterConfig = Field(
+        description="The EKS cluster (existing, or created with `create`) and namespaces."
+    )
     node_pools: list[NodePoolConfig] = Field(min_length=1, description="GPU node pools.")
     tiers: list[TierConfig] = Field(min_length=1, description="Model tiers, one Deployment each.")
     tenants: list[TenantConfig] = Field(
@@ -627,6 +627,11 @@ class PlatformConfig(Model):
     )
     cache: CacheConfig = Field(CacheConfig(), description="The weight cache.")
     capacity: CapacityConfig = Field(CapacityConfig(), description="Planning thresholds.")
+    addons: AddonsConfig = Field(
+        AddonsConfig(),
+        description="The controllers the platform's objects need, one entry each, "
+        "`mode: install | existing | off` (default existing: relied on, not installed).",
+    )
     usage_stats: Literal["on", "off", "no-stack"] = Field(
         "off", description="TGI's usage statistics (USAGE_STATS); off for air-gapped clusters."
     )
