@@ -68,6 +68,26 @@ QWEN25_7B_AWQ = _facts(
     vocab_size=152064, max_position_embeddings=32768, weight_bytes=5_580_000_000,
     intermediate_size=18944, checkpoint_quantization="awq", torch_dtype="float16",
 )
+# Qwen/Qwen3-8B-FP8 config.json: 36 layers, hidden 4096, 32 heads, 8 KV heads, head_dim 128,
+# vocab 151936, intermediate 12288, max_position_embeddings 40960; fp8 block-128 weights with
+# bf16 embeddings and (untied) lm_head: 6.95e9 fp8 bytes + 2 x 151936 x 4096 x 2 bf16 bytes
+# = 9.44e9 (vLLM logs "8.8 GiB for weight" for this checkpoint, 9.45e9 bytes).
+QWEN3_8B_FP8 = _facts(
+    "Qwen/Qwen3-8B-FP8", architecture="Qwen3ForCausalLM", num_layers=36, hidden_size=4096,
+    num_attention_heads=32, num_kv_heads=8, head_dim=128, vocab_size=151936,
+    max_position_embeddings=40960, weight_bytes=9_440_000_000, intermediate_size=12288,
+    checkpoint_quantization="fp8",
+)
+# deepseek-ai/DeepSeek-R1-Distill-Qwen-14B config.json (a Qwen2.5-14B): 48 layers, hidden
+# 5120, 40 heads, 8 KV heads, head_dim 128, vocab 152064, intermediate 13824,
+# max_position_embeddings 131072; 14.77e9 bf16 parameters (vLLM logs 13.9476 GB per GPU at
+# tp 2, i.e. 29.95e9 bytes with lm_head loaded whole on both GPUs).
+R1_DISTILL_QWEN_14B = _facts(
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", architecture="Qwen2ForCausalLM",
+    num_layers=48, hidden_size=5120, num_attention_heads=40, num_kv_heads=8, head_dim=128,
+    vocab_size=152064, max_position_embeddings=131072, weight_bytes=29_540_000_000,
+    intermediate_size=13824,
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,51 @@ VLLM_CASES = (
         "held_out", LLAMA_31_70B_W8A8, "H100-80GB", "0.7.1", 1381 * 16,
         flags=(("gpu_memory_utilization", 0.98), ("max_model_len", 2048)),
         assumptions="GPU not named: 67.7 GiB of weights at util 0.98 leave room only on 80 GB",
+    ),
+    # ---- added in the second pass; every one held out (role fixed before comparing) ----
+    LogCase(
+        "Llama-3.1-8B fp16, A100 40GB, vLLM 0.10.1.1 V1, defaults",
+        "vllm", "public notebook, 'install vLLM / sample log' (find_string id 46454478915), "
+        "2025-08-27",
+        "held_out", LLAMA_31_8B, "A100-40GB", "0.10.1.1", 157_648,
+        assumptions=(
+            "version and flags from the log ('vLLM API server version 0.10.1.1', non-default "
+            "args only --dtype float16; max model len 131072, max_num_batched_tokens=2048); GPU "
+            "not named: 14.99 GiB of weights + 19.25 GiB of KV at utilization 0.9 only add up "
+            "on a ~39.4 GiB card, the A100 40GB"
+        ),
+    ),
+    LogCase(
+        "Qwen3-8B-FP8 (--dtype float16), 24 GB GPU, vLLM 0.10.2 V1, util 0.8, max-model-len 1024",
+        "vllm", "public notes 'vllm serve Qwen3-8B-FP8' (find_string id 34681159919), "
+        "2025-09-28",
+        "held_out", QWEN3_8B_FP8, "RTX-4090", "0.10.2", 62_608, torch_total_gib=23.53,
+        flags=(("gpu_memory_utilization", 0.8), ("max_model_len", 1024)),
+        assumptions=(
+            "the log prints 'Free memory on device (23.08/23.53 GiB)': a 24 GB card (RTX 4090 "
+            "row for its driver reservation); version from the date and the log format"
+        ),
+    ),
+    LogCase(
+        "DeepSeek-R1-Distill-Qwen-14B, 2x RTX 4090, vLLM 0.7.2 V0, util 0.98",
+        "vllm", "https://github.com/vllm-project/vllm/issues/13061",
+        "held_out", R1_DISTILL_QWEN_14B, "RTX-4090", "0.7.2", 81_536, tensor_parallel=2,
+        flags=(("gpu_memory_utilization", 0.98),),
+        assumptions=(
+            "version from the issue date (2025-02-11, V0 log lines 'model_runner.py:1115'); "
+            "default max_model_len 131072 (the log's error message)"
+        ),
+    ),
+    LogCase(
+        "Hermes-3-Llama-3.1-8B, 24 GB GPU, vLLM ~0.13 V1, util 0.85, max-model-len 16384",
+        "vllm", "public project notes 'Hermes-3-Llama-3.1-8B' (find_string id 1568249311), "
+        "2026-01-02",
+        "held_out", LLAMA_31_8B, "RTX-4090", "0.13.0", 30_960,
+        flags=(("gpu_memory_utilization", 0.85), ("max_model_len", 16384)),
+        assumptions=(
+            "the notes say '85% of GPU memory (20GB / 24GB)': a 24 GB card (RTX 4090 row); "
+            "version taken as 0.13 from the date (a Llama 3.1 8B fine-tune, same shapes)"
+        ),
     ),
 )
 

@@ -36,16 +36,18 @@ TOLERANCE: dict[str, float] = {
     VLLM_CASES[1].case: 0.15,
     VLLM_CASES[2].case: 0.05,
     VLLM_CASES[3].case: 0.03,
+    # LMCache connector in the command; the V1 sampler at 1024 rows explains all but ~1 GiB
+    VLLM_CASES[4].case: 0.15,
+    VLLM_CASES[6].case: 0.05,  # GPU inferred from the logged memory lines
+    VLLM_CASES[7].case: 0.05,  # its log prints weights 8.8 GiB and activation 1.4 GiB
+    VLLM_CASES[8].case: 0.05,  # logged non-torch 0.25 GiB at tp 2 vs 1.38 GiB modelled
+    VLLM_CASES[9].case: 0.08,  # version and GPU assumed
     SGLANG_CASES[0].case: 0.02,
     SGLANG_CASES[1].case: 0.005,
     SGLANG_CASES[2].case: 0.006,
     SGLANG_CASES[3].case: 0.02,
 }
 XFAIL: dict[str, str] = {
-    VLLM_CASES[4].case: (
-        "MoE fp8 on 4 GPUs: about 6.5 GiB per GPU go outside weights and KV (fused-MoE and "
-        "fp8 block-GEMM workspaces, torch.compile) that the dense activation term does not see"
-    ),
     VLLM_CASES[5].case: (
         "V1 0.7.1 with w8a8: about 2 GiB more than the model's activation peak (int8 "
         "activation-quant buffers, V1's profile run); the case's GPU is also assumed"
@@ -93,7 +95,7 @@ def test_held_out_medians() -> None:
     sglang = [error(c) for c in SGLANG_CASES if c.role == "held_out"]
     assert statistics.median(sglang) <= 0.10
     vllm = [error(c) for c in VLLM_CASES if c.role == "held_out"]
-    assert statistics.median(vllm) <= 0.40  # honest: target 10 % not met (two MoE/w8a8 misses)
+    assert statistics.median(vllm) <= 0.10  # max 36 % (w8a8 on V1 0.7.1) misses the 25 % target
 
 
 def test_error_band_covers_the_held_out_errors() -> None:
@@ -125,6 +127,7 @@ def _outside(cases, tol) -> list[str]:
 ENGINE_ABLATIONS = [
     ("vllm non-torch memory", vllm_memory, "NON_TORCH_BYTES", 0),
     ("vllm activation peak", vllm_memory, "ACTIVATION_FACTOR", 0.0),
+    ("vllm V1 native sampler", vllm_memory, "V1_SAMPLER_BYTES_PER_VOCAB_ENTRY", 8),
     ("sglang CUDA context", sglang_memory, "CUDA_CONTEXT_BYTES", 0),
     ("sglang NCCL", sglang_memory, "NCCL_BYTES_PER_SHARD", 0),
 ]

@@ -61,8 +61,16 @@ ACTIVATION_FACTOR = 0.8
 # Assumed from vLLM 0.21+ logs ("Estimated CUDA graph memory: 0.73 GiB total" for a 8B
 # model): graphs captured for decode batch sizes up to max_num_seqs.
 CUDA_GRAPH_BYTES = 768 * MIB
-# Sampler pass of the profile run: float32 logits of max_num_seqs rows, plus the sorted copy.
+# Sampler pass of the profile run, bytes per (row x vocab entry), rows = max_num_seqs.
+# V0: fitted together with ACTIVATION_FACTOR on the tuned V0 cases.
 SAMPLER_BYTES_PER_VOCAB_ENTRY = 8
+# V1, read in 0.10.1.1 v1/sample/ops/topk_topp_sampler.py (PyTorch-native top-k/top-p, used
+# when FlashInfer is not installed, e.g. a plain ``pip install vllm``): live at the peak are
+# the model's 16-bit logits (2), the sampler's float32 copy (4), the sorted values (4) and
+# int64 indices (8), two bool masks (2), the softmax/cumsum buffer (4) and the re-scattered
+# float32 logits (4): 28 bytes. Checked on a public 0.10.2 log (Qwen3-8B-FP8, 256 rows x
+# 151936: "1.4 GiB for peak activation").
+V1_SAMPLER_BYTES_PER_VOCAB_ENTRY = 28
 # v1/worker/extensible_kv_cache.py
 EXTENSIBLE_MARGIN_FLOOR_BYTES = 1 * GIB
 EXTENSIBLE_MARGIN_FRACTION = 0.75
@@ -97,6 +105,16 @@ class VllmMemory:
     max_num_batched_tokens: int
     kv_cache_tokens: int
     notes: tuple[str, ...] = field(default=())
+
+
+def default_max_num_seqs(version: tuple[int, int, int], total_bytes: int, gpu_name: str) -> int:
+    """``max_num_seqs`` when the user sets none: V1 uses 1024 on GPUs of 70 GiB or more other
+    than A100 (read in 0.10.1.1 and 0.34.0 ``engine/arg_utils.py``), 256 elsewhere and in V0."""
+    if version >= V1_SINCE and (
+        total_bytes >= 160 * GIB or (total_bytes >= 70 * GIB and "a100" not in gpu_name.lower())
+    ):
+        return 1024
+    return 256
 
 
 def default_max_num_batched_tokens(
@@ -140,11 +158,15 @@ def plan_vllm(
     tokens = max_num_batched_tokens or default_max_num_batched_tokens(
         version, total_bytes, gpu_name, model_len
     )
-    seqs = max_num_seqs or 256
+    seqs = min(max_num_seqs or default_max_num_seqs(version, total_bytes, gpu_name), tokens)
     requested = math.ceil(total_bytes * utilization)
+    sampler_bytes = (
+        V1_SAMPLER_BYTES_PER_VOCAB_ENTRY if version >= V1_SINCE else SAMPLER_BYTES_PER_VOCAB_ENTRY
+    )
+    # the vocab is split over the shards only for the logits' matmul; the sampler sees it whole
     activation = int(
         ACTIVATION_FACTOR * tokens * activation_bytes_per_token(facts, tensor_parallel)
-        + seqs * facts.vocab_size * SAMPLER_BYTES_PER_VOCAB_ENTRY
+        + seqs * facts.vocab_size * sampler_bytes
     )
     non_torch = NON_TORCH_BYTES + (NCCL_BYTES_PER_SHARD if tensor_parallel > 1 else 0)
     graphs = 0
