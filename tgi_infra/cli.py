@@ -22,7 +22,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from tgi_infra.offline.plan import OfflinePlan
 
-from tgi_infra.commands import capacity
+from tgi_infra.commands import bench_report, capacity, size
 from tgi_infra.problems import ConfigInvalid
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
+    size.register(sub)
+    bench_report.register(sub)
     return parser
 
 

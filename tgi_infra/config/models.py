@@ -236,6 +236,17 @@ class TierConfig(Model):
     cache_size_gib: int | None = Field(
         None, ge=1, description="Override the weight-cache volume size (default: weights × 1.3)."
     )
+    slo: SloConfig | None = Field(
+        None,
+        description="Latency targets at a peak request rate; validate checks them at "
+        "replicas.max against the performance model (docs/capacity.md). Unset: none.",
+    )
+    benchmark: BenchmarkConfig | None = Field(
+        None,
+        description="Renders a Job running `vllm bench serve` at the tier's Service "
+        "(docs/capacity.md); `tgi-infra bench-report` compares its results with the plan. "
+        "Unset: no Job.",
+    )
 
     @property
     def effective_max_batch_prefill_tokens(self) -> int:
@@ -367,3 +378,10 @@ class PlatformConfig(Model):
 
     def node_pool(self, name: str) -> NodePoolConfig:
         return next(p for p in self.node_pools if p.name == name)
+
+
+# Per-tier performance sections live in their own module (they subclass Model above).
+from tgi_infra.config.performance import BenchmarkConfig, SloConfig  # noqa: E402
+
+TierConfig.model_rebuild()
+PlatformConfig.model_rebuild()
