@@ -88,6 +88,33 @@ R1_DISTILL_QWEN_14B = _facts(
     vocab_size=152064, max_position_embeddings=131072, weight_bytes=29_540_000_000,
     intermediate_size=13824,
 )
+# The four below: config.json numbers as published on the Hub; weight_bytes = parameters x 2
+# (16-bit checkpoints), matching the "Loading model weights took" line of each log. Each
+# log's "# GPU blocks" x 16 x the per-token KV bytes these shapes give equals its logged
+# kv_cache_size, which confirms the shapes.
+# realtreetune/rho-1b-sft-GSM8K: microsoft/rho-1b, a TinyLlama-1.1B (22 layers, 4 KV heads).
+RHO_1B = _facts(
+    "realtreetune/rho-1b-sft-GSM8K", num_layers=22, hidden_size=2048, num_attention_heads=32,
+    num_kv_heads=4, head_dim=64, vocab_size=32000, max_position_embeddings=2048,
+    weight_bytes=2_200_000_000, intermediate_size=5632,
+)
+OPT_125M = _facts(
+    "facebook/opt-125m", architecture="OPTForCausalLM", num_layers=12, hidden_size=768,
+    num_attention_heads=12, num_kv_heads=12, head_dim=64, vocab_size=50272,
+    max_position_embeddings=2048, weight_bytes=250_500_000, intermediate_size=3072,
+    torch_dtype="float16",
+)
+PHI_15 = _facts(
+    "microsoft/phi-1_5", architecture="PhiForCausalLM", num_layers=24, hidden_size=2048,
+    num_attention_heads=32, num_kv_heads=32, head_dim=64, vocab_size=51200,
+    max_position_embeddings=2048, weight_bytes=2_836_730_000, intermediate_size=8192,
+    torch_dtype="float16",
+)
+LLAMA_32_1B = _facts(
+    "meta-llama/Llama-3.2-1B", num_layers=16, hidden_size=2048, num_attention_heads=32,
+    num_kv_heads=8, head_dim=64, vocab_size=128256, max_position_embeddings=131072,
+    weight_bytes=2_471_000_000, intermediate_size=8192,
+)
 
 
 @dataclass(frozen=True)
@@ -184,11 +211,13 @@ VLLM_CASES = (
     LogCase(
         "DeepSeek-R1-Distill-Qwen-14B, 2x RTX 4090, vLLM 0.7.2 V0, util 0.98",
         "vllm", "https://github.com/vllm-project/vllm/issues/13061",
-        "held_out", R1_DISTILL_QWEN_14B, "RTX-4090", "0.7.2", 81_536, tensor_parallel=2,
+        "tuned", R1_DISTILL_QWEN_14B, "RTX-4090", "0.7.2", 81_536, tensor_parallel=2,
         flags=(("gpu_memory_utilization", 0.98),),
         assumptions=(
             "version from the issue date (2025-02-11, V0 log lines 'model_runner.py:1115'); "
-            "default max_model_len 131072 (the log's error message)"
+            "default max_model_len 131072 (the log's error message). Added as held out; made "
+            "tuned once its printed non-torch memory (0.25 GiB at tp 2) set "
+            "vllm_memory.NCCL_BYTES_PER_SHARD, so it no longer counts as held out"
         ),
     ),
     LogCase(
@@ -200,6 +229,39 @@ VLLM_CASES = (
         assumptions=(
             "the notes say '85% of GPU memory (20GB / 24GB)': a 24 GB card (RTX 4090 row); "
             "version taken as 0.13 from the date (a Llama 3.1 8B fine-tune, same shapes)"
+        ),
+    ),
+    LogCase(
+        "rho-1b (TinyLlama 1.1B), H200, vLLM 0.6.4.post1 V0, util 0.90 (LLM class)",
+        "vllm", "public research notes, run_oracle.sh log on h200 (find_string id "
+        "54021851790), 2026-04-28",
+        "held_out", RHO_1B, "H200", "0.6.4", 365_549 * 16, torch_total_gib=139.80,
+        assumptions="engine config printed in full (v0.6.4.post1, max_seq_len 2048, bf16)",
+    ),
+    LogCase(
+        "opt-125m, GTX 1080 8 GB (desktop), vLLM 0.6.4.post1 V0, defaults (LLM class)",
+        "vllm", "public notes 'vllm quickstart' (find_string id 19719842090), 2024-12-06",
+        "held_out", OPT_125M, "RTX-3090", "0.6.4", 11_422 * 16, torch_total_gib=7.92,
+        assumptions=(
+            "GTX 1080 (the same notes name it); its 7.92 GiB total is given, the RTX 3090 row "
+            "only lends its driver reservation; the desktop (Xorg) holds ~0.2 GiB the model "
+            "does not see"
+        ),
+    ),
+    LogCase(
+        "phi-1_5, GTX 1080 8 GB (desktop), vLLM 0.6.4.post1 V0, defaults (LLM class)",
+        "vllm", "public notes 'test vllm' (find_string id 19400629813), 2024-12-06",
+        "held_out", PHI_15, "RTX-3090", "0.6.4", 1_207 * 16, torch_total_gib=7.92,
+        assumptions="as the opt-125m case (same machine and day)",
+    ),
+    LogCase(
+        "Llama-3.2-1B fp16, GTX 1080 8 GB, vLLM 0.6.4.post1 V0, util 0.95, max-model-len 105088",
+        "vllm", "public notes 'test vllm' (find_string id 19400629813), 2024-12-06",
+        "held_out", LLAMA_32_1B, "RTX-3090", "0.6.4", 7_366 * 16, torch_total_gib=7.92,
+        flags=(("gpu_memory_utilization", 0.95), ("max_model_len", 105088)),
+        assumptions=(
+            "as the opt-125m case; chunked prefill on by default above 32K, the log prints "
+            "'max_num_batched_tokens=512'"
         ),
     ),
 )
