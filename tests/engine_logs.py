@@ -115,6 +115,23 @@ LLAMA_32_1B = _facts(
     num_kv_heads=8, head_dim=64, vocab_size=128256, max_position_embeddings=131072,
     weight_bytes=2_471_000_000, intermediate_size=8192,
 )
+# deepseek-ai/DeepSeek-R1-Distill-Qwen-7B config.json (a Qwen2.5-Math-7B): 28 layers, hidden
+# 3584, 28 heads, 4 KV heads, head_dim 128, vocab 152064, intermediate 18944,
+# max_position_embeddings 131072; 7.62e9 bf16 parameters (untied lm_head).
+R1_DISTILL_QWEN_7B = _facts(
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", architecture="Qwen2ForCausalLM",
+    num_layers=28, hidden_size=3584, num_attention_heads=28, num_kv_heads=4, head_dim=128,
+    vocab_size=152064, max_position_embeddings=131072, weight_bytes=15_230_000_000,
+    intermediate_size=18944,
+)
+# Qwen/Qwen3-4B config.json: 36 layers, hidden 2560, 32 heads, 8 KV heads, head_dim 128,
+# vocab 151936 (tied embeddings), intermediate 9728, max_position_embeddings 40960; 4.02e9
+# bf16 parameters.
+QWEN3_4B = _facts(
+    "Qwen/Qwen3-4B", architecture="Qwen3ForCausalLM", num_layers=36, hidden_size=2560,
+    num_attention_heads=32, num_kv_heads=8, head_dim=128, vocab_size=151936,
+    max_position_embeddings=40960, weight_bytes=8_045_000_000, intermediate_size=9728,
+)
 
 
 @dataclass(frozen=True)
@@ -305,6 +322,26 @@ SGLANG_CASES = (
         "held_out", QWEN3_235B_FP8, "H100-80GB", "0.4.9", 367_404, tensor_parallel=4,
         flags=(("mem_fraction_static", 0.93),),
         assumptions="version from the issue date (2025-07-22)",
+    ),
+    # ---- added in the second pass; held out (role fixed before comparing) ----
+    LogCase(
+        "DeepSeek-R1-Distill-Qwen-7B, RTX 3090 (WSL2), SGLang ~0.4.2, defaults (0.88)",
+        "sglang", "public README 'Local deployment of Deepseek-R1 with RTX3090/RTX4090' "
+        "(find_string id 8893364747), 2025-02-04",
+        "held_out", R1_DISTILL_QWEN_7B, "RTX-3090", "0.4.2", 105_531,
+        assumptions=(
+            "server_args printed in full (mem_fraction_static=0.88, tp 1); version from the "
+            "date; Docker on WSL2 on a Windows desktop, whose display holds memory the model "
+            "does not see (the log's 'avail mem=22.76 GB' before the weights)"
+        ),
+    ),
+    LogCase(
+        "Qwen3-4B, H100 80GB, SGLang 0.5.18, --mem-fraction-static 0.85, context 32768",
+        "sglang", "public experiment report (Korean), 'SGLang 0.5.18 ... Qwen3-4B' "
+        "(find_string id 63400963934)",
+        "held_out", QWEN3_4B, "H100-80GB", "0.5.18", 430_067,
+        flags=(("mem_fraction_static", 0.85), ("context_length", 32768)),
+        assumptions="the report's table gives GPU, version, flags and the pool (K+V 29.53 GB)",
     ),
 )
 

@@ -54,6 +54,8 @@ TOLERANCE: dict[str, float] = {
     SGLANG_CASES[1].case: 0.005,
     SGLANG_CASES[2].case: 0.006,
     SGLANG_CASES[3].case: 0.02,
+    SGLANG_CASES[4].case: 0.10,  # Docker on WSL2: the Windows desktop holds ~0.3 GiB
+    SGLANG_CASES[5].case: 0.02,
 }
 XFAIL: dict[str, str] = {
     VLLM_CASES[5].case: (
