@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,20 @@ class PlannedResource:
     custom: bool
     inputs: dict[str, Any] = field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    """URNs this resource was known by (`aliases`): the engine keeps their state."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "dependencies": list(self.dependencies),
+            "aliases": list(self.aliases),
+            "inputs": self.inputs,
+        }
 
 
 @dataclass
@@ -49,6 +64,14 @@ class OfflinePlan:
         if parent_urn is None:
             return [r for r in self.resources if r.parent is None or _is_stack(r.parent)]
         return [r for r in self.resources if r.parent == parent_urn]
+
+    def to_json(self) -> dict[str, Any]:
+        """Every resource (inputs with secrets redacted) and the stack outputs."""
+        return {
+            "stack": self.stack,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+        }
 
     def of_type(self, prefix: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type.startswith(prefix)]
@@ -73,16 +96,54 @@ def _is_stack(urn: str) -> bool:
     return urn.split("::")[2] == "pulumi:pulumi:Stack"
 
 
+class DuplicateUrn(Exception):
+    """Two resources with one URN: the engine refuses the program ("Duplicate resource URN")."""
+
+    def __init__(self, urn: str) -> None:
+        super().__init__(
+            f"duplicate resource URN {urn}: two resources share a type, parent type and "
+            "name; give each component a distinct name"
+        )
+        self.urn = urn
+
+
+def alias_urns(urn: str, request: Any) -> tuple[str, ...]:
+    """The URNs a registration's aliases stand for (same stack, project and parent type)."""
+    out = list(getattr(request, "aliasURNs", []) or [])
+    qualified, _, name = urn.rpartition("::")
+    for alias in getattr(request, "aliases", []) or []:
+        if alias.WhichOneof("alias") == "urn":
+            out.append(alias.urn)
+            continue
+        spec = alias.spec
+        typ = spec.type or request.type
+        base = qualified if typ == request.type else qualified.rpartition("$")[0] + "$" + typ
+        out.append(f"{base}::{spec.name or name}")
+    return tuple(out)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that remembers each registration's parent and the stack outputs."""
+    """A MockMonitor that remembers each registration's parent and aliases and the stack
+    outputs, and refuses a URN registered twice, as the engine does."""
 
     def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
-        self.registrations: list[tuple[str, str, str, str, bool, tuple[str, ...]]] = []
+        self.registrations: list[
+            tuple[str, str, str, str, bool, tuple[str, ...], tuple[str, ...]]
+        ] = []
         self.outputs: dict[str, Any] = {}
+        self.urns: set[str] = set()
+        self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        with self._lock:  # the SDK registers from several threads
+            before = len(self.mocks.resources)
+            response = super().RegisterResource(request)
+            if len(self.mocks.resources) > before:  # a custom resource: key inputs by URN
+                self.mocks.resources[-1].urn = response.urn
+        if request.type != "pulumi:pulumi:Stack" and response.urn in self.urns:
+            raise DuplicateUrn(response.urn)
+        self.urns.add(response.urn)
         self.registrations.append(
             (
                 response.urn,
@@ -91,6 +152,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 request.parent,
                 request.custom,
                 tuple(request.dependencies),
+                alias_urns(response.urn, request),
             )
         )
         return response
@@ -156,10 +218,12 @@ def run_offline(
     pulumi_settings.SETTINGS.outputs.clear()
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes it
     pulumi_mocks._sync_await(pulumi.runtime.stack.run_in_stack(program))
-    inputs = {(r.type, r.name): redact(normalize(r.inputs)) for r in mocks.resources}
+    inputs = {r.urn: redact(normalize(r.inputs)) for r in mocks.resources}
     resources = [
-        PlannedResource(urn, typ, name, parent or None, custom, inputs.get((typ, name), {}), deps)
-        for urn, typ, name, parent, custom, deps in monitor.registrations
+        PlannedResource(
+            urn, typ, name, parent or None, custom, inputs.get(urn, {}), deps, aliases
+        )
+        for urn, typ, name, parent, custom, deps, aliases in monitor.registrations
         if typ != "pulumi:pulumi:Stack"
     ]
     return OfflinePlan(stack, resources, redact(normalize(monitor.outputs)))

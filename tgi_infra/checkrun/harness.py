@@ -34,7 +34,9 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
+from tgi_infra.policy_pack import PACK_DIR
+
+POLICY_DIR = PACK_DIR
 LEVELS = {
     pb.ADVISORY: "advisory",
     pb.MANDATORY: "mandatory",
