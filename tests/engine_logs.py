@@ -132,6 +132,14 @@ QWEN3_4B = _facts(
     num_attention_heads=32, num_kv_heads=8, head_dim=128, vocab_size=151936,
     max_position_embeddings=40960, weight_bytes=8_045_000_000, intermediate_size=9728,
 )
+# Qwen/Qwen3-0.6B config.json: 28 layers, hidden 1024, 16 heads, 8 KV heads, head_dim 128,
+# vocab 151936 (tied embeddings), intermediate 3072, max_position_embeddings 40960; 0.596e9
+# bf16 parameters.
+QWEN3_06B = _facts(
+    "Qwen/Qwen3-0.6B", architecture="Qwen3ForCausalLM", num_layers=28, hidden_size=1024,
+    num_attention_heads=16, num_kv_heads=8, head_dim=128, vocab_size=151936,
+    max_position_embeddings=40960, weight_bytes=1_192_000_000, intermediate_size=3072,
+)
 
 
 @dataclass(frozen=True)
@@ -342,6 +350,17 @@ SGLANG_CASES = (
         "held_out", QWEN3_4B, "H100-80GB", "0.5.18", 430_067,
         flags=(("mem_fraction_static", 0.85), ("context_length", 32768)),
         assumptions="the report's table gives GPU, version, flags and the pool (K+V 29.53 GB)",
+    ),
+    LogCase(
+        "Qwen3-0.6B, RTX 5080 16 GB, SGLang ~0.4.10 (Aug 2025), defaults",
+        "sglang", "public README 'MinerU images for Blackwell' (find_string id 47444754202), "
+        "2025-08-08",
+        "held_out", QWEN3_06B, "RTX-4090", "0.4.10", 104_273, torch_total_gib=15.58,
+        assumptions=(
+            "nvidia-smi prints 16303 MiB (torch total taken as that less the RTX 4090 row's "
+            "driver reservation); version from the date (0.4.8-0.5.2 share the default); "
+            "no flags beyond the model"
+        ),
     ),
 )
 

@@ -56,6 +56,7 @@ TOLERANCE: dict[str, float] = {
     SGLANG_CASES[3].case: 0.02,
     SGLANG_CASES[4].case: 0.10,  # Docker on WSL2: the Windows desktop holds ~0.3 GiB
     SGLANG_CASES[5].case: 0.02,
+    SGLANG_CASES[6].case: 0.03,  # exercises the 0.4.8-0.5.2 default (0.818 on 16303 MiB)
 }
 XFAIL: dict[str, str] = {
     VLLM_CASES[5].case: (
@@ -233,6 +234,31 @@ def test_sglang_default_mem_fraction() -> None:
     reserved = 512 + 4096 * 1.5 + 128 + 48 * 2 + 50 * 8
     assert default_mem_fraction_static((0, 5, 23), 23034, 1) == round(
         (23034 - reserved) / 23034, 3)
+
+
+def test_sglang_default_mem_fraction_by_release() -> None:
+    # server_args.py of each wheel (/work/engine-src/sglang-<v>).
+    # 0.4.6-0.4.7: an H200 (143771 MiB) at tp 8 gets 0.88 raised by 48 GiB x 0.12 / gpu_mem.
+    h200 = 143771
+    assert default_mem_fraction_static((0, 4, 6), h200, 8) == min(
+        0.88 + 48 * 1024 * 0.12 / h200, (h200 - 18 * 1024) / h200)
+    assert default_mem_fraction_static((0, 4, 5), h200, 8) == 0.81  # the plain table
+    assert default_mem_fraction_static((0, 4, 7), 183359, 8) == 0.79  # B200
+    # 0.4.8-0.5.2: reserved (2.8 + tp/10) GiB below 35 GiB, (9.5 + tp/2) GiB below 90 GiB.
+    assert default_mem_fraction_static((0, 4, 9), 16303, 1) == round(
+        (16303 - 2.9 * 1024) / 16303, 3)  # RTX 5080 log: 0.818
+    assert default_mem_fraction_static((0, 5, 2), 81559, 1) == round(
+        (81559 - 10 * 1024) / 81559, 3)
+    # 0.5.3-0.5.5: below 35 GiB a 2048 chunk and max_bs 16, no prefill-graph term.
+    reserved = 512 + 2048 * 1.5 + 128 + 16 * 2
+    assert default_mem_fraction_static((0, 5, 3), 24564, 1) == round(
+        (24564 - reserved) / 24564, 3)
+    # 0.5.6-0.5.9: max_bs 24 below 35 GiB; the prefill-graph term from 0.5.10.
+    reserved = 512 + 2048 * 1.5 + 128 + 24 * 2
+    assert default_mem_fraction_static((0, 5, 6), 24564, 1) == round(
+        (24564 - reserved) / 24564, 3)
+    assert default_mem_fraction_static((0, 5, 10), 24564, 1) < round(
+        (24564 - reserved) / 24564, 3)
 
 
 # --------------------------------------------------------------------------- the dispatcher
