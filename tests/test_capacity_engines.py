@@ -346,3 +346,10 @@ def test_vllm_profile_peak_is_the_larger_of_forward_and_sampler() -> None:
     sampler = 256 * f.vocab_size * vllm_memory.SAMPLER_BYTES_PER_VOCAB_ENTRY
     assert short.activation_bytes == sampler
     assert long.activation_bytes > sampler
+
+
+def test_vllm_034_logs_capacity_by_concurrency() -> None:
+    # 0.34 prints int(num_blocks / cdiv(max_model_len, block) x max_model_len).
+    assert vllm_memory._logged_tokens((0, 34, 0), 1000, 64, 20000) == int(1000 / 313 * 20000)
+    assert vllm_memory._logged_tokens((0, 34, 0), 1000, 64, 131072) == 64000
+    assert vllm_memory._logged_tokens((0, 10, 1), 1000, 16, 20000) == 16000

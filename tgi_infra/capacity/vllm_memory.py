@@ -90,6 +90,11 @@ CUDA_CONTEXT_BYTES = 512 * MIB
 V1_SINCE = (0, 8, 0)  # V1 engine by default
 CUDAGRAPH_ESTIMATE_SINCE = (0, 21, 0)  # gpu_worker.py log: "default since v0.21.0"
 EXTENSIBLE_SINCE = (0, 34, 0)  # read in 0.34.0; earlier first release not established
+# 0.34.0 v1/core/kv_cache_utils.py get_kv_cache_capacity logs int(max_concurrency x
+# max_model_len), max_concurrency = num_blocks / cdiv(max_model_len, block_size) for one
+# full-attention group; 0.10.1.1 logs num_blocks x block_size. First release in between not
+# established: taken as 0.34.
+CAPACITY_BY_CONCURRENCY_SINCE = (0, 34, 0)
 # vllm 0.6.6 engine/arg_utils.py: chunked prefill on by default above 32K max_model_len;
 # config.py SchedulerConfig.__post_init__: then max_num_batched_tokens = 2048.
 V0_CHUNKED_PREFILL_ABOVE = 32768
@@ -145,6 +150,15 @@ def default_max_num_batched_tokens(
     if total_bytes >= 70 * GIB and "a100" not in gpu_name.lower():
         return 8192
     return 2048
+
+
+def _logged_tokens(
+    version: tuple[int, int, int], blocks: int, block_size: int, max_model_len: int
+) -> int:
+    """The token count vLLM prints for ``blocks`` KV blocks (see CAPACITY_BY_CONCURRENCY_SINCE)."""
+    if version >= CAPACITY_BY_CONCURRENCY_SINCE and max_model_len > 0:
+        return int(blocks / math.ceil(max_model_len / block_size) * max_model_len)
+    return blocks * block_size
 
 
 def plan_vllm(
@@ -217,6 +231,6 @@ def plan_vllm(
         available_bytes=int(available),
         block_size=block_size,
         max_num_batched_tokens=int(tokens),
-        kv_cache_tokens=int(blocks * block_size),
+        kv_cache_tokens=_logged_tokens(version, blocks, block_size, model_len),
         notes=tuple(notes),
     )
