@@ -140,6 +140,17 @@ QWEN3_06B = _facts(
     num_attention_heads=16, num_kv_heads=8, head_dim=128, vocab_size=151936,
     max_position_embeddings=40960, weight_bytes=1_192_000_000, intermediate_size=3072,
 )
+# kaitchup/Phi-4-AutoRound-GPTQ-4bit: microsoft/phi-4 config.json (40 layers, hidden 5120, 40
+# heads, 10 KV heads, head_dim 128, vocab 100352, intermediate 17920, untied lm_head,
+# max_position_embeddings 16384) in GPTQ 4 bit, group 128: 13.63e9 linear parameters x
+# (0.5 + 2.5 / 128) bytes + 2 x 100352 x 5120 x 2 bytes of 16-bit embeddings = 9.15e9 (the log
+# prints "Loading model weights took 8.5107 GB", 9.14e9 bytes).
+PHI4_GPTQ = _facts(
+    "kaitchup/Phi-4-AutoRound-GPTQ-4bit", architecture="Phi3ForCausalLM", num_layers=40,
+    hidden_size=5120, num_attention_heads=40, num_kv_heads=10, head_dim=128,
+    vocab_size=100352, max_position_embeddings=16384, weight_bytes=9_150_000_000,
+    intermediate_size=17920, checkpoint_quantization="gptq",
+)
 
 
 @dataclass(frozen=True)
@@ -287,6 +298,18 @@ VLLM_CASES = (
         assumptions=(
             "as the opt-125m case; chunked prefill on by default above 32K, the log prints "
             "'max_num_batched_tokens=512'"
+        ),
+    ),
+    LogCase(
+        "Phi-4 GPTQ 4-bit, H100 80GB (79.25 GiB), vLLM 0.6.5 V0, util 0.15, max-model-len 2048",
+        "vllm", "public notes 'Phi-4 quantization and inference speedup' (find_string id "
+        "5773335890), 2024-12-22",
+        "held_out", PHI4_GPTQ, "H100-80GB", "0.6.5", 715 * 16, torch_total_gib=79.25,
+        flags=(("gpu_memory_utilization", 0.15), ("max_model_len", 2048)),
+        assumptions=(
+            "LLM class, flags from the script; version from the date and the log format "
+            "('worker.py:241 ... the current vLLM instance can use'); the log prints "
+            "non-torch 0.26 GiB and activation 0.94 GiB"
         ),
     ),
 )

@@ -50,6 +50,7 @@ TOLERANCE: dict[str, float] = {
     VLLM_CASES[11].case: 0.06,  # a desktop GPU: Xorg and the shell hold memory
     VLLM_CASES[12].case: 0.06,
     VLLM_CASES[13].case: 0.05,  # sampler-bound: 512 batched tokens, 256 x 128256 logits
+    VLLM_CASES[14].case: 0.07,  # the log prints non-torch 0.26 GiB against 0.35 modelled
     SGLANG_CASES[0].case: 0.02,
     SGLANG_CASES[1].case: 0.005,
     SGLANG_CASES[2].case: 0.006,
