@@ -151,6 +151,14 @@ PHI4_GPTQ = _facts(
     vocab_size=100352, max_position_embeddings=16384, weight_bytes=9_150_000_000,
     intermediate_size=17920, checkpoint_quantization="gptq",
 )
+# Qwen/Qwen3-14B config.json: 40 layers, hidden 5120, 40 heads, 8 KV heads, head_dim 128,
+# vocab 151936 (untied lm_head), intermediate 17408, max_position_embeddings 40960; 14.77e9
+# bf16 parameters.
+QWEN3_14B = _facts(
+    "Qwen/Qwen3-14B", architecture="Qwen3ForCausalLM", num_layers=40, hidden_size=5120,
+    num_attention_heads=40, num_kv_heads=8, head_dim=128, vocab_size=151936,
+    max_position_embeddings=40960, weight_bytes=29_540_000_000, intermediate_size=17408,
+)
 
 
 @dataclass(frozen=True)
@@ -383,6 +391,17 @@ SGLANG_CASES = (
             "nvidia-smi prints 16303 MiB (torch total taken as that less the RTX 4090 row's "
             "driver reservation); version from the date (0.4.8-0.5.2 share the default); "
             "no flags beyond the model"
+        ),
+    ),
+    LogCase(
+        "Qwen3-14B, 4x RTX 4090, SGLang (main, June 2026), tp 4, --mem-fraction-static 0.80",
+        "sglang", "public project notes '项目A-v2-服务基线' (find_string id 55529353766), "
+        "2026-06-14",
+        "held_out", QWEN3_14B, "RTX-4090", "0.5.18", 298_447, tensor_parallel=4,
+        flags=(("mem_fraction_static", 0.80),),
+        assumptions=(
+            "GPU, nvidia-smi total (24564 MiB), tp and flags from the notes; SGLang built "
+            "from a June 2026 commit (taken as 0.5.18; the fraction is explicit)"
         ),
     ),
 )
