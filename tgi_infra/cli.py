@@ -164,7 +164,13 @@ def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.checks import validate_platform
     from tgi_infra.config.loader import load_stack
-    from tgi_infra.report import capacity_table, cost_table, plan_tree, print_problems
+    from tgi_infra.report import (
+        capacity_table,
+        cost_table,
+        engine_comparison_table,
+        plan_tree,
+        print_problems,
+    )
 
     if args.program:
         return _plan_program(args, console)
@@ -186,6 +192,9 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     console.print(plan_tree(plan))
     console.print(capacity_table(report))
+    comparison = engine_comparison_table(report)
+    if comparison is not None:
+        console.print(comparison)
     console.print(cost_table(report))
     if plan.outputs:
         console.print("[bold]outputs[/bold]")

@@ -13,6 +13,8 @@ from rich.tree import Tree
 from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.checks import StackReport
 from tgi_infra.checks.cost import pool_cost, price_note, tier_cost
+from tgi_infra.checks.engine_comparison import tgi_alternatives
+from tgi_infra.engines.approx_memory import APPROXIMATE_NOTE
 from tgi_infra.offline.plan import OfflinePlan, PlannedResource
 from tgi_infra.problems import Problem
 
@@ -55,17 +57,44 @@ def capacity_table(report: StackReport) -> Table:
         )
     for name, cap in report.tiers.items():
         mem = cap.memory
+        approx = "~" if APPROXIMATE_NOTE in mem.notes else ""
         table.add_row(
-            name,
+            f"{name} ({cap.tier.engine})",
             f"{cap.facts.model_id} ({cap.facts.source})",
             f"{cap.gpu.name} × {cap.tier.num_shard}",
             f"{mem.weights_bytes_per_shard / GIB:.1f} GiB",
             f"{mem.kv_bytes_per_token_per_shard / 1024:.0f} KiB",
-            f"{mem.max_batch_total_tokens:,}" if mem.fits else "does not fit",
+            f"{approx}{mem.max_batch_total_tokens:,}" if mem.fits else "does not fit",
             f"{cap.tier.max_total_tokens:,}",
             str(cap.full_length_requests) if mem.fits else "0",
             f"{cap.tier.replicas.min}–{cap.tier.replicas.max}",
         )
+    return table
+
+
+def engine_comparison_table(report: StackReport, engine: str = "vllm") -> Table | None:
+    """Each TGI tier beside the same tier under `engine` (TGI is in maintenance mode)."""
+    rows = tgi_alternatives(report.tiers, report.pools, engine)
+    if not rows:
+        return None
+    table = Table(
+        title=f"TGI tiers under {engine} (same model, GPUs, limits)", title_justify="left"
+    )
+    notes = sorted({est.note for pair in rows for est in pair if est.note})
+    if notes:
+        table.caption = "not available: " + "; ".join(notes)
+    for col in ("tier", "engine", "KV tokens", "full-length reqs", "tokens/s/replica", "$/month"):
+        table.add_column(col, justify="left" if col in ("tier", "engine") else "right")
+    for pair in rows:
+        for est in pair:
+            table.add_row(
+                est.tier,
+                est.engine,
+                f"{est.kv_tokens:,}" if est.available else "not available",
+                str(est.full_length_requests) if est.available else "not available",
+                f"{est.tokens_per_second:,.0f}" if est.available else "not available",
+                f"{est.monthly_usd[0]:,.0f}–{est.monthly_usd[1]:,.0f}",
+            )
     return table
 
 
