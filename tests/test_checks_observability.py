@@ -76,3 +76,37 @@ def test_empty_sidecar_label_is_an_error() -> None:
     problem = by_check(check_observability(cfg))["dashboard-sidecar-label"]
     assert problem.path == "observability.dashboard.sidecarLabel"
     assert check_observability(platform(dashboard={"enabled": False, "sidecarLabel": {}})) == []
+
+
+def test_vllm_tier_queues_beyond_its_running_batch() -> None:
+    """vLLM's --max-num-seqs caps the running batch only: requests beyond it wait, so a queue
+    target above maxConcurrentRequests is reachable and nothing names TGI's 429."""
+    cfg = platform(tier={"engine": "vllm", "maxConcurrentRequests": 16,
+                         "autoscaling": {"queueSizeTarget": 16}, "alerts": {"queueSize": 20}})
+    found = by_check(check_observability(cfg))
+    assert "queue-target-below-concurrency" not in found
+    assert "alert-queue-reachable" not in found
+
+
+def test_vllm_queue_limit_from_engine_args_names_vllm() -> None:
+    cfg = platform(tier={"engine": "vllm", "engineArgs": {"max-num-queued-reqs": 16},
+                         "autoscaling": {"queueSizeTarget": 16}, "alerts": {"queueSize": 12}})
+    problem = by_check(check_observability(cfg))["queue-target-below-concurrency"]
+    assert problem.severity == "error"
+    assert "vLLM" in problem.message and "TGI" not in problem.message
+    assert "503" in problem.message and "engineArgs.max-num-queued-reqs 16" in problem.message
+    assert "raise engineArgs.max-num-queued-reqs" in problem.fix
+
+
+def test_sglang_queue_limit_counts_the_queue_alone() -> None:
+    """SGLang's --max-queued-requests bounds the waiting queue only: no half-limit warning."""
+    base = {"engine": "sglang", "engineArgs": {"max-queued-requests": 16},
+            "alerts": {"queueSize": 15}}
+    near = platform(tier={**base, "autoscaling": {"queueSizeTarget": 12}})
+    assert "queue-target-below-concurrency" not in by_check(check_observability(near))
+    at = platform(tier={**base, "autoscaling": {"queueSizeTarget": 16},
+                        "alerts": {"queueSize": 32}})
+    found = by_check(check_observability(at))
+    assert "SGLang" in found["queue-target-below-concurrency"].message
+    assert "SGLang" in found["alert-queue-reachable"].message
+    assert "TGI" not in found["alert-queue-reachable"].message

@@ -1,13 +1,17 @@
-"""Autoscaling and alert thresholds against what a TGI pod can hold.
+"""Autoscaling and alert thresholds against what a pod can hold.
 
-TGI answers 429 (`overloaded`) once `maxConcurrentRequests` requests are in flight
-(queued plus running). A queue target at or above that can never be reached: the tier
-sheds load and the autoscaler never scales. Alert thresholds get the same treatment.
+Each engine plug-in says where its pods refuse requests (`Engine.admission_limit`): TGI
+answers 429 once `maxConcurrentRequests` requests are in flight (queued plus running); vLLM
+and SGLang queue without bound unless an engineArgs limit is set. A queue target at or
+above the limit can never be reached: the tier sheds load and the autoscaler never scales.
+Alert thresholds get the same treatment.
 """
 
 from __future__ import annotations
 
 from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.engines import engine_of
+from tgi_infra.engines.base import AdmissionLimit
 from tgi_infra.manifests.autoscaling import is_autoscaled
 from tgi_infra.problems import Problem
 
@@ -54,31 +58,9 @@ def check_tier_autoscaling(cfg: PlatformConfig, tier: TierConfig) -> list[Proble
         return problems
     if not is_autoscaled(cfg, tier):
         return problems
-    limit = tier.max_concurrent_requests
-    if auto.queue_size_target >= limit:
-        problems.append(
-            Problem(
-                f"{path}.autoscaling.queueSizeTarget",
-                f"{auto.queue_size_target} queued requests per pod can never be reached: TGI "
-                f"rejects requests (429 overloaded) once maxConcurrentRequests {limit} are in "
-                "flight, queued and running together, so the autoscaler would never scale out.",
-                f"lower queueSizeTarget below {limit} (about {max(1, limit // 4)} leaves room "
-                "for the running batch), or raise maxConcurrentRequests.",
-                "queue-target-below-concurrency",
-            )
-        )
-    elif auto.queue_size_target > limit // 2:
-        problems.append(
-            Problem(
-                f"{path}.autoscaling.queueSizeTarget",
-                f"{auto.queue_size_target} is more than half of maxConcurrentRequests {limit}: "
-                "running requests count against that limit too, so clients may get 429 "
-                "before the queue reaches the target.",
-                f"lower queueSizeTarget to at most {limit // 2}.",
-                "queue-target-below-concurrency",
-                "warning",
-            )
-        )
+    admission = engine_of(tier).admission_limit(tier)
+    if admission is not None:
+        problems += _queue_target_problems(path, auto.queue_size_target, tier, admission)
     if tier.replicas.min == 0:
         if mode == "hpa":
             problems.append(
@@ -107,19 +89,55 @@ def check_tier_autoscaling(cfg: PlatformConfig, tier: TierConfig) -> list[Proble
     return problems
 
 
+def _queue_target_problems(
+    path: str, target: int, tier: TierConfig, admission: AdmissionLimit
+) -> list[Problem]:
+    """The queue target against the pod's admission limit (error at it, warning above half
+    when running requests count against it too)."""
+    limit, name = admission.limit, admission.setting
+    engine = engine_of(tier).display_name
+    if target >= limit:
+        return [
+            Problem(
+                f"{path}.autoscaling.queueSizeTarget",
+                f"{target} queued requests per pod can never be reached: {engine} rejects "
+                f"requests ({admission.refusal}) once {name} {limit} are in flight, "
+                f"{admission.counted}, so the autoscaler would never scale out.",
+                f"lower queueSizeTarget below {limit} (about {max(1, limit // 4)} leaves room "
+                f"for the running batch), or raise {name}.",
+                "queue-target-below-concurrency",
+            )
+        ]
+    if admission.includes_running and target > limit // 2:
+        return [
+            Problem(
+                f"{path}.autoscaling.queueSizeTarget",
+                f"{target} is more than half of {name} {limit}: running requests count "
+                f"against that limit too, so clients may get {admission.refusal} before the "
+                "queue reaches the target.",
+                f"lower queueSizeTarget to at most {limit // 2}.",
+                "queue-target-below-concurrency",
+                "warning",
+            )
+        ]
+    return []
+
+
 def check_tier_alerts(tier: TierConfig) -> list[Problem]:
     """Alert thresholds that can never fire, or fire before the autoscaler reacts."""
     path = f"tiers[{tier.name}]"
     queue = tier.alerts.queue_size
     problems: list[Problem] = []
-    if queue >= tier.max_concurrent_requests:
+    admission = engine_of(tier).admission_limit(tier)
+    if admission is not None and queue >= admission.limit:
         problems.append(
             Problem(
                 f"{path}.alerts.queueSize",
-                f"{queue} can never be reached: TGI rejects requests beyond "
-                f"maxConcurrentRequests {tier.max_concurrent_requests} in flight, so "
-                "TgiQueueHigh would never fire (errors would, as overloaded).",
-                f"lower alerts.queueSize below {tier.max_concurrent_requests}.",
+                f"{queue} can never be reached: {engine_of(tier).display_name} rejects "
+                f"requests ({admission.refusal}) beyond {admission.setting} "
+                f"{admission.limit} in flight, so TgiQueueHigh would never fire (errors "
+                "would, as overloaded).",
+                f"lower alerts.queueSize below {admission.limit}.",
                 "alert-queue-reachable",
                 "warning",
             )

@@ -141,6 +141,17 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class AdmissionLimit:
+    """The most requests one pod holds before it refuses new ones (checks/observability.py)."""
+
+    limit: int
+    setting: str  # where the limit is set, as the stack spells it: "maxConcurrentRequests"
+    counted: str  # what counts against it: "queued and running together", "queued"
+    refusal: str  # what a client gets beyond it: "429 overloaded"
+    includes_running: bool  # running requests count too, so the queue alone stays below
+
+
+@dataclass(frozen=True)
 class ServingContext:
     """What a container needs besides the tier: platform-wide choices."""
 
@@ -226,6 +237,11 @@ class Engine(ABC):
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         """The engine's own refusals of the tier's arguments (no model, no GPU)."""
         return []
+
+    def admission_limit(self, tier: TierConfig) -> AdmissionLimit | None:
+        """The in-flight cap beyond which a pod refuses requests; None: excess requests wait
+        (the queue, `llm:queue_requests`, is unbounded)."""
+        return None
 
     def notices(self, tier: TierConfig) -> list[Problem]:
         """Warnings about the engine itself (e.g. its maintenance status) for a stack."""

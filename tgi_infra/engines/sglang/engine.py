@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from tgi_infra.engines import engine_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
+    AdmissionLimit,
     Container,
     Engine,
     Probe,
@@ -129,6 +130,18 @@ class SglangEngine(Engine):
             "--otlp-traces-endpoint", host_port,
             "--otlp-service-name", ctx.service_name,
         ], {}  # fmt: skip
+
+    def admission_limit(self, tier: TierConfig) -> AdmissionLimit | None:
+        """Only engineArgs `max-queued-requests` bounds the waiting queue; without it,
+        requests beyond the running batch wait. sglang/srt/managers/scheduler.py
+        `_abort_on_queued_limit` (0.5.23): a full queue aborts the request with 503."""
+        limit = tier.engine_args.get("max-queued-requests")
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            return None
+        return AdmissionLimit(
+            limit, "engineArgs.max-queued-requests", "queued", "503 Service Unavailable",
+            includes_running=False,
+        )
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)

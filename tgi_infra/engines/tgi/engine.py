@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tgi_infra.engines.base import (
     DATA_DIR,
+    AdmissionLimit,
     Container,
     Engine,
     Probe,
@@ -120,6 +121,14 @@ class TgiEngine(Engine):
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_tier_arguments(tier)
+
+    def admission_limit(self, tier: TierConfig) -> AdmissionLimit:
+        """The router's semaphore of MAX_CONCURRENT_REQUESTS permits (router/src/infer/mod.rs):
+        queued and running requests hold one each; without a permit, 429 overloaded."""
+        return AdmissionLimit(
+            tier.max_concurrent_requests, "maxConcurrentRequests",
+            "queued and running together", "429 overloaded", includes_running=True,
+        )  # fmt: skip
 
     def notices(self, tier: TierConfig) -> list[Problem]:
         return [rules.maintenance_notice(tier)]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from tgi_infra.engines import engine_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
+    AdmissionLimit,
     Container,
     Engine,
     Probe,
@@ -128,6 +129,18 @@ class VllmEngine(Engine):
         return ["--otlp-traces-endpoint", ctx.otlp_endpoint], {
             "OTEL_SERVICE_NAME": ctx.service_name
         }
+
+    def admission_limit(self, tier: TierConfig) -> AdmissionLimit | None:
+        """Only engineArgs `max-num-queued-reqs` bounds in-flight requests; without it,
+        requests beyond the running batch (--max-num-seqs) wait. vllm/v1/engine/async_llm.py
+        `check_admission` (0.34.0): waiting + running above it get 503 (QueueOverflowError)."""
+        limit = tier.engine_args.get("max-num-queued-reqs")
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            return None
+        return AdmissionLimit(
+            limit, "engineArgs.max-num-queued-reqs", "queued and running together",
+            "503 Service Unavailable", includes_running=True,
+        )
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)
