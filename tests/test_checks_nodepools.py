@@ -242,6 +242,21 @@ def test_disk_holds_images_and_node_local_weights() -> None:
     assert "at least 60" in problem.fix
 
 
+def test_disk_counts_each_engine_image_of_a_pool() -> None:
+    """One tier pinned by imageVersion beside one on the default, then a vLLM tier: each
+    distinct image is counted (no crash on a mix of pinned and unpinned versions)."""
+    raw = small_raw()
+    raw["nodePools"][0]["diskSizeGib"] = 50
+    second = {**raw["tiers"][0], "name": "chat-pinned", "imageVersion": "3.3.6"}
+    raw["tiers"].append(second)
+    problem = only(c.check_pool_disk(parse_platform(raw)), "pool-disk-size")
+    assert "below the 56 GiB" in problem.message  # 20 + 3 x 12: two images and one upgrade
+    assert "text-generation-inference:3.3.6" in problem.message
+    raw["tiers"][1] = {**second, "name": "chat-vllm", "engine": "vllm", "imageVersion": None}
+    problem = only(c.check_pool_disk(parse_platform(raw)), "pool-disk-size")
+    assert "vllm/vllm-openai:v" in problem.message
+
+
 def test_gpu_operator_with_bottlerocket_warns() -> None:
     raw = small_raw()
     raw["cluster"]["gpuOperatorInstalled"] = True

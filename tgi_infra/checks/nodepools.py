@@ -16,6 +16,7 @@ from tgi_infra import naming
 from tgi_infra.checks.cost import max_nodes, nodes_needed, replica_gpus
 from tgi_infra.checks.pools import PoolHardware
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
+from tgi_infra.engines import engine_of
 from tgi_infra.manifests.nodepools import (
     KARPENTER_CAPACITY_TYPES,
     is_bottlerocket,
@@ -27,7 +28,8 @@ from tgi_infra.problems import Problem
 
 GIB = 2**30
 TGI_IMAGE_GIB = 12
-"""The TGI image extracted on a node (CUDA, PyTorch, kernels): about 12 GiB."""
+"""An engine image extracted on a node (CUDA, PyTorch, kernels): about 12 GiB (TGI's; vLLM's
+and SGLang's are of the same order)."""
 NODE_SYSTEM_GIB = 20
 """OS, kubelet, logs, daemonset images and eviction headroom on the same volume."""
 ANY = None
@@ -438,8 +440,8 @@ def check_spot_tiers(cfg: PlatformConfig) -> list[Problem]:
 def check_pool_disk(
     cfg: PlatformConfig, weights_bytes: Mapping[str, int] | None = None
 ) -> list[Problem]:
-    """The node volume holds the system, each TGI image version (plus room for the next
-    during an upgrade), and any weights cached on the node itself.
+    """The node volume holds the system, each engine image its tiers run (plus room for the
+    next during an upgrade), and any weights cached on the node itself.
 
     `weights_bytes` maps tier names to checkpoint bytes kept on the node's volume (a
     node-local cache); leave it out when the weight caches are PersistentVolumeClaims.
@@ -449,7 +451,7 @@ def check_pool_disk(
         tiers = [t for t in cfg.tiers if t.node_pool == pool.name]
         if not tiers:
             continue
-        versions = sorted({t.image_version for t in tiers})
+        versions = sorted({engine_of(t).image(t) for t in tiers})
         images = TGI_IMAGE_GIB * (len(versions) + 1)
         weights = sum((weights_bytes or {}).get(t.name, 0) for t in tiers) / GIB
         need = NODE_SYSTEM_GIB + images + weights
@@ -457,7 +459,7 @@ def check_pool_disk(
             continue
         volume = "data volume (/dev/xvdb)" if is_bottlerocket(pool) else "root volume"
         parts = (
-            f"{NODE_SYSTEM_GIB} GiB system + {images} GiB for TGI image(s) {versions} "
+            f"{NODE_SYSTEM_GIB} GiB system + {images} GiB for image(s) {', '.join(versions)} "
             "and one upgrade"
         )
         if weights:
