@@ -327,6 +327,21 @@ def test_plan_puts_each_tgi_tier_beside_vllm(monkeypatch: pytest.MonkeyPatch) ->
     assert vllm.full_length_requests == own.max_batch_total_tokens // cap.tier.max_total_tokens
     assert vllm.tokens_per_second and vllm.tokens_per_second > 0
 
+    # A TGI imageVersion and engineArgs stay with TGI: vLLM is planned at its pinned release.
+    from tgi_infra.checks.engine_comparison import estimate
+    from tgi_infra.checks.launcher import TierCapacity
+    from tgi_infra.engines import DEFAULT_VERSIONS
+
+    seen = []
+    real = type(get_engine("vllm")).native_memory_plan
+    monkeypatch.setattr(type(get_engine("vllm")), "native_memory_plan",
+                        lambda self, t, f, g: seen.append(t) or real(self, t, f, g))
+    pinned = cap.tier.model_copy(
+        update={"image_version": "3.3.6", "engine_args": {"max-waiting-tokens": 20}})
+    estimate(TierCapacity(pinned, cap.facts, cap.gpu, cap.gpus_per_node, cap.memory),
+             report.pools[cap.tier.node_pool], "vllm")
+    assert [(t.engine_version, t.engine_args) for t in seen] == [(DEFAULT_VERSIONS["vllm"], {})]
+
     # Where the engine's model does not answer, the column says so instead of guessing.
     monkeypatch.setattr(type(get_engine("vllm")), "native_memory_plan", lambda *a: None)
     _, vllm = tgi_alternatives(report.tiers, report.pools)[0]

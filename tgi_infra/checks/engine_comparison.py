@@ -1,6 +1,7 @@
 """The same tier under another engine: what `tgi-infra plan` shows beside each TGI tier.
 
-Only the engine changes: model, GPU, shards, token limits and replicas stay the tier's. The
+Only the engine changes (at its pinned release: a TGI imageVersion and engineArgs do not carry
+over): model, GPU, shards, token limits and replicas stay the tier's. The
 KV capacity comes from the other engine's own memory model (`Engine.native_memory_plan`, one
 call); while that model is pending the columns that depend on it say "not available".
 """
@@ -35,7 +36,9 @@ class EngineEstimate:
 
 def estimate(cap: TierCapacity, hw: PoolHardware, engine: str) -> EngineEstimate:
     """The tier as planned under `engine` (its own engine: the plan it already has)."""
-    tier = cap.tier.model_copy(update={"engine": engine})
+    tier = cap.tier
+    if engine != tier.engine:  # the other engine at its pinned release, without TGI's engineArgs
+        tier = tier.model_copy(update={"engine": engine, "image_version": None, "engine_args": {}})
     cost = tier_cost(tier, hw)
     monthly = (cost.monthly_min, cost.monthly_max)
     if engine == cap.tier.engine:
