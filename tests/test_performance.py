@@ -234,9 +234,21 @@ def test_a_vllm_tier_plans_with_the_vllm_memory_model() -> None:
     tgi = validate_platform(small_platform()).tiers["chat"]
     vllm = validate_platform(small_platform(engine="vllm")).tiers["chat"]
     assert tier_replica(tgi).kv_cache_tokens == tgi.memory.max_batch_total_tokens
-    expected = kv_plan("vllm", vllm.facts, vllm.gpu, max_total_tokens=8192).kv_cache_tokens
+    # vLLM's own model with the tier's flags (--max-num-seqs, --max-num-batched-tokens...),
+    # not a bare --max-model-len: the plan the plan table and `capacity` show.
+    expected = vllm.memory.max_batch_total_tokens
     assert tier_replica(vllm).kv_cache_tokens == expected != tgi.memory.max_batch_total_tokens
     assert tier_replica(vllm).max_running_requests is None  # vLLM's own default cap
+    # The replica's KV is the tier's own memory plan, all its flags applied (the plan table,
+    # `capacity` and the SLO check agree): an fp8 KV cache and a memory fraction count.
+    for engine in ("vllm", "sglang"):
+        tier = validate_platform(small_platform(
+            engine=engine, kvCacheDtype="fp8_e5m2", cudaMemoryFraction=0.8)).tiers["chat"]
+        assert tier_replica(tier).kv_cache_tokens == tier.memory.max_batch_total_tokens
+        assert tier_replica(tier).kv_bytes_per_token_per_shard == (
+            tier.memory.kv_bytes_per_token_per_shard)
+        plain = validate_platform(small_platform(engine=engine)).tiers["chat"]
+        assert tier.memory.max_batch_total_tokens != plain.memory.max_batch_total_tokens
 
 
 def test_burst_runs_are_bounded_above_by_the_steady_state() -> None:

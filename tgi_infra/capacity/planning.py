@@ -111,25 +111,12 @@ def replica(
 
 
 def tier_replica(cap: TierCapacity) -> Replica:
-    """One replica of a planned tier: TGI from the tier's memory plan (what the launcher checks
-    read), vLLM and SGLang from their own memory models at the tier's token limit."""
+    """One replica of a planned tier, on the KV capacity of the tier's memory plan: for every
+    engine the plan `validate`, `plan` and `capacity` show (vLLM and SGLang: their own memory
+    model with all the tier's flags, `engines/engine_memory.py`)."""
     tier, mem = cap.tier, cap.memory
-    if tier.engine == "tgi":
-        tokens = mem.max_batch_total_tokens
-        weights, kv_token = mem.weights_bytes_per_shard, mem.kv_bytes_per_token_per_shard
-    else:
-        kv = kv_plan(
-            tier.engine,
-            cap.facts,
-            cap.gpu,
-            tensor_parallel=tier.num_shard,
-            max_total_tokens=tier.max_total_tokens,
-        )
-        tokens, weights, kv_token = (
-            kv.kv_cache_tokens,
-            kv.weights_bytes_per_shard,
-            kv.kv_bytes_per_token_per_shard,
-        )
+    tokens = mem.max_batch_total_tokens
+    weights, kv_token = mem.weights_bytes_per_shard, mem.kv_bytes_per_token_per_shard
     return Replica(
         engine=tier.engine,
         tensor_parallel=tier.num_shard,
