@@ -104,4 +104,5 @@ def require_tool(name: str) -> str:
         return found
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{name} is required under CI (.ci/run installs it)")
-    pytest.skip(f"{name} not installed (make tools / apt-get install prometheus)")
+    how = {"promtool": "apt-get install prometheus", "checkov": "make tools"}.get(name, ".ci/run")
+    pytest.skip(f"{name} not installed ({how})")
