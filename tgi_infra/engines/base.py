@@ -151,6 +151,18 @@ class AdmissionLimit:
     includes_running: bool  # running requests count too, so the queue alone stays below
 
 
+def engine_arg_limit(
+    tier: TierConfig, key: str, counted: str, *, includes_running: bool
+) -> AdmissionLimit | None:
+    """An admission limit set through engineArgs `key` (vLLM, SGLang: 503 beyond it)."""
+    limit = tier.engine_args.get(key)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        return None
+    return AdmissionLimit(
+        limit, f"engineArgs.{key}", counted, "503 Service Unavailable", includes_running
+    )
+
+
 @dataclass(frozen=True)
 class ServingContext:
     """What a container needs besides the tier: platform-wide choices."""

@@ -20,6 +20,7 @@ from tgi_infra.engines.base import (
     Probe,
     ServingContext,
     Setting,
+    engine_arg_limit,
     env_pairs,
 )
 from tgi_infra.engines.sglang import rules
@@ -135,13 +136,7 @@ class SglangEngine(Engine):
         """Only engineArgs `max-queued-requests` bounds the waiting queue; without it,
         requests beyond the running batch wait. sglang/srt/managers/scheduler.py
         `_abort_on_queued_limit` (0.5.23): a full queue aborts the request with 503."""
-        limit = tier.engine_args.get("max-queued-requests")
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            return None
-        return AdmissionLimit(
-            limit, "engineArgs.max-queued-requests", "queued", "503 Service Unavailable",
-            includes_running=False,
-        )
+        return engine_arg_limit(tier, "max-queued-requests", "queued", includes_running=False)
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)

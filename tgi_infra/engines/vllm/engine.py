@@ -20,6 +20,7 @@ from tgi_infra.engines.base import (
     Probe,
     ServingContext,
     Setting,
+    engine_arg_limit,
     env_pairs,
 )
 from tgi_infra.engines.vllm import rules
@@ -134,12 +135,8 @@ class VllmEngine(Engine):
         """Only engineArgs `max-num-queued-reqs` bounds in-flight requests; without it,
         requests beyond the running batch (--max-num-seqs) wait. vllm/v1/engine/async_llm.py
         `check_admission` (0.34.0): waiting + running above it get 503 (QueueOverflowError)."""
-        limit = tier.engine_args.get("max-num-queued-reqs")
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            return None
-        return AdmissionLimit(
-            limit, "engineArgs.max-num-queued-reqs", "queued and running together",
-            "503 Service Unavailable", includes_running=True,
+        return engine_arg_limit(
+            tier, "max-num-queued-reqs", "queued and running together", includes_running=True
         )
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
