@@ -155,6 +155,18 @@ def test_model_spec_describes_a_private_model() -> None:
     assert report.tiers["chat"].facts.source == "modelSpec"
 
 
+def test_remote_code_models_name_the_tiers_engine() -> None:
+    from dataclasses import replace
+
+    from tgi_infra.checks import check_model_facts
+
+    cfg = report_for(tier_raw(engine="vllm")).config
+    facts = replace(report_for(tier_raw()).tiers["chat"].facts, trust_remote_code=True)
+    (problem,) = [p for p in check_model_facts(cfg, cfg.tiers[0], facts)
+                  if p.check == "trust-remote-code"]
+    assert "vLLM refuses to load it unless trustRemoteCode is set" in problem.message
+
+
 def test_remote_code_needs_opt_in_and_a_pinned_revision() -> None:
     report = report_for(tier_raw(trustRemoteCode=True, revision="main"))
     (problem,) = by_check(errors(report.problems), "trust-remote-code")

@@ -113,6 +113,18 @@ def test_gpus_must_match_shards() -> None:
     container["resources"]["requests"][naming.GPU_RESOURCE] = "1"
     problem = only(c.check_tier_scheduling(cfg, {"chat": dep}), "tier-gpus-match-shards")
     assert "2 shard(s)" in problem.message and "requests 1" in problem.message
+    assert problem.message.startswith("TGI starts")
+
+
+def test_gpus_must_match_shards_names_the_tiers_engine() -> None:
+    cfg = platform({"instanceTypes": ["g6e.12xlarge"]}, numShard=2, engine="sglang")
+    dep = copy.deepcopy(deployment(cfg))
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["resources"]["limits"][naming.GPU_RESOURCE] = "1"
+    container["resources"]["requests"][naming.GPU_RESOURCE] = "1"
+    problem = only(c.check_tier_scheduling(cfg, {"chat": dep}), "tier-gpus-match-shards")
+    assert problem.message.startswith("SGLang starts 2 shard(s)")
+    assert "TGI" not in problem.message + problem.fix
 
 
 def test_affinity_is_evaluated_against_the_pool() -> None:

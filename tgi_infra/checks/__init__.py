@@ -163,8 +163,9 @@ def check_model_facts(cfg: PlatformConfig, tier: TierConfig, facts: ModelFacts) 
         problems.append(
             Problem(
                 f"{path}.trustRemoteCode",
-                f"{facts.model_id} ships its own modeling code (auto_map); TGI refuses to load "
-                "it without --trust-remote-code.",
+                f"{facts.model_id} ships its own modeling code (auto_map); "
+                f"{engine_of(tier).display_name} refuses to load it unless trustRemoteCode is "
+                "set.",
                 "audit the repo's code at the pinned revision, then set trustRemoteCode: true.",
                 "trust-remote-code",
             )

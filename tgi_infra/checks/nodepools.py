@@ -242,10 +242,11 @@ def check_tier_scheduling(
                 problems.append(
                     Problem(
                         f"tiers[{tier.name}].numShard",
-                        f"TGI starts {tier.num_shard} shard(s), one per GPU, but the pod "
-                        f"requests {gpus} {naming.GPU_RESOURCE}; the launcher would fail or "
-                        "leave GPUs idle.",
-                        f"request {naming.GPU_RESOURCE}: {tier.num_shard} in the TGI container.",
+                        f"{engine_of(tier).display_name} starts {tier.num_shard} shard(s), "
+                        f"one per GPU, but the pod requests {gpus} {naming.GPU_RESOURCE}; the "
+                        "server would fail or leave GPUs idle.",
+                        f"request {naming.GPU_RESOURCE}: {tier.num_shard} in the server "
+                        "container.",
                         "tier-gpus-match-shards",
                     )
                 )
