@@ -238,7 +238,10 @@ def test_a_vllm_tier_plans_with_the_vllm_memory_model() -> None:
     # not a bare --max-model-len: the plan the plan table and `capacity` show.
     expected = vllm.memory.max_batch_total_tokens
     assert tier_replica(vllm).kv_cache_tokens == expected != tgi.memory.max_batch_total_tokens
-    assert tier_replica(vllm).max_running_requests is None  # vLLM's own default cap
+    # The pod runs --max-num-seqs maxConcurrentRequests and --max-num-batched-tokens
+    # maxBatchPrefillTokens (engines/vllm/engine.py), not vLLM's GPU defaults: so does the model.
+    assert tier_replica(vllm).max_running_requests == vllm.tier.max_concurrent_requests
+    assert tier_replica(vllm).prefill_chunk_tokens == vllm.tier.effective_max_batch_prefill_tokens
     # The replica's KV is the tier's own memory plan, all its flags applied (the plan table,
     # `capacity` and the SLO check agree): an fp8 KV cache and a memory fraction count.
     for engine in ("vllm", "sglang"):

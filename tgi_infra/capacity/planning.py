@@ -123,10 +123,13 @@ def tier_replica(cap: TierCapacity) -> Replica:
         weights_bytes_per_shard=weights,
         kv_bytes_per_token_per_shard=kv_token,
         kv_cache_tokens=tokens,
-        max_running_requests=tier.max_concurrent_requests if tier.engine == "tgi" else None,
-        prefill_chunk_tokens=tier.effective_max_batch_prefill_tokens
-        if tier.engine == "tgi"
-        else None,
+        # Every engine's container is given maxConcurrentRequests as its running cap, and TGI
+        # and vLLM maxBatchPrefillTokens as their per-step prompt budget (each plug-in's
+        # `settings`); SGLang's prefill chunk is not that field, so its default stays.
+        max_running_requests=tier.max_concurrent_requests,
+        prefill_chunk_tokens=None
+        if tier.engine == "sglang"
+        else tier.effective_max_batch_prefill_tokens,
         fp8_compute=tier.quantize == "fp8" and cap.gpu.fp8,
     )
 
