@@ -40,7 +40,7 @@ L40S = 45589 * MIB
 # Not in gpus.yaml: vllm-project/vllm#10517 logs "total_gpu_memory=23.58GiB" on an RTX 3090.
 RTX_3090 = 24146 * MIB
 
-PER_CASE_TOLERANCE = 0.30
+PER_CASE_TOLERANCE = 0.25  # issue 13's per-engine max target
 MEDIAN_TOLERANCE = 0.20
 
 
@@ -449,6 +449,13 @@ REPORTS = (
         "github.com/huggingface/text-generation-inference/issues/2842",
         "held_out", LLAMA_33_70B_AWQ, RTX_3090, 2, "3.0.1", 4096, 4096, 4097, 13793,
         quantize="awq",
+        xfail=(
+            "TGI 3.0.0+ stops at 0.9 x total (flash_causal_lm.py get_free_memory(MEMORY_FRACTION"
+            " * TGI_WIGGLE_ROOM), commit a04356fb): the log's 13793 tokens x 160 KiB leave "
+            "20.5 GB used per shard, about the assumed 19.9 GB of AWQ weights alone, so "
+            "context + NCCL would be ~0; KV is a tenth of the memory here, so 1.7 GB of "
+            "uncertainty in the unidentified local checkpoint is -80 %"
+        ),
         assumptions=(
             "local folder llama-3.3-70b-instruct-awq taken as a standard 4-bit g128 AWQ export "
             "(39.77 GB, as casperhansen/llama-3-70b-instruct-awq); RTX 3090 total 23.58 GiB "
@@ -473,13 +480,14 @@ REPORTS = (
     Report(
         "Qwen2.5-VL-3B-Instruct (VLM), 1x RTX A6000, TGI 3.2.3, zero config",
         "github.com/huggingface/text-generation-inference/issues/3181",
-        "held_out", QWEN25_VL_3B, RTX_A6000, 1, "3.2.3", 4096, 4096, 4097, 1069251,
+        "held_out", QWEN25_VL_3B, RTX_A6000, 1, "3.2.3", 10000, 10000, 10001, 1069251,
         assumptions=(
             "the 1069251 log is the first one in the issue body, taken as the run of the "
             "issue's model (Qwen2.5-VL-3B-Instruct, ~3.75 B parameters) rather than the later "
-            "text-only Qwen2.5-3B-Instruct run (with the text model: 1043890, -2.4 %); no "
-            "prefill flag: a VLM has no compute estimate -> launcher default 4096 (8000 as in "
-            "the 3.3 Gemma 3 log would give -6.6 %)"
+            "text-only Qwen2.5-3B-Instruct run; no prefill flag: the 3.2.3 launcher "
+            "(launcher/src/main.rs, `default_optimal`) defaults qwen2_vl / qwen2_5_vl to "
+            "10_000 prefill tokens (RTX A6000 has no compute entry, so no compute_optimal); "
+            "the warmup image's vision-tower activations are not modelled"
         ),
     ),
 )
@@ -525,3 +533,20 @@ def test_public_reports_median_error():
     assert len(tuned) == 3 and len(held_out) == 8
     assert statistics.median(tuned) <= MEDIAN_TOLERANCE
     assert statistics.median(held_out) <= MEDIAN_TOLERANCE
+
+
+def test_wiggle_room_and_stop_rule_by_release():
+    # huggingface/text-generation-inference, server/.../models/flash_causal_lm.py `warmup` at
+    # each tag: v0.9.4-v1.4.0 `int(free_memory // total_cache_size)`; v1.4.1-v2.2.0
+    # `free_memory * 0.95` (commit 0d794af6); v2.3.0-v2.4.1 `free_memory * TGI_WIGGLE_ROOM`
+    # (e415b690); v3.0.0-v3.3.7 `get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM)`
+    # (a04356fb, #2808).
+    from tgi_infra.capacity.memory import wiggle_room
+
+    assert [wiggle_room(v) for v in ((0, 9, 4), (1, 4, 0), (1, 4, 1), (2, 2, 0), (2, 3, 0),
+                                     (2, 4, 1))] == [1.0, 1.0, 0.95, 0.95, 0.90, 0.90]
+    for version in ("3.0.0", "3.0.1", "3.1.0", "3.3.7"):
+        plan = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version=version)
+        assert plan.usable_bytes == int(0.9 * A100_80GB)
+    old = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version="2.4.1")
+    assert old.usable_bytes > int(0.9 * A100_80GB)  # 0.9 of what is free, not of the total
