@@ -76,7 +76,7 @@ TGI_TOLERANCE: dict[str, float] = {
     REPORTS[4].case: 0.033,  # Llama-3.1-8B, A10G, TGI 2.2 (tuned, +0.3 %)
     REPORTS[6].case: 0.23,  # gemma-3-27b VLM, 2x A6000, TGI 3.3 (held out, +19.6 %)
     REPORTS[7].case: 0.04,  # Mistral-7B, A100, TGI 2.0, prefill 32768 (held out, +0.7 %)
-    REPORTS[9].case: 0.10,  # prometheus-7b fp8, L40S, TGI 3.0.0 (held out, +6.4 %)
+    REPORTS[9].case: 0.05,  # prometheus-7b fp8, L40S, TGI 3.0.0 (held out, -1.4 %)
     REPORTS[10].case: 0.11,  # Qwen2.5-VL-3B, A6000, TGI 3.2.3 (held out, -8.0 %)
 }
 

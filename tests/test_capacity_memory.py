@@ -468,13 +468,14 @@ REPORTS = (
         "prometheus-7b-v2.0 (Mistral), 1x L40S, TGI 3.0.0, --quantize fp8, zero config",
         "github.com/huggingface/text-generation-inference/issues/2915 "
         "(author's comment, log of 2025-01-17)",
-        "held_out", MISTRAL_7B, L40S, 1, "3.0.0", 4096, 4096, 4097, 241374, quantize="fp8",
+        "held_out", MISTRAL_7B, L40S, 1, "3.0.0", 24147, 24147, 24148, 241374, quantize="fp8",
         assumptions=(
             "the issue names A10 and L40S: 241374 tokens x 128 KiB = 29.5 GiB of KV cannot fit "
             "a 24 GB A10, so L40S; the comment's log assumed to be the issue's own launch "
             "(text-generation-launcher --model-id=prometheus-eval/prometheus-7b-v2.0 "
-            "--quantize=fp8), a Mistral-7B-Instruct-v0.2 fine-tune; no prefill flag: compute "
-            "unknown for nvidia-l40s in the 3.0 launcher -> 4096"
+            "--quantize=fp8), a Mistral-7B-Instruct-v0.2 fine-tune; no prefill flag: the 3.0.0 "
+            "launcher knows nvidia-l40s (363 TFLOP/s) -> compute_optimal 24147 tokens "
+            "(tgi_launcher.default_max_batch_prefill_tokens; earlier taken as 4096: +6.4 %)"
         ),
     ),
     Report(
@@ -550,3 +551,41 @@ def test_wiggle_room_and_stop_rule_by_release():
         assert plan.usable_bytes == int(0.9 * A100_80GB)
     old = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version="2.4.1")
     assert old.usable_bytes > int(0.9 * A100_80GB)  # 0.9 of what is free, not of the total
+
+
+def test_launcher_default_prefill_budget():
+    # launcher/src/main.rs (v3.0.0-v3.3.7) compute_optimal / default_optimal / vram_maximum.
+    from tgi_infra.capacity.tgi_launcher import default_max_batch_prefill_tokens, model_flop
+
+    # Config::flop for Llama-3.1-8B: (6 x 32 x 128 x 4096 + 4 x 8 x 128 x 4096
+    # + 6 x 4096 x 14336) x 32 layers.
+    assert model_flop(LLAMA_31_8B) == (
+        6 * 32 * 128 * 4096 + 4 * 8 * 128 * 4096 + 6 * 4096 * 14336) * 32
+    assert model_flop(QWEN25_VL_3B) is None  # vision_config: no compute estimate
+
+    def d(f, name, smi, **kw):
+        return default_max_batch_prefill_tokens(f, product_name=name, nvidia_smi_mib=smi, **kw)
+
+    # Known cards: f16 FLOP/s x shards // flop, e.g. A100 312e12 // 15.03e9.
+    assert d(LLAMA_31_8B, "NVIDIA A100-SXM4-80GB", 81920) == 312 * 10**12 // model_flop(
+        LLAMA_31_8B)
+    assert d(LLAMA_31_8B, "NVIDIA L4", 23034) == 121 * 10**12 // model_flop(LLAMA_31_8B)
+    assert d(LLAMA_31_8B, "NVIDIA L4", 23034, num_shard=2) == (
+        242 * 10**12 // model_flop(LLAMA_31_8B))
+    # Unknown names (nvidia-smi "Tesla T4", GeForce cards, RTX A6000): 4096, VLM defaults.
+    assert d(LLAMA_31_8B, "NVIDIA RTX A6000", 49140) == 4096
+    # ... still capped by vram_maximum: 16 GiB x 0.95 leaves ~0.4 GiB beside 16 GB of weights.
+    assert d(LLAMA_31_8B, "Tesla T4", 15360) < 4096
+    assert d(LLAMA_33_70B_AWQ, "NVIDIA GeForce RTX 3090", 24576, num_shard=2,
+             version=(3, 0, 1)) == 4096
+    assert d(QWEN25_VL_3B, "NVIDIA RTX A6000", 49140, version=(3, 2, 3)) == 10_000
+    assert d(QWEN25_VL_3B, "NVIDIA RTX A6000", 49140, version=(3, 1, 0)) == 4096
+    assert d(GEMMA_3_27B, "NVIDIA RTX A6000", 49140, num_shard=2, version=(3, 3, 0)) == 8000
+    # H200 joined the table in 3.1.1.
+    assert d(LLAMA_31_8B, "NVIDIA H200", 143771, version=(3, 1, 0)) == 4096
+    assert d(LLAMA_31_8B, "NVIDIA H200", 143771, version=(3, 1, 1)) > 60_000
+    # Capped by max_position_embeddings (Llama-2: 4096) and by vram_maximum.
+    assert d(LLAMA_2_7B, "NVIDIA H100 80GB HBM3", 81559) == 4096
+    assert d(LLAMA_31_70B, "NVIDIA A10G", 23028, num_shard=4) < 4096 * 2
+    # TGI 2.x: max_input_tokens + 50.
+    assert d(LLAMA_31_8B, "NVIDIA L4", 23034, version=(2, 4, 0), max_input_tokens=4095) == 4145
