@@ -13,7 +13,8 @@ compute and memory. This mirrors ``launcher/src/main.rs`` of
 - ``default_optimal`` when there is no compute figure: 4096; since 3.1.1 ``qwen2_vl`` /
   ``qwen2_5_vl`` 10_000 and since 3.2.0 ``gemma3`` 8000.
 - capped by ``max_position_embeddings`` and by ``vram_maximum`` (any card): nvidia-smi's
-  total x shards x ``cuda_memory_fraction`` x 0.95 (the launcher's own ``TGI_WIGGLE_ROOM`` default) minus
+  total x shards x ``cuda_memory_fraction`` x 0.95 (the launcher's own ``TGI_WIGGLE_ROOM``
+  default) minus
   ``model_vram()``, divided by ``token_vram()``; skipped for a quantized model.
 """
 
