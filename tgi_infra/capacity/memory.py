@@ -35,6 +35,11 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
   sharded over the vocab (the head is loaded whole when the vocab does not divide); GPTQ, AWQ,
   EETQ and Marlin leave ``lm_head`` unquantized.
 
+- The 0.9.1-0.9.3 tags do not size the cache (warmup takes ``max_total_tokens`` as given and
+  the router logs no "Setting max batch total tokens"), so such a log is from >= 0.9.4.
+- The prefill budget the launcher picks when ``--max-batch-prefill-tokens`` is unset (3.0+:
+  from the GPU's FLOP/s and memory) is ``tgi_launcher.default_max_batch_prefill_tokens``.
+
 Two constants are fitted on public startup logs (see ``docs/capacity.md`` and
 ``benchmarks/memory_accuracy.py``): `CUDA_CONTEXT_BYTES` and
 `PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY`. Everything else is read from TGI's source.
