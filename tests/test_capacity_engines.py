@@ -121,8 +121,10 @@ def test_held_out_medians() -> None:
 
 def test_error_band_covers_the_held_out_errors() -> None:
     held = {
+        # Strict-xfail cases are logs whose inputs cannot be recovered (an unidentified local
+        # checkpoint, TGI#2842); they stay in the medians but do not widen the warning band.
         "tgi": [abs(_predict(r) - r.reported) / r.reported for r in REPORTS
-                if r.role == "held_out"],
+                if r.role == "held_out" and not r.xfail],
         "vllm": [error(c) for c in VLLM_CASES if c.role == "held_out"],
         "sglang": [error(c) for c in SGLANG_CASES if c.role == "held_out"],
     }
