@@ -23,6 +23,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from tgi_infra.capacity.facts import ModelFacts
     from tgi_infra.capacity.memory import MemoryPlan
+    from tgi_infra.checks import StackReport
     from tgi_infra.offline.plan import OfflinePlan
 
 from tgi_infra.problems import ConfigInvalid, Problem, errors
@@ -30,9 +31,22 @@ from tgi_infra.problems import ConfigInvalid, Problem, errors
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def stack_name_arg(value: str) -> str:
+    """`--stack`: a Pulumi stack name, never a path."""
+    if not STACK_NAME.match(value) or ".." in value:
+        raise argparse.ArgumentTypeError(
+            f"{_bounded(value, 60)!r} is not a stack name (letters, digits, . _ -, at most "
+            "100); pass a file with --config instead"
+        )
+    return value
+
+
 def _stack_args(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stack", help="stack name: stacks/Pulumi.<NAME>.yaml")
+    where.add_argument("--stack", type=stack_name_arg, help="stack name: stacks/Pulumi.<NAME>.yaml")
     where.add_argument("--config", type=Path, help="path to a Pulumi stack file")
 
 
@@ -116,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _bounded(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _stack_path(args: argparse.Namespace) -> Path:
     from tgi_infra.config.loader import stack_file
 
@@ -125,16 +143,24 @@ def _stack_path(args: argparse.Namespace) -> Path:
 def _stack_name(args: argparse.Namespace) -> str:
     if args.stack:
         return str(args.stack)
-    name = Path(args.config).name
-    return name.removeprefix("Pulumi.").removesuffix(".yaml")
+    name = Path(args.config).name.removeprefix("Pulumi.").removesuffix(".yaml")
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", name)[:100].lstrip(".-_")
+    return name or "stack"
+
+
+def _validated(args: argparse.Namespace) -> StackReport:
+    """The stack file's config validated whole: platform, secrets, tenant keys."""
+    from tgi_infra.checks.stack import validate_stack_config
+    from tgi_infra.config.loader import read_stack_file
+
+    path = _stack_path(args)
+    return validate_stack_config(read_stack_file(path), str(path))
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import load_stack
     from tgi_infra.report import capacity_table, print_problems
 
-    report = validate_platform(load_stack(_stack_path(args)))
+    report = _validated(args)
     if args.json:
         print(
             json.dumps(
@@ -292,11 +318,9 @@ def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import load_stack
     from tgi_infra.report import capacity_table, cost_table, plan_tree, print_problems
 
-    report = validate_platform(load_stack(_stack_path(args)))
+    report = _validated(args)
     if not report.ok:
         print_problems(console, report.problems)
         console.print("[red]no plan: fix the problems above first[/red]")
@@ -314,33 +338,59 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_render(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import load_stack
+    from tgi_infra.offline.output import prepare, write_render
     from tgi_infra.report import print_problems
 
-    report = validate_platform(load_stack(_stack_path(args)))
+    prepare(args.out)  # refuse a bad --out before the (slow) plan
+    report = _validated(args)
     if not report.ok:
         print_problems(console, report.problems)
         return EXIT_PROBLEMS
     plan = _offline_plan(args)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     objects = plan.kubernetes_objects()
-    for i, obj in enumerate(objects):
-        meta = obj["metadata"]
-        ns = meta.get("namespace", "cluster")
-        path = out / f"{i:03d}-{ns}-{obj['kind'].lower()}-{meta['name']}.yaml"
-        path.write_text(yaml.safe_dump(obj, sort_keys=False))
-    console.print(f"wrote {len(objects)} objects to {out}")
+    files = (
+        (
+            f"{i:03d}-{obj['metadata'].get('namespace', 'cluster')}-{obj['kind'].lower()}-"
+            f"{obj['metadata']['name']}.yaml",
+            yaml.safe_dump(obj, sort_keys=False),
+        )
+        for i, obj in enumerate(objects)
+    )
+    count = write_render(args.out, files)
+    console.print(f"wrote {count} objects to {escape(str(args.out))}")
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.policy.check import default_pack_config, render, run_check
+    from tgi_infra.policy.harness import HarnessError, load_pack_config
 
     stack = _stack_name(args)
     pack_config = args.policy_config or default_pack_config(stack)
-    report = run_check(_stack_path(args), stack, pack_config=pack_config)
+    flag = "--policy-config" if args.policy_config else "policy config"
+    fix = "pass a JSON object of policy names to levels (see policy/README.md)."
+    try:
+        load_pack_config(pack_config)
+    except (OSError, UnicodeDecodeError, ValueError, HarnessError) as exc:
+        raise ConfigInvalid(
+            [
+                Problem(
+                    f"{flag} {_bounded(str(pack_config))}", _bounded(str(exc)), fix, "policy-config"
+                )
+            ]
+        ) from None
+    try:
+        report = run_check(_stack_path(args), stack, pack_config=pack_config)
+    except HarnessError as exc:
+        if "policy pack config" not in str(exc):
+            raise
+        raise ConfigInvalid(
+            [
+                Problem(
+                    f"{flag} {_bounded(str(pack_config))}", _bounded(str(exc)), fix, "policy-config"
+                )
+            ]
+        ) from None
     render(report, args.format, console)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
@@ -350,7 +400,19 @@ def cmd_config_reference(args: argparse.Namespace, console: Console) -> int:
 
     text = render_reference()
     if args.out:
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as exc:
+            raise ConfigInvalid(
+                [
+                    Problem(
+                        f"--out {_bounded(str(args.out))}",
+                        f"cannot be written ({exc.strerror}).",
+                        "pass a writable file path.",
+                        "cli-flag",
+                    )
+                ]
+            ) from None
     else:
         print(text, end="")
     return EXIT_OK
