@@ -334,7 +334,33 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         for key, value in sorted(plan.outputs.items()):
             console.print(f"  {key}: {escape(json.dumps(value))}", soft_wrap=True)
     print_problems(console, report.problems)
+    _print_plan_notes(console, plan)
     return EXIT_OK
+
+
+def _print_plan_notes(console: Console, plan: OfflinePlan) -> None:
+    """What the plan assumed and did not do: secrets, unknowns, mocks, no state."""
+    if plan.secrets:
+        console.print(
+            f"[dim]secrets declared (planned with a placeholder, shown as \\[secret]): "
+            f"{escape(', '.join(plan.secrets))}[/dim]",
+            soft_wrap=True,
+        )
+    if plan.unknown:
+        console.print(
+            f"[dim]{len(plan.unknown)} value(s) computed at `pulumi up` are \\[unknown] "
+            "(ids, ARNs, generated keys)[/dim]",
+            soft_wrap=True,
+        )
+    kept = [r for r in plan.retained() if r.type.endswith("PersistentVolumeClaim")]
+    if kept:
+        console.print(
+            f"[dim]{len(kept)} weight cache claim(s) are kept on the cluster when deleted or "
+            "replaced (cache.retainOnDelete: true); delete them by hand once unused[/dim]",
+            soft_wrap=True,
+        )
+    for note in plan.notes:
+        console.print(f"[dim]{escape(note)}[/dim]", soft_wrap=True)
 
 
 def cmd_render(args: argparse.Namespace, console: Console) -> int:

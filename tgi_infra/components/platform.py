@@ -81,7 +81,10 @@ class TgiPlatform(pulumi.ComponentResource):
         if cfg.cache.mode == "shared":
             weights = [capacity[t.name].facts.weight_bytes for t in cfg.tiers]
             claim = cache_builders.shared_volume_claim(weights, cfg.cluster.namespace, cfg.cache)
-            shared.append(register_object(claim, in_ns))
+            keep = pulumi.ResourceOptions.merge(
+                in_ns, pulumi.ResourceOptions(retain_on_delete=cfg.cache.retain_on_delete)
+            )
+            shared.append(register_object(claim, keep))
 
         services: dict[str, pulumi.Output[str]] = {}
         self.tiers = {}
@@ -101,7 +104,6 @@ class TgiPlatform(pulumi.ComponentResource):
                 cfg,
                 tier,
                 weight_bytes,
-                has_hf_token=bool(token_secret),
                 pod_annotations=annotations,
             )
             # Pods need the filled cache, the pool's nodes and the device plugin.

@@ -44,9 +44,10 @@ class ModelCache(pulumi.ComponentResource):
         after = list(after)
         if cache.mode == "per-tier":
             claim = cache_builders.tier_volume_claim(tier, namespace, weight_bytes, cache)
-            after.append(
-                register_object(claim, pulumi.ResourceOptions(parent=self, depends_on=after))
+            keep = pulumi.ResourceOptions(
+                parent=self, depends_on=after, retain_on_delete=cache.retain_on_delete
             )
+            after.append(register_object(claim, keep))
         egress = cache_builders.download_network_policy(tier, namespace)
         after.append(register_object(egress, pulumi.ResourceOptions(parent=self, depends_on=after)))
         job = cache_builders.download_job(tier, namespace, weight_bytes, cache, hf_token_secret)
