@@ -40,12 +40,10 @@ def platform(tier: dict[str, Any] | None = None, **observability: Any) -> Platfo
         "maxTotalTokens": 8192,
         "replicas": {"min": 1, "max": 2},
     }
-    return parse_platform(
-        {
-            "environment": "staging",
-            "cluster": {"name": "ml", "region": "us-east-1"},
-            "nodePools": [{"name": "l40s", "instanceTypes": ["g6e.xlarge"], "maxSize": 8}],
-            "tiers": [chat, large],
-            "observability": observability,
-        }
-    )
+    return parse_platform({
+        "environment": "staging",
+        "cluster": {"name": "ml", "region": "us-east-1"},
+        "nodePools": [{"name": "l40s", "instanceTypes": ["g6e.xlarge"], "maxSize": 8}],
+        "tiers": [chat, large],
+        "observability": observability,
+    })

@@ -60,45 +60,30 @@ def expand(text: str, value: str, labels: dict[str, str]) -> str:
 def hpa_series(hpa: str, current: int, maximum: int) -> list[dict[str, str]]:
     sel = f'namespace="{NS}",horizontalpodautoscaler="{hpa}"'
     return [
-        {
-            "series": f"kube_horizontalpodautoscaler_status_current_replicas{{{sel}}}",
-            "values": f"{current}x60",
-        },
-        {
-            "series": f"kube_horizontalpodautoscaler_spec_max_replicas{{{sel}}}",
-            "values": f"{maximum}x60",
-        },
+        {"series": f"kube_horizontalpodautoscaler_status_current_replicas{{{sel}}}",
+         "values": f"{current}x60"},
+        {"series": f"kube_horizontalpodautoscaler_spec_max_replicas{{{sel}}}",
+         "values": f"{maximum}x60"},
     ]
 
 
 def cases(hpa: str) -> dict[str, dict[str, Any]]:
     """Per alert: series that make it fire, series that must not, its value, extra labels."""
     queue = lambda v, sel=TGI, pod="p1": {  # noqa: E731
-        "series": f'tgi_queue_size{{{sel},pod="{pod}"}}',
-        "values": f"{v}x60",
-    }
+        "series": f'tgi_queue_size{{{sel},pod="{pod}"}}', "values": f"{v}x60"}
     hist = lambda name, le, sel=TGI, extra="": {  # noqa: E731
-        "series": f'{name}_bucket{{{sel}{extra},le="{le}"}}',
-        "values": "0+60x60",
-    }
+        "series": f'{name}_bucket{{{sel}{extra},le="{le}"}}', "values": "0+60x60"}
     counter = lambda name, per_min, extra="": {  # noqa: E731
-        "series": f"{name}{{{TGI}{extra}}}",
-        "values": f"0+{per_min}x60",
-    }
+        "series": f"{name}{{{TGI}{extra}}}", "values": f"0+{per_min}x60"}
     kv = lambda used: [  # noqa: E731
         {"series": f'tgi_batch_current_max_tokens{{{TGI},pod="p1"}}', "values": f"{used}x60"},
         {"series": f'tgi_batch_max_total_tokens{{{TGI},pod="p1"}}', "values": "10000x60"},
     ]
     deploy = lambda name, spec, avail: [  # noqa: E731
-        {
-            "series": f'kube_deployment_spec_replicas{{namespace="{NS}",deployment="{name}"}}',
-            "values": f"{spec}x60",
-        },
-        {
-            "series": f'kube_deployment_status_replicas_available{{namespace="{NS}",'
-            f'deployment="{name}"}}',
-            "values": f"{avail}x60",
-        },
+        {"series": f'kube_deployment_spec_replicas{{namespace="{NS}",deployment="{name}"}}',
+         "values": f"{spec}x60"},
+        {"series": f'kube_deployment_status_replicas_available{{namespace="{NS}",'
+                   f'deployment="{name}"}}', "values": f"{avail}x60"},
     ]
     job = f'namespace="{NS}",job_name="{JOB}"'
     prefill = ',method="prefill"'
@@ -110,34 +95,26 @@ def cases(hpa: str) -> dict[str, dict[str, Any]]:
         },
         "TgiTimeToFirstTokenHigh": {
             # p95 over (0, 20] is 19s of queue, over (0, 2] 1.9s of prefill: 20.9s.
-            "fire": [
-                hist("tgi_request_queue_duration", "20"),
-                hist("tgi_request_queue_duration", "+Inf"),
-                hist("tgi_batch_inference_duration", "2", extra=prefill),
-                hist("tgi_batch_inference_duration", "+Inf", extra=prefill),
-                hist("tgi_batch_inference_duration", "+Inf", extra=',method="decode"'),
-            ],
-            "quiet": [
-                hist("tgi_request_queue_duration", "1"),
-                hist("tgi_request_queue_duration", "+Inf"),
-                hist("tgi_batch_inference_duration", "1", extra=prefill),
-                hist("tgi_batch_inference_duration", "+Inf", extra=prefill),
-                hist("tgi_request_queue_duration", "+Inf", sel=OTHER),
-            ],
+            "fire": [hist("tgi_request_queue_duration", "20"),
+                     hist("tgi_request_queue_duration", "+Inf"),
+                     hist("tgi_batch_inference_duration", "2", extra=prefill),
+                     hist("tgi_batch_inference_duration", "+Inf", extra=prefill),
+                     hist("tgi_batch_inference_duration", "+Inf", extra=',method="decode"')],
+            "quiet": [hist("tgi_request_queue_duration", "1"),
+                      hist("tgi_request_queue_duration", "+Inf"),
+                      hist("tgi_batch_inference_duration", "1", extra=prefill),
+                      hist("tgi_batch_inference_duration", "+Inf", extra=prefill),
+                      hist("tgi_request_queue_duration", "+Inf", sel=OTHER)],
             "value": "20.90",
             "delay": 1,  # rate() needs two samples
         },
         "TgiErrorRateHigh": {
-            "fire": [
-                counter("tgi_request_count", 60),
-                counter("tgi_request_failure", 30, ',err="overloaded"'),
-                counter("tgi_request_failure", 60, ',err="dropped"'),
-            ],
-            "quiet": [
-                counter("tgi_request_count", 60),
-                counter("tgi_request_failure", 1, ',err="overloaded"'),
-                counter("tgi_request_failure", 60, ',err="dropped"'),
-            ],
+            "fire": [counter("tgi_request_count", 60),
+                     counter("tgi_request_failure", 30, ',err="overloaded"'),
+                     counter("tgi_request_failure", 60, ',err="dropped"')],
+            "quiet": [counter("tgi_request_count", 60),
+                      counter("tgi_request_failure", 1, ',err="overloaded"'),
+                      counter("tgi_request_failure", 60, ',err="dropped"')],
             "value": "0.50",
             "labels": {"err": "overloaded"},
             "delay": 1,
@@ -149,26 +126,22 @@ def cases(hpa: str) -> dict[str, dict[str, Any]]:
             "also_quiet": deploy(DEPLOY, 0, 0),  # scaled to zero on purpose
         },
         "TgiModelDownloadFailed": {
-            "fire": [
-                {"series": f'kube_job_failed{{{job},condition="true"}}', "values": "1x60"},
-                {"series": f'kube_job_failed{{{job},condition="false"}}', "values": "0x60"},
-            ],
-            "quiet": [
-                {"series": f'kube_job_failed{{{job},condition="true"}}', "values": "0x60"},
-                {"series": f'kube_job_failed{{{job},condition="false"}}', "values": "1x60"},
-            ],
+            "fire": [{"series": f'kube_job_failed{{{job},condition="true"}}',
+                      "values": "1x60"},
+                     {"series": f'kube_job_failed{{{job},condition="false"}}',
+                      "values": "0x60"}],
+            "quiet": [{"series": f'kube_job_failed{{{job},condition="true"}}',
+                       "values": "0x60"},
+                      {"series": f'kube_job_failed{{{job},condition="false"}}',
+                       "values": "1x60"}],
             "labels": {"job_name": JOB},
         },
         "TgiModelDownloadSlow": {
             # Started at t=0: the condition holds once time() passes the threshold.
-            "fire": [
-                {"series": f"kube_job_status_start_time{{{job}}}", "values": "0x60"},
-                {"series": f"kube_job_status_active{{{job}}}", "values": "1x60"},
-            ],
-            "quiet": [
-                {"series": f"kube_job_status_start_time{{{job}}}", "values": "0x60"},
-                {"series": f"kube_job_status_active{{{job}}}", "values": "0x60"},
-            ],
+            "fire": [{"series": f"kube_job_status_start_time{{{job}}}", "values": "0x60"},
+                     {"series": f"kube_job_status_active{{{job}}}", "values": "1x60"}],
+            "quiet": [{"series": f"kube_job_status_start_time{{{job}}}", "values": "0x60"},
+                      {"series": f"kube_job_status_active{{{job}}}", "values": "0x60"}],
             "labels": {"job_name": JOB},
             "time_based": True,
         },
@@ -196,40 +169,30 @@ def alert_tests(cfg: PlatformConfig, hpa: str) -> list[dict[str, Any]]:
         labels = {**rule["labels"], **case.get("labels", {})}
         annotations = {k: expand(v, value, labels) for k, v in rule["annotations"].items()}
         silent = [{"eval_time": f"{start + hold - 1}m", "alertname": name, "exp_alerts": []}]
-        tests.append(
-            {
-                "name": f"{name} fires after {rule['for']}",
-                "interval": "1m",
-                "input_series": case["fire"],
-                "alert_rule_test": [
-                    *silent,
-                    {
-                        "eval_time": f"{fire_at}m",
-                        "alertname": name,
-                        "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
-                    },
-                ],
-            }
-        )
+        tests.append({
+            "name": f"{name} fires after {rule['for']}",
+            "interval": "1m",
+            "input_series": case["fire"],
+            "alert_rule_test": [*silent, {
+                "eval_time": f"{fire_at}m", "alertname": name,
+                "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+            }],
+        })
         for key in ("quiet", "also_quiet"):
             if key in case:
-                tests.append(
-                    {
-                        "name": f"{name} stays silent ({key})",
-                        "interval": "1m",
-                        "input_series": case[key],
-                        "alert_rule_test": [
-                            {"eval_time": f"{fire_at + 10}m", "alertname": name, "exp_alerts": []}
-                        ],
-                    }
-                )
+                tests.append({
+                    "name": f"{name} stays silent ({key})",
+                    "interval": "1m",
+                    "input_series": case[key],
+                    "alert_rule_test": [{"eval_time": f"{fire_at + 10}m", "alertname": name,
+                                         "exp_alerts": []}],
+                })
     return tests
 
 
 def run_promtool(promtool: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [promtool, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run([promtool, *map(str, args)], capture_output=True, text=True,
+                          timeout=120, check=False)
 
 
 def write_rules(tmp_path: Path, groups: list[dict[str, Any]]) -> Path:
@@ -239,15 +202,16 @@ def write_rules(tmp_path: Path, groups: list[dict[str, Any]]) -> Path:
 
 
 @pytest.mark.parametrize("cfg", [prod(), platform()], ids=["prod", "generated"])
-def test_rules_pass_promtool_check(promtool: str, tmp_path: Path, cfg: PlatformConfig) -> None:
+def test_rules_pass_promtool_check(
+    promtool: str, tmp_path: Path, cfg: PlatformConfig
+) -> None:
     path = write_rules(tmp_path, rule_groups(cfg))
     result = run_promtool(promtool, "check", "rules", path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
-    ("autoscaler", "hpa"), [("hpa", "tgi-chat"), ("keda", "keda-hpa-tgi-chat")]
-)
+    ("autoscaler", "hpa"), [("hpa", "tgi-chat"), ("keda", "keda-hpa-tgi-chat")])
 def test_every_alert_fires_and_stays_silent(
     promtool: str, tmp_path: Path, autoscaler: str, hpa: str
 ) -> None:
@@ -267,34 +231,19 @@ def test_promtool_catches_a_wrong_expectation(promtool: str, tmp_path: Path) -> 
     cfg = platform()
     write_rules(tmp_path, rule_groups(cfg))
     case = cases("tgi-chat")["TgiQueueHigh"]
-    spec = {
-        "rule_files": ["rules.yaml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": case["quiet"],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "30m",
-                        "alertname": "TgiQueueHigh",
-                        "exp_alerts": [{"exp_labels": chat_rules(cfg)["TgiQueueHigh"]["labels"]}],
-                    }
-                ],
-            }
-        ],
-    }
+    spec = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": case["quiet"],
+        "alert_rule_test": [{"eval_time": "30m", "alertname": "TgiQueueHigh",
+                             "exp_alerts": [{"exp_labels": chat_rules(cfg)["TgiQueueHigh"]
+                                             ["labels"]}]}]}]}
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(spec))
     assert run_promtool(promtool, "test", "rules", tmp_path / "tests.yaml").returncode != 0
 
 
 def test_annotations_mode_rule_file_passes_promtool(promtool: str, tmp_path: Path) -> None:
     cfg = platform(scrapeMode="annotations")
-    cm = next(
-        o
-        for o in build_observability_objects(cfg, WEIGHTS)
-        if o["kind"] == "ConfigMap" and "tgi-infra.rules.yaml" in o["data"]
-    )
+    cm = next(o for o in build_observability_objects(cfg, WEIGHTS) if o["kind"] == "ConfigMap"
+              and "tgi-infra.rules.yaml" in o["data"])
     path = tmp_path / "tgi-infra.rules.yaml"
     path.write_text(cm["data"]["tgi-infra.rules.yaml"])
     result = run_promtool(promtool, "check", "rules", path)
@@ -304,12 +253,9 @@ def test_annotations_mode_rule_file_passes_promtool(promtool: str, tmp_path: Pat
 def test_dashboard_queries_parse(promtool: str, tmp_path: Path) -> None:
     """Every panel's PromQL, with Grafana's variables filled in, as recording rules."""
     rules = [
-        {
-            "record": f"dashboard:panel{p['id']}:{t['refId']}",
-            "expr": t["expr"].replace("$__rate_interval", "5m").replace("$tier", ".*"),
-        }
-        for p in panels(prod())
-        for t in p["targets"]
+        {"record": f"dashboard:panel{p['id']}:{t['refId']}",
+         "expr": t["expr"].replace("$__rate_interval", "5m").replace("$tier", ".*")}
+        for p in panels(prod()) for t in p["targets"]
     ]
     path = write_rules(tmp_path, [{"name": "dashboard", "rules": rules}])
     result = run_promtool(promtool, "check", "rules", path)

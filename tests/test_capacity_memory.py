@@ -82,171 +82,70 @@ def facts(
 
 # config.json numbers; weight_bytes = parameters x 2 (the bf16/fp16 safetensors size).
 LLAMA_31_8B = facts(
-    "meta-llama/Llama-3.1-8B-Instruct",
-    layers=32,
-    hidden=4096,
-    heads=32,
-    kv_heads=8,
-    head_dim=128,
-    vocab=128256,
-    intermediate=14336,
-    weight_bytes=16_060_522_496,
+    "meta-llama/Llama-3.1-8B-Instruct", layers=32, hidden=4096, heads=32, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=14336, weight_bytes=16_060_522_496,
     max_position_embeddings=131072,
 )
 LLAMA_31_70B = facts(
-    "meta-llama/Llama-3.1-70B-Instruct",
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    head_dim=128,
-    vocab=128256,
-    intermediate=28672,
-    weight_bytes=141_107_412_992,
+    "meta-llama/Llama-3.1-70B-Instruct", layers=80, hidden=8192, heads=64, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=28672, weight_bytes=141_107_412_992,
     max_position_embeddings=131072,
 )
 LLAMA_3_70B = facts(
-    "meta-llama/Meta-Llama-3-70B-Instruct",
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    head_dim=128,
-    vocab=128256,
-    intermediate=28672,
-    weight_bytes=141_107_412_992,
+    "meta-llama/Meta-Llama-3-70B-Instruct", layers=80, hidden=8192, heads=64, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=28672, weight_bytes=141_107_412_992,
 )
 LLAMA_2_7B = facts(
-    "meta-llama/Llama-2-7b-hf",
-    layers=32,
-    hidden=4096,
-    heads=32,
-    kv_heads=32,
-    head_dim=128,
-    vocab=32000,
-    intermediate=11008,
-    weight_bytes=13_476_839_424,
-    torch_dtype="float16",
-    max_position_embeddings=4096,
+    "meta-llama/Llama-2-7b-hf", layers=32, hidden=4096, heads=32, kv_heads=32,
+    head_dim=128, vocab=32000, intermediate=11008, weight_bytes=13_476_839_424,
+    torch_dtype="float16", max_position_embeddings=4096,
 )
 LLAMA_1_7B = facts(  # same shapes as Llama-2-7B; 2048 positions
-    "huggyllama/llama-7b",
-    layers=32,
-    hidden=4096,
-    heads=32,
-    kv_heads=32,
-    head_dim=128,
-    vocab=32000,
-    intermediate=11008,
-    weight_bytes=13_476_839_424,
-    torch_dtype="float16",
-    max_position_embeddings=2048,
+    "huggyllama/llama-7b", layers=32, hidden=4096, heads=32, kv_heads=32,
+    head_dim=128, vocab=32000, intermediate=11008, weight_bytes=13_476_839_424,
+    torch_dtype="float16", max_position_embeddings=2048,
 )
 SWALLOW_7B = facts(  # Llama-2-7B with the vocab extended to 43176 tokens: 6.83 B parameters
-    "tokyotech-llm/Swallow-7b-hf",
-    layers=32,
-    hidden=4096,
-    heads=32,
-    kv_heads=32,
-    head_dim=128,
-    vocab=43176,
-    intermediate=11008,
-    weight_bytes=13_663_215_616,
+    "tokyotech-llm/Swallow-7b-hf", layers=32, hidden=4096, heads=32, kv_heads=32,
+    head_dim=128, vocab=43176, intermediate=11008, weight_bytes=13_663_215_616,
     max_position_embeddings=4096,
 )
 GEMMA_2B = facts(  # multi-query attention: one KV head of 256
-    "google/gemma-2b-it",
-    layers=18,
-    hidden=2048,
-    heads=8,
-    kv_heads=1,
-    head_dim=256,
-    vocab=256000,
-    intermediate=16384,
-    weight_bytes=5_012_344_832,
+    "google/gemma-2b-it", layers=18, hidden=2048, heads=8, kv_heads=1, head_dim=256,
+    vocab=256000, intermediate=16384, weight_bytes=5_012_344_832,
     architecture="GemmaForCausalLM",
 )
 GEMMA_3_27B = facts(  # vision-language model; the checkpoint includes the SigLIP tower
-    "google/gemma-3-27b-it",
-    layers=62,
-    hidden=5376,
-    heads=32,
-    kv_heads=16,
-    head_dim=128,
-    vocab=262208,
-    intermediate=21504,
-    weight_bytes=54_873_000_000,
-    architecture="Gemma3ForConditionalGeneration",
-    max_position_embeddings=131072,
+    "google/gemma-3-27b-it", layers=62, hidden=5376, heads=32, kv_heads=16, head_dim=128,
+    vocab=262208, intermediate=21504, weight_bytes=54_873_000_000,
+    architecture="Gemma3ForConditionalGeneration", max_position_embeddings=131072,
 )
 MIXTRAL_8X7B = facts(
-    "mistralai/Mixtral-8x7B-Instruct-v0.1",
-    layers=32,
-    hidden=4096,
-    heads=32,
-    kv_heads=8,
-    head_dim=128,
-    vocab=32000,
-    intermediate=14336,
-    weight_bytes=93_405_585_408,
-    architecture="MixtralForCausalLM",
-    num_experts=8,
-    max_position_embeddings=32768,
+    "mistralai/Mixtral-8x7B-Instruct-v0.1", layers=32, hidden=4096, heads=32, kv_heads=8,
+    head_dim=128, vocab=32000, intermediate=14336, weight_bytes=93_405_585_408,
+    architecture="MixtralForCausalLM", num_experts=8, max_position_embeddings=32768,
 )
 MISTRAL_7B = facts(  # Mistral-7B v0.1/v0.2 and fine-tunes of them: 7,241,732,096 parameters
-    "mistralai/Mistral-7B-Instruct-v0.2",
-    layers=32,
-    hidden=4096,
-    heads=32,
-    kv_heads=8,
-    head_dim=128,
-    vocab=32000,
-    intermediate=14336,
-    weight_bytes=14_483_464_192,
-    architecture="MistralForCausalLM",
-    max_position_embeddings=32768,
+    "mistralai/Mistral-7B-Instruct-v0.2", layers=32, hidden=4096, heads=32, kv_heads=8,
+    head_dim=128, vocab=32000, intermediate=14336, weight_bytes=14_483_464_192,
+    architecture="MistralForCausalLM", max_position_embeddings=32768,
 )
 LLAMA_33_70B_AWQ = facts(  # 4-bit AWQ (group 128) with 16-bit embeddings and lm_head
-    "llama-3.3-70b-instruct-awq",
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    head_dim=128,
-    vocab=128256,
-    intermediate=28672,
-    weight_bytes=39_770_000_000,
-    torch_dtype="float16",
-    checkpoint_quantization="awq",
-    max_position_embeddings=131072,
+    "llama-3.3-70b-instruct-awq", layers=80, hidden=8192, heads=64, kv_heads=8, head_dim=128,
+    vocab=128256, intermediate=28672, weight_bytes=39_770_000_000, torch_dtype="float16",
+    checkpoint_quantization="awq", max_position_embeddings=131072,
 )
 # Vision-language model: the Qwen2.5-3B text backbone (config.json numbers) + a ~0.67 B vision
 # tower; ~3.75 B parameters in bf16, the size taken approximately (not read from the index).
 QWEN25_VL_3B = facts(
-    "Qwen/Qwen2.5-VL-3B-Instruct",
-    layers=36,
-    hidden=2048,
-    heads=16,
-    kv_heads=2,
-    head_dim=128,
-    vocab=151936,
-    intermediate=11008,
-    weight_bytes=7_509_245_952,
-    architecture="Qwen2_5_VLForConditionalGeneration",
-    max_position_embeddings=128000,
+    "Qwen/Qwen2.5-VL-3B-Instruct", layers=36, hidden=2048, heads=16, kv_heads=2, head_dim=128,
+    vocab=151936, intermediate=11008, weight_bytes=7_509_245_952,
+    architecture="Qwen2_5_VLForConditionalGeneration", max_position_embeddings=128000,
 )
 LLAMA_3_70B_AWQ = facts(
-    "casperhansen/llama-3-70b-instruct-awq",
-    layers=80,
-    hidden=8192,
-    heads=64,
-    kv_heads=8,
-    head_dim=128,
-    vocab=128256,
-    intermediate=28672,
-    weight_bytes=39_770_000_000,
-    torch_dtype="float16",
-    checkpoint_quantization="awq",
+    "casperhansen/llama-3-70b-instruct-awq", layers=80, hidden=8192, heads=64, kv_heads=8,
+    head_dim=128, vocab=128256, intermediate=28672, weight_bytes=39_770_000_000,
+    torch_dtype="float16", checkpoint_quantization="awq",
 )
 
 
@@ -265,7 +164,9 @@ def test_kv_bytes_split_across_shards():
     assert kv_bytes_per_token(LLAMA_31_8B, num_shard=2, kv_cache_dtype=None, dtype=None) == 65536
     assert kv_bytes_per_token(LLAMA_31_8B, num_shard=8, kv_cache_dtype=None, dtype=None) == 16384
     # Llama-3.1-70B over 4 shards: 80 x 2 heads x 128 x 2 x 2
-    assert kv_bytes_per_token(LLAMA_31_70B, num_shard=4, kv_cache_dtype=None, dtype=None) == (81920)
+    assert kv_bytes_per_token(LLAMA_31_70B, num_shard=4, kv_cache_dtype=None, dtype=None) == (
+        81920
+    )
 
 
 def test_kv_heads_replicated_when_fewer_than_shards():
@@ -331,26 +232,17 @@ def test_on_the_fly_quantization_shrinks_weights():
 def test_prequantized_checkpoint_is_not_shrunk_again():
     stored = LLAMA_3_70B_AWQ.weight_bytes
     for quantize in (None, "awq", "bitsandbytes-nf4"):
-        assert (
-            weight_bytes_per_shard(LLAMA_3_70B_AWQ, num_shard=1, quantize=quantize, dtype=None)
-            == stored
-        )
+        assert weight_bytes_per_shard(
+            LLAMA_3_70B_AWQ, num_shard=1, quantize=quantize, dtype=None
+        ) == stored
     plan = plan_memory(LLAMA_3_70B_AWQ, gpu_memory_bytes=A100_80GB, quantize="awq")
     assert any("already quantized (awq)" in note for note in plan.notes)
 
 
 def test_float32_checkpoint_is_served_in_16_bit():
     fp32 = facts(
-        "some/fp32-model",
-        layers=32,
-        hidden=4096,
-        heads=32,
-        kv_heads=8,
-        head_dim=128,
-        vocab=128256,
-        intermediate=14336,
-        weight_bytes=2 * 16_060_522_496,
-        torch_dtype="float32",
+        "some/fp32-model", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+        vocab=128256, intermediate=14336, weight_bytes=2 * 16_060_522_496, torch_dtype="float32",
     )
     assert weight_bytes_per_shard(fp32, num_shard=1, quantize=None, dtype=None) == 16_060_522_496
 
@@ -363,16 +255,8 @@ def test_awq_flag_on_unquantized_checkpoint_is_noted_not_shrunk():
 
 def test_quantize_methods_match_the_launcher():
     assert TGI_QUANTIZE_METHODS == (
-        "awq",
-        "compressed-tensors",
-        "eetq",
-        "exl2",
-        "gptq",
-        "marlin",
-        "bitsandbytes",
-        "bitsandbytes-nf4",
-        "bitsandbytes-fp4",
-        "fp8",
+        "awq", "compressed-tensors", "eetq", "exl2", "gptq", "marlin",
+        "bitsandbytes", "bitsandbytes-nf4", "bitsandbytes-fp4", "fp8",
     )
     with pytest.raises(ValueError, match="int4"):
         plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, quantize="int4")
@@ -413,9 +297,7 @@ def test_memory_fraction_shrinks_the_budget():
 def test_prefill_logprobs_cost_logits_for_every_prefill_token():
     plain = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A10G, max_batch_prefill_tokens=4096)
     logprobs = plan_memory(
-        LLAMA_31_8B,
-        gpu_memory_bytes=A10G,
-        max_batch_prefill_tokens=4096,
+        LLAMA_31_8B, gpu_memory_bytes=A10G, max_batch_prefill_tokens=4096,
         enable_prefill_logprobs=True,
     )
     # 4096 tokens x 128256 vocab x 6 bytes: about 3 GiB more at warmup.
@@ -448,9 +330,7 @@ def test_not_fits_70b_bf16_on_two_a40():
 
 def test_not_fits_when_max_total_tokens_exceeds_the_cache():
     plan = plan_memory(
-        LLAMA_31_8B,
-        gpu_memory_bytes=L4,
-        max_batch_prefill_tokens=4096,
+        LLAMA_31_8B, gpu_memory_bytes=L4, max_batch_prefill_tokens=4096,
         max_total_tokens=131072,
     )
     assert 0 < plan.max_batch_total_tokens < 131072
@@ -474,24 +354,17 @@ def test_max_total_tokens_for_requests():
 
 
 def test_moe_and_missing_intermediate_size_are_noted():
-    plan = plan_memory(MIXTRAL_8X7B, gpu_memory_bytes=L4, num_shard=2, quantize="bitsandbytes-nf4")
+    plan = plan_memory(
+        MIXTRAL_8X7B, gpu_memory_bytes=L4, num_shard=2, quantize="bitsandbytes-nf4"
+    )
     assert any("MoE" in note for note in plan.notes)
     assert any("bitsandbytes-nf4" in note for note in plan.notes)
     guessed = facts(
-        "x/unknown-mlp",
-        layers=32,
-        hidden=4096,
-        heads=32,
-        kv_heads=8,
-        head_dim=128,
-        vocab=128256,
-        intermediate=None,
-        weight_bytes=16_060_522_496,
+        "x/unknown-mlp", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128,
+        vocab=128256, intermediate=None, weight_bytes=16_060_522_496,
     )
-    assert any(
-        "intermediate_size unknown" in n
-        for n in plan_memory(guessed, gpu_memory_bytes=A100_80GB).notes
-    )
+    assert any("intermediate_size unknown" in n for n in plan_memory(
+        guessed, gpu_memory_bytes=A100_80GB).notes)
 
 
 # --------------------------------------------------------------------------- public reports
@@ -523,107 +396,43 @@ REPORTS = (
     Report(
         "Llama-2-7b-hf, 1x A10G, TGI 0.9.3, defaults (1024/2048/4096)",
         "github.com/huggingface/text-generation-inference/issues/653",
-        "tuned",
-        LLAMA_2_7B,
-        A10G,
-        1,
-        "0.9.3",
-        4096,
-        1024,
-        2048,
-        16224,
+        "tuned", LLAMA_2_7B, A10G, 1, "0.9.3", 4096, 1024, 2048, 16224,
     ),
     Report(
         "Llama-7B, 1x A10, TGI 0.9.1, --max-batch-prefill-tokens 2048",
         "github.com/vllm-project/vllm/issues/381 (TGI maintainer's command line)",
-        "held_out",
-        LLAMA_1_7B,
-        A10G,
-        1,
-        "0.9.1",
-        2048,
-        1000,
-        1512,
-        17664,
+        "held_out", LLAMA_1_7B, A10G, 1, "0.9.1", 2048, 1000, 1512, 17664,
     ),
     Report(
         "gemma-2b-it, 1x L4, TGI 1.4 (Vertex image 2024-02-20), defaults",
         "github.com/gke-demos/chat-with-gemma README.md + k8s-manifests/gemma-tgi.yaml",
-        "tuned",
-        GEMMA_2B,
-        L4,
-        1,
-        "1.4.0",
-        4096,
-        1024,
-        2048,
-        666672,
+        "tuned", GEMMA_2B, L4, 1, "1.4.0", 4096, 1024, 2048, 666672,
     ),
     Report(
         "Swallow-7b-hf, 1x A10 (OCI), TGI 2.0.3, defaults (4095/4096/4145)",
         "Qiita, oracle organization: 'Hugging Face TGI(Text Generation Inference) "
         "を OCI の A10 で試してみた' (2024-05-31 log)",
-        "held_out",
-        SWALLOW_7B,
-        A10G,
-        1,
-        "2.0.3",
-        4145,
-        4095,
-        4096,
-        15232,
+        "held_out", SWALLOW_7B, A10G, 1, "2.0.3", 4145, 4095, 4096, 15232,
     ),
     Report(
         "Llama-3.1-8B-Instruct, 1x A10G (g5.2xlarge), TGI 2.2.0, defaults",
         "github.com/Infinite-Limit-Data-Science/chat-app README3-hf-tgi.md",
-        "tuned",
-        LLAMA_31_8B,
-        A10G,
-        1,
-        "2.2.0",
-        4145,
-        4095,
-        4096,
-        19056,
+        "tuned", LLAMA_31_8B, A10G, 1, "2.2.0", 4145, 4095, 4096, 19056,
     ),
     Report(
         "Llama-3.1-70B-Instruct, 2x A100 80GB, TGI 2.4, prefill 10049",
         "github.com/huggingface/text-generation-inference/issues/2744",
-        "held_out",
-        LLAMA_31_70B,
-        A100_80GB,
-        2,
-        "2.4.0",
-        10049,
-        9999,
-        10000,
-        30816,
+        "held_out", LLAMA_31_70B, A100_80GB, 2, "2.4.0", 10049, 9999, 10000, 30816,
     ),
     Report(
         "gemma-3-27b-it (VLM), 2x RTX A6000, TGI 3.3 (July 2025), defaults (prefill 8000)",
         "public TGI startup log, 2025-07-04 ('Command to run the Gemma 3 27B model with TGI')",
-        "held_out",
-        GEMMA_3_27B,
-        RTX_A6000,
-        2,
-        "3.3.0",
-        8000,
-        7999,
-        8000,
-        52125,
+        "held_out", GEMMA_3_27B, RTX_A6000, 2, "3.3.0", 8000, 7999, 8000, 52125,
     ),
     Report(
         "Mistral-7B, 1x A100 80GB, TGI 2.0.0, prefill 32768, input 8000, total 8512",
         "github.com/huggingface/text-generation-inference/issues/1831",
-        "held_out",
-        MISTRAL_7B,
-        A100_80GB,
-        1,
-        "2.0.0",
-        32768,
-        8000,
-        8512,
-        425472,
+        "held_out", MISTRAL_7B, A100_80GB, 1, "2.0.0", 32768, 8000, 8512, 425472,
         assumptions=(
             "model_id is a local '/model_data/mistral7b-free': taken as a Mistral-7B "
             "(v0.1/v0.2 shapes, vocab 32000, 16-bit); cuda_memory_fraction not shown in the "
@@ -634,15 +443,7 @@ REPORTS = (
     Report(
         "Llama-3.3-70B-Instruct AWQ, 2x RTX 3090, TGI 3.0.1, --quantize awq, zero config",
         "github.com/huggingface/text-generation-inference/issues/2842",
-        "held_out",
-        LLAMA_33_70B_AWQ,
-        RTX_3090,
-        2,
-        "3.0.1",
-        4096,
-        4096,
-        4097,
-        13793,
+        "held_out", LLAMA_33_70B_AWQ, RTX_3090, 2, "3.0.1", 4096, 4096, 4097, 13793,
         quantize="awq",
         assumptions=(
             "local folder llama-3.3-70b-instruct-awq taken as a standard 4-bit g128 AWQ export "
@@ -661,16 +462,7 @@ REPORTS = (
         "prometheus-7b-v2.0 (Mistral), 1x L40S, TGI 3.0.0, --quantize fp8, zero config",
         "github.com/huggingface/text-generation-inference/issues/2915 "
         "(author's comment, log of 2025-01-17)",
-        "held_out",
-        MISTRAL_7B,
-        L40S,
-        1,
-        "3.0.0",
-        4096,
-        4096,
-        4097,
-        241374,
-        quantize="fp8",
+        "held_out", MISTRAL_7B, L40S, 1, "3.0.0", 4096, 4096, 4097, 241374, quantize="fp8",
         assumptions=(
             "the issue names A10 and L40S: 241374 tokens x 128 KiB = 29.5 GiB of KV cannot fit "
             "a 24 GB A10, so L40S; the comment's log assumed to be the issue's own launch "
@@ -682,15 +474,7 @@ REPORTS = (
     Report(
         "Qwen2.5-VL-3B-Instruct (VLM), 1x RTX A6000, TGI 3.2.3, zero config",
         "github.com/huggingface/text-generation-inference/issues/3181",
-        "held_out",
-        QWEN25_VL_3B,
-        RTX_A6000,
-        1,
-        "3.2.3",
-        4096,
-        4096,
-        4097,
-        1069251,
+        "held_out", QWEN25_VL_3B, RTX_A6000, 1, "3.2.3", 4096, 4096, 4097, 1069251,
         assumptions=(
             "the 1069251 log is the first one in the issue body, taken as the run of the "
             "issue's model (Qwen2.5-VL-3B-Instruct, ~3.75 B parameters) rather than the later "

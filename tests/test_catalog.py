@@ -21,17 +21,8 @@ from tgi_infra.capacity.catalog import (
     instance_types_with,
 )
 
-BRIEF_GPUS = [
-    "T4",
-    "A10G",
-    "L4",
-    "L40S",
-    "A100-40GB",
-    "A100-80GB",
-    "H100-80GB",
-    "H200",
-    "RTX-A6000",
-]
+BRIEF_GPUS = ["T4", "A10G", "L4", "L40S", "A100-40GB", "A100-80GB", "H100-80GB", "H200",
+              "RTX-A6000"]
 
 
 def _data(name: str) -> dict:
@@ -87,16 +78,8 @@ def test_capabilities() -> None:
 
 
 def test_karpenter_gpu_names() -> None:
-    expected = {
-        "T4": "t4",
-        "A10G": "a10g",
-        "L4": "l4",
-        "L40S": "l40s",
-        "A100-40GB": "a100",
-        "A100-80GB": "a100",
-        "H100-80GB": "h100",
-        "H200": "h200",
-    }
+    expected = {"T4": "t4", "A10G": "a10g", "L4": "l4", "L40S": "l40s", "A100-40GB": "a100",
+                "A100-80GB": "a100", "H100-80GB": "h100", "H200": "h200"}
     for name, label in expected.items():
         assert gpu(name).karpenter_gpu_name == label
     assert gpu("RTX-A6000").karpenter_gpu_name is None
@@ -155,24 +138,11 @@ def test_unknown_gpu_without_close_match_lists_the_catalog() -> None:
 def test_instance_families_and_sizes_from_the_brief() -> None:
     names = {t.name for t in instance_types()}
     expected = (
-        [
-            f"g4dn.{s}"
-            for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "metal")
-        ]
-        + [
-            f"{fam}.{s}"
-            for fam in ("g5", "g6", "g6e")
-            for s in (
-                "xlarge",
-                "2xlarge",
-                "4xlarge",
-                "8xlarge",
-                "12xlarge",
-                "16xlarge",
-                "24xlarge",
-                "48xlarge",
-            )
-        ]
+        [f"g4dn.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge",
+                               "16xlarge", "metal")]
+        + [f"{fam}.{s}" for fam in ("g5", "g6", "g6e")
+           for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge",
+                     "24xlarge", "48xlarge")]
         + ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge"]
     )
     assert set(expected) <= names
@@ -222,16 +192,12 @@ def test_prices_are_ordered_within_a_family() -> None:
     # Within a single-GPU family, bigger hosts cost more; the 4-GPU 12xlarge costs more
     # than any single-GPU size below 16xlarge.
     for fam in ("g5", "g6", "g6e"):
-        singles = [
-            instance_type(f"{fam}.{s}").hourly_usd
-            for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")
-        ]
+        singles = [instance_type(f"{fam}.{s}").hourly_usd
+                   for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")]
         assert singles == sorted(singles)
         assert instance_type(f"{fam}.12xlarge").hourly_usd > singles[3]
-        assert (
-            instance_type(f"{fam}.48xlarge").hourly_usd
-            > instance_type(f"{fam}.24xlarge").hourly_usd
-        )
+        assert instance_type(f"{fam}.48xlarge").hourly_usd > instance_type(
+            f"{fam}.24xlarge").hourly_usd
     # the L40S box is dearer than the L4 box, which is cheaper than the A10G box
     assert instance_type("g6e.xlarge").hourly_usd > instance_type("g5.xlarge").hourly_usd
     assert instance_type("g6.xlarge").hourly_usd < instance_type("g5.xlarge").hourly_usd

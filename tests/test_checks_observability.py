@@ -22,13 +22,8 @@ def test_generated_stack_is_clean() -> None:
 
 
 def test_queue_target_at_max_concurrent_requests_is_an_error() -> None:
-    cfg = platform(
-        tier={
-            "maxConcurrentRequests": 16,
-            "autoscaling": {"queueSizeTarget": 16},
-            "alerts": {"queueSize": 12},
-        }
-    )
+    cfg = platform(tier={"maxConcurrentRequests": 16, "autoscaling": {"queueSizeTarget": 16},
+                         "alerts": {"queueSize": 12}})
     problem = by_check(check_observability(cfg))["queue-target-below-concurrency"]
     assert problem.severity == "error"
     assert problem.path == "tiers[chat].autoscaling.queueSizeTarget"
@@ -37,36 +32,23 @@ def test_queue_target_at_max_concurrent_requests_is_an_error() -> None:
 
 
 def test_queue_target_above_half_the_limit_is_a_warning() -> None:
-    cfg = platform(
-        tier={
-            "maxConcurrentRequests": 16,
-            "autoscaling": {"queueSizeTarget": 12},
-            "alerts": {"queueSize": 14},
-        }
-    )
+    cfg = platform(tier={"maxConcurrentRequests": 16, "autoscaling": {"queueSizeTarget": 12},
+                         "alerts": {"queueSize": 14}})
     problem = by_check(check_observability(cfg))["queue-target-below-concurrency"]
     assert problem.severity == "warning"
     assert "at most 8" in problem.fix
 
 
 def test_queue_target_is_not_checked_without_an_autoscaler() -> None:
-    cfg = platform(
-        autoscaler="none",
-        tier={
-            "maxConcurrentRequests": 16,
-            "autoscaling": {"queueSizeTarget": 16},
-            "replicas": {"min": 2, "max": 2},
-        },
-    )
+    cfg = platform(autoscaler="none", tier={
+        "maxConcurrentRequests": 16, "autoscaling": {"queueSizeTarget": 16},
+        "replicas": {"min": 2, "max": 2}})
     assert "queue-target-below-concurrency" not in by_check(check_observability(cfg))
 
 
 def test_replicas_max_without_autoscaler_is_a_warning() -> None:
-    unused = [
-        p
-        for p in check_observability(platform(autoscaler="none"))
-        if p.check == "autoscaler-unused"
-    ]
+    unused = [p for p in check_observability(platform(autoscaler="none"))
+              if p.check == "autoscaler-unused"]
     assert [p.path for p in unused] == ["tiers[chat].replicas.max", "tiers[large].replicas.max"]
     assert {p.severity for p in unused} == {"warning"}
 
@@ -80,16 +62,10 @@ def test_min_zero_warns_for_both_autoscalers() -> None:
 
 
 def test_alert_thresholds_against_limits_and_the_autoscaler() -> None:
-    unreachable = platform(
-        tier={
-            "maxConcurrentRequests": 16,
-            "autoscaling": {"queueSizeTarget": 4},
-            "alerts": {"queueSize": 20},
-        }
-    )
+    unreachable = platform(tier={"maxConcurrentRequests": 16, "autoscaling": {
+        "queueSizeTarget": 4}, "alerts": {"queueSize": 20}})
     assert by_check(check_observability(unreachable))["alert-queue-reachable"].path == (
-        "tiers[chat].alerts.queueSize"
-    )
+        "tiers[chat].alerts.queueSize")
     early = platform(tier={"alerts": {"queueSize": 8}})
     problem = by_check(check_observability(early))["alert-queue-above-target"]
     assert "e.g. 16" in problem.fix

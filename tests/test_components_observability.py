@@ -40,10 +40,8 @@ def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMock
             assert counts["kubernetes:core/v1:ConfigMap"] == 2  # dashboard, adapter rules
             assert all(f"{COMPONENT}$kubernetes:" in urn for urn in urns)
             assert sorted(obs.monitors) == [
-                "ServiceMonitor/tgi-chat",
-                "ServiceMonitor/tgi-large",
-                "ServiceMonitor/tgi-quantized",
-            ]
+                "ServiceMonitor/tgi-chat", "ServiceMonitor/tgi-large",
+                "ServiceMonitor/tgi-quantized"]
             assert len(obs.autoscalers) == 3
 
         return pulumi.Output.all(*[r.urn for r in obs.resources.values()]).apply(check)
@@ -57,20 +55,15 @@ def test_inputs_are_the_builder_output(mocks: PlanMocks) -> None:
         obs = Observability("obs", platform(autoscaler="keda"), WEIGHTS)
 
         def check(_: Any) -> None:
-            scaled = [
-                r for r in mocks.resources if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"
-            ]
+            scaled = [r for r in mocks.resources
+                      if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"]
             assert [r.name for r in scaled] == ["tgi-tgi-chat", "tgi-tgi-large"]
             spec = scaled[0].inputs["spec"]
             assert spec["triggers"][0]["metadata"]["query"] == (
-                'sum(tgi_queue_size{namespace="tgi",tier="chat"})'
-            )
+                'sum(tgi_queue_size{namespace="tgi",tier="chat"})')
             assert scaled[0].inputs["metadata"]["namespace"] == "tgi"
-            assert not [
-                r
-                for r in mocks.resources
-                if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-            ]
+            assert not [r for r in mocks.resources
+                        if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"]
 
         return pulumi.Output.all(*[r.urn for r in obs.resources.values()]).apply(check)
 

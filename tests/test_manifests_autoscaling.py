@@ -30,28 +30,19 @@ def test_prod_renders_an_hpa_per_tier_and_the_adapter_rules() -> None:
     hpas = of_kind(objs, "HorizontalPodAutoscaler")
     assert [h["metadata"]["name"] for h in hpas] == ["tgi-chat", "tgi-large", "tgi-quantized"]
     assert [o["metadata"]["name"] for o in of_kind(objs, "ConfigMap")] == [
-        naming.adapter_rules_name()
-    ]
+        naming.adapter_rules_name()]
     assert_schema_valid(objs)
     for hpa, tier in zip(hpas, cfg.tiers, strict=True):
         spec = hpa["spec"]
         assert spec["scaleTargetRef"] == {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": naming.deployment_name(tier),
-        }
-        assert (spec["minReplicas"], spec["maxReplicas"]) == (tier.replicas.min, tier.replicas.max)
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": naming.deployment_name(tier)}
+        assert (spec["minReplicas"], spec["maxReplicas"]) == (tier.replicas.min,
+                                                              tier.replicas.max)
         queue = spec["metrics"][0]
-        assert queue == {
-            "type": "Pods",
-            "pods": {
-                "metric": {"name": "tgi_queue_size"},
-                "target": {
-                    "type": "AverageValue",
-                    "averageValue": str(tier.autoscaling.queue_size_target),
-                },
-            },
-        }
+        assert queue == {"type": "Pods", "pods": {
+            "metric": {"name": "tgi_queue_size"},
+            "target": {"type": "AverageValue",
+                       "averageValue": str(tier.autoscaling.queue_size_target)}}}
 
 
 def test_gpu_utilization_is_an_optional_second_signal() -> None:
@@ -59,9 +50,7 @@ def test_gpu_utilization_is_an_optional_second_signal() -> None:
     chat = autoscaling.horizontal_pod_autoscaler(cfg, cfg.tier("chat"), WEIGHTS)
     large = autoscaling.horizontal_pod_autoscaler(cfg, cfg.tier("large"), WEIGHTS)
     assert [m["pods"]["metric"]["name"] for m in chat["spec"]["metrics"]] == [
-        "tgi_queue_size",
-        "DCGM_FI_DEV_GPU_UTIL",
-    ]
+        "tgi_queue_size", "DCGM_FI_DEV_GPU_UTIL"]
     assert chat["spec"]["metrics"][1]["pods"]["target"]["averageValue"] == "90"
     assert len(large["spec"]["metrics"]) == 1
 
@@ -89,18 +78,11 @@ def test_windows_are_clamped_to_what_the_hpa_accepts() -> None:
 
 
 def test_explicit_windows_win() -> None:
-    cfg = platform(
-        tier={
-            "autoscaling": {
-                "queueSizeTarget": 8,
-                "scaleUpStabilizationSeconds": 0,
-                "scaleDownStabilizationSeconds": 120,
-            }
-        }
-    )
+    cfg = platform(tier={"autoscaling": {
+        "queueSizeTarget": 8, "scaleUpStabilizationSeconds": 0,
+        "scaleDownStabilizationSeconds": 120}})
     behavior = autoscaling.horizontal_pod_autoscaler(cfg, cfg.tier("chat"), WEIGHTS)["spec"][
-        "behavior"
-    ]
+        "behavior"]
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 120
 
@@ -108,8 +90,7 @@ def test_explicit_windows_win() -> None:
 def test_behavior_adds_at_most_double_per_cold_start_and_drops_one_at_a_time() -> None:
     cfg = platform()
     behavior = autoscaling.horizontal_pod_autoscaler(cfg, cfg.tier("chat"), WEIGHTS)["spec"][
-        "behavior"
-    ]
+        "behavior"]
     cold = timing.cold_start_seconds(WEIGHTS["chat"])
     up, down = behavior["scaleUp"], behavior["scaleDown"]
     assert {(p["type"], p["value"]) for p in up["policies"]} == {("Percent", 100), ("Pods", 1)}
@@ -119,15 +100,8 @@ def test_behavior_adds_at_most_double_per_cold_start_and_drops_one_at_a_time() -
 
 
 def test_unknown_weights_fall_back_to_model_spec_then_a_long_default() -> None:
-    spec = {
-        "numLayers": 32,
-        "hiddenSize": 4096,
-        "numAttentionHeads": 32,
-        "numKvHeads": 8,
-        "vocabSize": 128256,
-        "maxPositionEmbeddings": 131072,
-        "weightBytes": 3 * GIB,
-    }
+    spec = {"numLayers": 32, "hiddenSize": 4096, "numAttentionHeads": 32, "numKvHeads": 8,
+            "vocabSize": 128256, "maxPositionEmbeddings": 131072, "weightBytes": 3 * GIB}
     cfg = platform(tier={"modelSpec": spec})
     assert autoscaling.tier_weight_bytes(cfg.tier("chat")) == 3 * GIB
     assert autoscaling.tier_weight_bytes(cfg.tier("large")) == autoscaling.UNKNOWN_WEIGHT_BYTES
@@ -150,9 +124,8 @@ def test_fixed_tiers_and_autoscaler_none_render_nothing() -> None:
 
 
 def test_keda_scaled_object_queries_the_tier_queue() -> None:
-    cfg = platform(
-        autoscaler="keda", tier={"autoscaling": {"queueSizeTarget": 8, "gpuUtilizationTarget": 85}}
-    )
+    cfg = platform(autoscaler="keda", tier={"autoscaling": {
+        "queueSizeTarget": 8, "gpuUtilizationTarget": 85}})
     objs = autoscaling.build_autoscaling_objects(cfg, WEIGHTS)
     assert [o["kind"] for o in objs] == ["ScaledObject", "ScaledObject"]  # no adapter
     assert_schema_valid(objs)
@@ -176,10 +149,8 @@ def test_keda_scale_to_zero_uses_the_scale_down_window_as_cooldown() -> None:
     cfg = platform(autoscaler="keda", tier={"replicas": {"min": 0, "max": 2}})
     so = autoscaling.scaled_object(cfg, cfg.tier("chat"), WEIGHTS)
     assert so["spec"]["minReplicaCount"] == 0
-    assert (
-        so["spec"]["cooldownPeriod"]
-        == autoscaling.windows_for(cfg.tier("chat"), WEIGHTS).scale_down
-    )
+    assert so["spec"]["cooldownPeriod"] == autoscaling.windows_for(
+        cfg.tier("chat"), WEIGHTS).scale_down
     assert_schema_valid([so])
 
 
@@ -191,8 +162,7 @@ def test_gpu_query_matches_the_tiers_pods_only() -> None:
     assert not re.fullmatch(pattern, f"{naming.deployment_name(cfg.tier('large'))}-7d9f8-x2k4q")
     honored = platform(dcgmExportedLabels=False)
     assert 'namespace="tgi",pod=~' in autoscaling.gpu_utilization_query(
-        honored, honored.tier("chat")
-    )
+        honored, honored.tier("chat"))
 
 
 def test_adapter_rules_expose_queue_and_gpu_as_pods_metrics() -> None:
@@ -204,10 +174,9 @@ def test_adapter_rules_expose_queue_and_gpu_as_pods_metrics() -> None:
     queue, gpu = rules
     assert queue["name"]["as"] == "tgi_queue_size"
     assert queue["resources"]["overrides"] == {
-        "namespace": {"resource": "namespace"},
-        "pod": {"resource": "pod"},
-    }
-    assert "<<.LabelMatchers>>" in queue["metricsQuery"] and "<<.GroupBy>>" in queue["metricsQuery"]
+        "namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+    assert "<<.LabelMatchers>>" in queue["metricsQuery"] and "<<.GroupBy>>" in queue[
+        "metricsQuery"]
     assert gpu["name"]["as"] == "DCGM_FI_DEV_GPU_UTIL"
     assert set(gpu["resources"]["overrides"]) == {"exported_namespace", "exported_pod"}
     # Without a GPU target anywhere, only the queue rule.

@@ -398,20 +398,13 @@ def test_limit_rules_per_tenant(platform: PlatformConfig) -> None:
             assert sorted(r["limit"]["requests"] for r in counted) == sorted(expected)
             (token_rule,) = tokens
             assert token_rule["limit"]["requests"] == tenant.tokens_per_minute
-            assert (
-                token_rule["cost"]
-                == gw.TOKEN_COST
-                == {
-                    "request": {"from": "Number", "number": 0},
-                    "response": {
-                        "from": "Metadata",
-                        "metadata": {
-                            "namespace": "io.envoy.ai_gateway",
-                            "key": gw.TOTAL_TOKENS_KEY,
-                        },
-                    },
-                }
-            )
+            assert token_rule["cost"] == gw.TOKEN_COST == {
+                "request": {"from": "Number", "number": 0},
+                "response": {
+                    "from": "Metadata",
+                    "metadata": {"namespace": "io.envoy.ai_gateway", "key": gw.TOTAL_TOKENS_KEY},
+                },
+            }
             fallback = selected_rules(
                 limits,
                 {gw.TENANT_HEADER: tenant.name},
@@ -426,12 +419,8 @@ def test_limit_rules_per_tenant(platform: PlatformConfig) -> None:
 def test_tenants_with_equal_limits_share_a_rule_with_their_own_buckets() -> None:
     raw = small_raw()
     raw["tenants"] = [
-        {
-            "name": f"team-{i:03d}",
-            "tiers": ["chat"],
-            "requestsPerMinute": 60 * (1 + i % 2),
-            "tokensPerMinute": 20_000,
-        }
+        {"name": f"team-{i:03d}", "tiers": ["chat"], "requestsPerMinute": 60 * (1 + i % 2),
+         "tokensPerMinute": 20_000}
         for i in range(500)
     ]
     cfg = parse_platform(raw)

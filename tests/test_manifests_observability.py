@@ -18,21 +18,14 @@ from tgi_infra.manifests.platform import tier_context
 
 K8s = dict[str, Any]
 RUNBOOK = ROOT / "docs" / "runbook.md"
-KNOWN_METRICS = re.compile(r"\b(tgi_[a-z_]+|kube_[a-z_]+|DCGM_[A-Z_]+)\b")
+KNOWN_METRICS = re.compile(
+    r"\b(tgi_[a-z_]+|kube_[a-z_]+|DCGM_[A-Z_]+)\b")
 TGI_METRICS = {
-    "tgi_queue_size",
-    "tgi_batch_current_size",
-    "tgi_batch_current_max_tokens",
-    "tgi_batch_max_total_tokens",
-    "tgi_request_count",
-    "tgi_request_success",
-    "tgi_request_failure",
-    "tgi_request_duration_bucket",
-    "tgi_request_queue_duration_bucket",
-    "tgi_request_mean_time_per_token_duration_bucket",
-    "tgi_batch_inference_duration_bucket",
-    "tgi_request_generated_tokens_sum",
-    "tgi_request_input_length_sum",
+    "tgi_queue_size", "tgi_batch_current_size", "tgi_batch_current_max_tokens",
+    "tgi_batch_max_total_tokens", "tgi_request_count", "tgi_request_success",
+    "tgi_request_failure", "tgi_request_duration_bucket", "tgi_request_queue_duration_bucket",
+    "tgi_request_mean_time_per_token_duration_bucket", "tgi_batch_inference_duration_bucket",
+    "tgi_request_generated_tokens_sum", "tgi_request_input_length_sum",
 }
 
 
@@ -47,12 +40,9 @@ def of_kind(objs: list[K8s], kind: str) -> list[K8s]:
 def test_prod_renders_a_monitor_and_rules_per_tier_and_one_dashboard() -> None:
     objs = observability.build_observability_objects(prod(), WEIGHTS)
     assert kinds(objs) == [
-        ("ServiceMonitor", "tgi-chat"),
-        ("PrometheusRule", "tgi-chat"),
-        ("ServiceMonitor", "tgi-large"),
-        ("PrometheusRule", "tgi-large"),
-        ("ServiceMonitor", "tgi-quantized"),
-        ("PrometheusRule", "tgi-quantized"),
+        ("ServiceMonitor", "tgi-chat"), ("PrometheusRule", "tgi-chat"),
+        ("ServiceMonitor", "tgi-large"), ("PrometheusRule", "tgi-large"),
+        ("ServiceMonitor", "tgi-quantized"), ("PrometheusRule", "tgi-quantized"),
         ("ConfigMap", naming.dashboard_name()),
     ]
     assert_schema_valid(objs)
@@ -120,7 +110,8 @@ def test_annotations_mode_annotates_pods_and_ships_a_rule_file() -> None:
     }
     assert observability.scrape_annotations(platform()) == {}
     objs = observability.build_observability_objects(cfg, WEIGHTS)
-    assert not [o for o in objs if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]
+    assert not [o for o in objs if o["kind"] in ("ServiceMonitor", "PodMonitor",
+                                                 "PrometheusRule")]
     cm = next(o for o in objs if o["metadata"]["name"] == naming.alert_rules_configmap_name())
     assert cm["metadata"]["namespace"] == cfg.cluster.monitoring_namespace
     groups = yaml.safe_load(cm["data"]["tgi-infra.rules.yaml"])["groups"]
@@ -134,7 +125,8 @@ def test_tracing_env_names_the_tier_and_model() -> None:
     assert env == {
         "OTLP_ENDPOINT": "http://otel-collector.observability.svc:4317",
         "OTLP_SERVICE_NAME": "tgi-large",
-        "OTEL_RESOURCE_ATTRIBUTES": "inference.backend=tgi,model_id=meta-llama/Llama-3.3-70B-Instruct,tier=large",
+        "OTEL_RESOURCE_ATTRIBUTES":
+            "inference.backend=tgi,model_id=meta-llama/Llama-3.3-70B-Instruct,tier=large",
     }
     assert observability.tracing_env(platform(), platform().tier("chat")) == []
 
@@ -149,13 +141,8 @@ def test_tracing_env_encodes_odd_model_ids() -> None:
 # --- alerts ---------------------------------------------------------------------------
 
 EXPECTED_ALERTS = {
-    "TgiQueueHigh",
-    "TgiTimeToFirstTokenHigh",
-    "TgiErrorRateHigh",
-    "TgiKvCacheNearFull",
-    "TgiNoReadyReplicas",
-    "TgiReplicasAtMax",
-    "TgiModelDownloadFailed",
+    "TgiQueueHigh", "TgiTimeToFirstTokenHigh", "TgiErrorRateHigh", "TgiKvCacheNearFull",
+    "TgiNoReadyReplicas", "TgiReplicasAtMax", "TgiModelDownloadFailed",
     "TgiModelDownloadSlow",
 }
 
@@ -186,17 +173,9 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_anchor() -> 
 
 
 def test_thresholds_come_from_the_tier() -> None:
-    cfg = platform(
-        tier={
-            "alerts": {
-                "queueSize": 33,
-                "timeToFirstTokenP95Seconds": 7.5,
-                "errorRatio": 0.02,
-                "kvCacheUsageRatio": 0.9,
-                "replicasAtMaxMinutes": 45,
-            }
-        }
-    )
+    cfg = platform(tier={"alerts": {
+        "queueSize": 33, "timeToFirstTokenP95Seconds": 7.5, "errorRatio": 0.02,
+        "kvCacheUsageRatio": 0.9, "replicasAtMaxMinutes": 45}})
     rules = rules_of(cfg, "chat")
     assert rules["TgiQueueHigh"]["expr"].endswith("> 33")
     assert rules["TgiTimeToFirstTokenHigh"]["expr"].endswith("> 7.5")
@@ -226,12 +205,10 @@ def test_selectors_pin_namespace_tier_and_hashed_names() -> None:
     assert 'namespace="tgi",tier="chat"' in rules["TgiQueueHigh"]["expr"]
     assert 'deployment=~"tgi-chat-[0-9a-f]{8}"' in rules["TgiNoReadyReplicas"]["expr"]
     assert 'job_name=~"tgi-chat-[0-9a-f]{8}-download"' in rules["TgiModelDownloadFailed"]["expr"]
-    assert re.fullmatch(
-        naming.download_job_name_pattern("chat"), naming.download_job_name(prod().tier("chat"))
-    )
-    assert re.fullmatch(
-        naming.deployment_name_pattern("chat"), naming.deployment_name(prod().tier("chat"))
-    )
+    assert re.fullmatch(naming.download_job_name_pattern("chat"),
+                        naming.download_job_name(prod().tier("chat")))
+    assert re.fullmatch(naming.deployment_name_pattern("chat"),
+                        naming.deployment_name(prod().tier("chat")))
 
 
 def test_time_based_alerts_grow_with_the_weights() -> None:
@@ -284,16 +261,9 @@ def test_dashboard_panels_cover_the_serving_signals() -> None:
     board = dashboard.dashboard(prod())
     titles = {p["title"] for p in board["panels"]}
     assert {
-        "Queue size",
-        "Requests and errors",
-        "Request duration",
-        "Queue duration",
-        "Time per output token",
-        "Batch size",
-        "KV cache tokens",
-        "Replicas",
-        "Token throughput",
-        "Time to first token (p95, estimate)",
+        "Queue size", "Requests and errors", "Request duration", "Queue duration",
+        "Time per output token", "Batch size", "KV cache tokens", "Replicas",
+        "Token throughput", "Time to first token (p95, estimate)",
     } <= titles
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in KNOWN_METRICS.findall(e)}
@@ -313,8 +283,7 @@ def test_dashboard_panels_cover_the_serving_signals() -> None:
 
 def test_dashboard_can_be_disabled() -> None:
     objs = observability.build_observability_objects(
-        platform(dashboard={"enabled": False}), WEIGHTS
-    )
+        platform(dashboard={"enabled": False}), WEIGHTS)
     assert naming.dashboard_name() not in {o["metadata"]["name"] for o in objs}
 
 

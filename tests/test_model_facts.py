@@ -157,27 +157,13 @@ def test_kv_heads_default_to_attention_heads() -> None:
 
 def test_explicit_head_dim_wins_over_hidden_over_heads() -> None:
     # Gemma 2 9B: 16 heads x 256 != 3584; Mistral-Nemo: 32 heads x 128 != 5120
-    gemma2 = {
-        "architectures": ["Gemma2ForCausalLM"],
-        "model_type": "gemma2",
-        "hidden_size": 3584,
-        "num_hidden_layers": 42,
-        "num_attention_heads": 16,
-        "num_key_value_heads": 8,
-        "head_dim": 256,
-        "vocab_size": 256000,
-        "max_position_embeddings": 8192,
-        "torch_dtype": "bfloat16",
-    }
+    gemma2 = {"architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2",
+              "hidden_size": 3584, "num_hidden_layers": 42, "num_attention_heads": 16,
+              "num_key_value_heads": 8, "head_dim": 256, "vocab_size": 256000,
+              "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}
     assert facts(gemma2).head_dim == 256
-    nemo = llama_config(
-        model_type="mistral",
-        hidden_size=5120,
-        num_hidden_layers=40,
-        head_dim=128,
-        vocab_size=131072,
-        max_position_embeddings=1024000,
-    )
+    nemo = llama_config(model_type="mistral", hidden_size=5120, num_hidden_layers=40,
+                        head_dim=128, vocab_size=131072, max_position_embeddings=1024000)
     assert facts(nemo).head_dim == 128
     assert facts(llama_config(head_dim=None)).head_dim == 128
 
@@ -187,24 +173,17 @@ def test_text_config_llava_fills_gaps_from_llama_defaults() -> None:
     config = {
         "architectures": ["LlavaForConditionalGeneration"],
         "model_type": "llava",
-        "text_config": {
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "max_position_embeddings": 4096,
-            "torch_dtype": "float16",
-            "vocab_size": 32064,
-        },
-        "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16},
+        "text_config": {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+                        "max_position_embeddings": 4096, "torch_dtype": "float16",
+                        "vocab_size": 32064},
+        "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24,
+                          "num_attention_heads": 16},
         "torch_dtype": "float16",
     }
     f = facts(config)
     assert f.architecture == "LlavaForConditionalGeneration"
     assert (f.num_layers, f.hidden_size, f.num_attention_heads, f.num_kv_heads) == (
-        32,
-        4096,
-        32,
-        32,
-    )
+        32, 4096, 32, 32)
     assert (f.vocab_size, f.max_position_embeddings, f.torch_dtype) == (32064, 4096, "float16")
 
 
@@ -213,19 +192,11 @@ def test_text_config_gemma3_uses_gemma3_text_defaults() -> None:
     config = {
         "architectures": ["Gemma3ForConditionalGeneration"],
         "model_type": "gemma3",
-        "text_config": {
-            "hidden_size": 2560,
-            "intermediate_size": 10240,
-            "model_type": "gemma3_text",
-            "num_hidden_layers": 34,
-            "sliding_window": 1024,
-        },
-        "vision_config": {
-            "hidden_size": 1152,
-            "num_hidden_layers": 27,
-            "num_attention_heads": 16,
-            "model_type": "siglip_vision_model",
-        },
+        "text_config": {"hidden_size": 2560, "intermediate_size": 10240,
+                        "model_type": "gemma3_text", "num_hidden_layers": 34,
+                        "sliding_window": 1024},
+        "vision_config": {"hidden_size": 1152, "num_hidden_layers": 27,
+                          "num_attention_heads": 16, "model_type": "siglip_vision_model"},
         "torch_dtype": "bfloat16",
     }
     f = facts(config)
@@ -239,164 +210,93 @@ def test_text_config_mllama_is_read_not_the_vision_tower() -> None:
     config = {
         "architectures": ["MllamaForConditionalGeneration"],
         "model_type": "mllama",
-        "text_config": {
-            "model_type": "mllama_text_model",
-            "hidden_size": 4096,
-            "num_hidden_layers": 40,
-            "num_attention_heads": 32,
-            "num_key_value_heads": 8,
-            "vocab_size": 128256,
-            "max_position_embeddings": 131072,
-            "torch_dtype": "bfloat16",
-        },
-        "vision_config": {
-            "hidden_size": 1280,
-            "num_hidden_layers": 32,
-            "attention_heads": 16,
-            "max_num_tiles": 4,
-        },
+        "text_config": {"model_type": "mllama_text_model", "hidden_size": 4096,
+                        "num_hidden_layers": 40, "num_attention_heads": 32,
+                        "num_key_value_heads": 8, "vocab_size": 128256,
+                        "max_position_embeddings": 131072, "torch_dtype": "bfloat16"},
+        "vision_config": {"hidden_size": 1280, "num_hidden_layers": 32,
+                          "attention_heads": 16, "max_num_tiles": 4},
     }
     f = facts(config)
     assert (f.num_layers, f.num_kv_heads, f.head_dim, f.vocab_size) == (40, 8, 128, 128256)
 
 
 def test_qwen2_vl_with_text_fields_at_top_level() -> None:
-    config = {
-        "architectures": ["Qwen2VLForConditionalGeneration"],
-        "model_type": "qwen2_vl",
-        "hidden_size": 3584,
-        "num_hidden_layers": 28,
-        "num_attention_heads": 28,
-        "num_key_value_heads": 4,
-        "vocab_size": 152064,
-        "max_position_embeddings": 32768,
-        "torch_dtype": "bfloat16",
-        "vision_config": {"depth": 32, "embed_dim": 1280, "num_heads": 16, "hidden_size": 3584},
-    }
+    config = {"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl",
+              "hidden_size": 3584, "num_hidden_layers": 28, "num_attention_heads": 28,
+              "num_key_value_heads": 4, "vocab_size": 152064,
+              "max_position_embeddings": 32768, "torch_dtype": "bfloat16",
+              "vision_config": {"depth": 32, "embed_dim": 1280, "num_heads": 16,
+                                "hidden_size": 3584}}
     f = facts(config)
     assert (f.num_layers, f.num_kv_heads, f.head_dim) == (28, 4, 128)
 
 
 def test_falcon_multi_query_has_one_kv_head_and_a_default_context() -> None:
-    falcon7b = {
-        "architectures": ["FalconForCausalLM"],
-        "model_type": "falcon",
-        "hidden_size": 4544,
-        "num_attention_heads": 71,
-        "num_hidden_layers": 32,
-        "multi_query": True,
-        "new_decoder_architecture": False,
-        "vocab_size": 65024,
-        "torch_dtype": "bfloat16",
-    }
+    falcon7b = {"architectures": ["FalconForCausalLM"], "model_type": "falcon",
+                "hidden_size": 4544, "num_attention_heads": 71, "num_hidden_layers": 32,
+                "multi_query": True, "new_decoder_architecture": False, "vocab_size": 65024,
+                "torch_dtype": "bfloat16"}
     f = facts(falcon7b)
     assert (f.num_kv_heads, f.head_dim, f.max_position_embeddings) == (1, 64, 2048)
-    falcon40b = {
-        **falcon7b,
-        "hidden_size": 8192,
-        "num_attention_heads": 128,
-        "num_hidden_layers": 60,
-        "new_decoder_architecture": True,
-        "num_kv_heads": 8,
-    }
+    falcon40b = {**falcon7b, "hidden_size": 8192, "num_attention_heads": 128,
+                 "num_hidden_layers": 60, "new_decoder_architecture": True,
+                 "num_kv_heads": 8}
     assert facts(falcon40b).num_kv_heads == 8
 
 
 def test_gpt2_and_starcoder_names() -> None:
-    gpt2 = {
-        "architectures": ["GPT2LMHeadModel"],
-        "model_type": "gpt2",
-        "n_embd": 768,
-        "n_head": 12,
-        "n_layer": 12,
-        "n_positions": 1024,
-        "n_ctx": 1024,
-        "vocab_size": 50257,
-    }
+    gpt2 = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 768,
+            "n_head": 12, "n_layer": 12, "n_positions": 1024, "n_ctx": 1024,
+            "vocab_size": 50257}
     f = facts(gpt2)
-    assert (f.num_layers, f.hidden_size, f.num_attention_heads, f.num_kv_heads) == (12, 768, 12, 12)
+    assert (f.num_layers, f.hidden_size, f.num_attention_heads, f.num_kv_heads) == (
+        12, 768, 12, 12)
     assert (f.head_dim, f.max_position_embeddings) == (64, 1024)
     assert f.torch_dtype == "bfloat16"  # no dtype in the config: the default
-    starcoder = {
-        "architectures": ["GPTBigCodeForCausalLM"],
-        "model_type": "gpt_bigcode",
-        "n_embd": 6144,
-        "n_head": 48,
-        "n_layer": 40,
-        "n_positions": 8192,
-        "multi_query": True,
-        "vocab_size": 49152,
-        "torch_dtype": "float32",
-    }
+    starcoder = {"architectures": ["GPTBigCodeForCausalLM"], "model_type": "gpt_bigcode",
+                 "n_embd": 6144, "n_head": 48, "n_layer": 40, "n_positions": 8192,
+                 "multi_query": True, "vocab_size": 49152, "torch_dtype": "float32"}
     s = facts(starcoder)
     assert (s.num_kv_heads, s.head_dim, s.max_position_embeddings) == (1, 128, 8192)
     assert s.torch_dtype == "float32"
 
 
 def test_bloom_names() -> None:
-    bloom = {
-        "architectures": ["BloomForCausalLM"],
-        "model_type": "bloom",
-        "n_embed": 1024,
-        "n_head": 16,
-        "n_layer": 24,
-        "vocab_size": 250880,
-    }
+    bloom = {"architectures": ["BloomForCausalLM"], "model_type": "bloom", "n_embed": 1024,
+             "n_head": 16, "n_layer": 24, "vocab_size": 250880}
     f = facts(bloom)
     assert (f.hidden_size, f.num_layers, f.num_attention_heads) == (1024, 24, 16)
     assert f.max_position_embeddings == 2048
 
 
 def test_mixture_of_experts_counts() -> None:
-    mixtral = llama_config(
-        architectures=["MixtralForCausalLM"],
-        model_type="mixtral",
-        num_local_experts=8,
-        num_experts_per_tok=2,
-        vocab_size=32000,
-    )
+    mixtral = llama_config(architectures=["MixtralForCausalLM"], model_type="mixtral",
+                           num_local_experts=8, num_experts_per_tok=2, vocab_size=32000)
     assert facts(mixtral).num_experts == 8
     assert facts(mixtral).intermediate_size == 14336
-    qwen_moe = llama_config(
-        architectures=["Qwen2MoeForCausalLM"],
-        model_type="qwen2_moe",
-        num_experts=60,
-        intermediate_size=5632,
-        moe_intermediate_size=1408,
-    )
+    qwen_moe = llama_config(architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe",
+                            num_experts=60, intermediate_size=5632, moe_intermediate_size=1408)
     assert facts(qwen_moe).num_experts == 60
     assert facts(qwen_moe).intermediate_size == 1408  # per expert
     dense = llama_config(num_experts=None, num_local_experts=1)
     assert facts(dense).num_experts is None
-    dbrx = llama_config(
-        model_type="dbrx", ffn_config={"moe_num_experts": 16, "ffn_hidden_size": 10752}
-    )
+    dbrx = llama_config(model_type="dbrx", ffn_config={"moe_num_experts": 16,
+                                                        "ffn_hidden_size": 10752})
     del dbrx["intermediate_size"]
     assert (facts(dbrx).num_experts, facts(dbrx).intermediate_size) == (16, 10752)
 
 
 def test_deepseek_mla_is_cached_by_tgi_as_full_heads() -> None:
     # deepseek-ai/DeepSeek-V2-Lite: TGI stores K/V for 16 heads of max(128+64, 128) = 192
-    config = {
-        "architectures": ["DeepseekV2ForCausalLM"],
-        "model_type": "deepseek_v2",
-        "hidden_size": 2048,
-        "num_hidden_layers": 27,
-        "num_attention_heads": 16,
-        "num_key_value_heads": 16,
-        "kv_lora_rank": 512,
-        "q_lora_rank": None,
-        "qk_nope_head_dim": 128,
-        "qk_rope_head_dim": 64,
-        "v_head_dim": 128,
-        "n_routed_experts": 64,
-        "moe_intermediate_size": 1408,
-        "intermediate_size": 10944,
-        "vocab_size": 102400,
-        "max_position_embeddings": 163840,
-        "torch_dtype": "bfloat16",
-        "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV2Config"},
-    }
+    config = {"architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
+              "hidden_size": 2048, "num_hidden_layers": 27, "num_attention_heads": 16,
+              "num_key_value_heads": 16, "kv_lora_rank": 512, "q_lora_rank": None,
+              "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+              "n_routed_experts": 64, "moe_intermediate_size": 1408,
+              "intermediate_size": 10944, "vocab_size": 102400,
+              "max_position_embeddings": 163840, "torch_dtype": "bfloat16",
+              "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV2Config"}}
     f = facts(config)
     assert (f.num_kv_heads, f.head_dim) == (16, 192)
     assert (f.num_experts, f.intermediate_size) == (64, 1408)
@@ -415,18 +315,13 @@ def test_deepseek_mla_is_cached_by_tgi_as_full_heads() -> None:
     ],
 )
 def test_quantization_config(quantization_config: Any, expected: str | None) -> None:
-    assert (
-        facts(llama_config(quantization_config=quantization_config)).checkpoint_quantization
+    assert facts(llama_config(quantization_config=quantization_config)).checkpoint_quantization \
         == expected
-    )
 
 
 def test_auto_map_means_trust_remote_code_unless_the_type_is_native() -> None:
-    custom = llama_config(
-        model_type="my_arch",
-        architectures=["MyArchForCausalLM"],
-        auto_map={"AutoModelForCausalLM": "modeling_my.MyArchForCausalLM"},
-    )
+    custom = llama_config(model_type="my_arch", architectures=["MyArchForCausalLM"],
+                          auto_map={"AutoModelForCausalLM": "modeling_my.MyArchForCausalLM"})
     assert facts(custom).trust_remote_code
     phi3 = llama_config(model_type="phi3", auto_map={"AutoConfig": "configuration_phi3.Phi3Config"})
     assert not facts(phi3).trust_remote_code
@@ -435,12 +330,8 @@ def test_auto_map_means_trust_remote_code_unless_the_type_is_native() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
-    [
-        ("torch_dtype", "torch.float16", "float16"),
-        ("dtype", "bfloat16", "bfloat16"),
-        ("torch_dtype", "float32", "float32"),
-        ("torch_dtype", "auto", "bfloat16"),
-    ],
+    [("torch_dtype", "torch.float16", "float16"), ("dtype", "bfloat16", "bfloat16"),
+     ("torch_dtype", "float32", "float32"), ("torch_dtype", "auto", "bfloat16")],
 )
 def test_dtype_spellings(key: str, value: str, expected: str) -> None:
     config = llama_config()
@@ -479,11 +370,8 @@ def test_unknown_weight_size_is_an_error() -> None:
 
 def test_safetensors_header_written_by_hand(tmp_path: Path) -> None:
     path = tmp_path / "model.safetensors"
-    data = write_safetensors(
-        path,
-        {"embed": ("BF16", [10, 4]), "norm": ("F32", [4]), "qweight": ("I32", [4, 2])},
-        metadata={"format": "pt"},
-    )
+    data = write_safetensors(path, {"embed": ("BF16", [10, 4]), "norm": ("F32", [4]),
+                                    "qweight": ("I32", [4, 2])}, metadata={"format": "pt"})
     assert data == 10 * 4 * 2 + 4 * 4 + 4 * 2 * 4
     header = read_safetensors_header(path)
     assert header["embed"]["shape"] == [10, 4]
@@ -508,9 +396,8 @@ def test_git_lfs_pointer_is_named(tmp_path: Path) -> None:
         summarize_safetensors(path)
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"\x01\x02", struct.pack("<Q", 50) + b"{}", struct.pack("<Q", 4) + b"[1] "]
-)
+@pytest.mark.parametrize("content", [b"", b"\x01\x02", struct.pack("<Q", 50) + b"{}",
+                                     struct.pack("<Q", 4) + b"[1] "])
 def test_corrupt_safetensors_is_a_model_facts_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
@@ -524,8 +411,7 @@ def test_corrupt_safetensors_is_a_model_facts_error(tmp_path: Path, content: byt
 def test_local_dir_with_index_total_size(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(llama_config()))
     (tmp_path / "model.safetensors.index.json").write_bytes(
-        index_json(16060522496, ["model-00001-of-00004.safetensors"])
-    )
+        index_json(16060522496, ["model-00001-of-00004.safetensors"]))
     f = facts_from_local_dir(tmp_path)
     assert f.source == "local" and f.model_id == str(tmp_path)
     assert f.weight_bytes == 16060522496
@@ -536,13 +422,10 @@ def test_local_dir_sums_safetensors_headers(tmp_path: Path) -> None:
     config = llama_config()
     del config["torch_dtype"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    a = write_safetensors(
-        tmp_path / "model-00001-of-00002.safetensors", {"a": ("F16", [64, 64]), "b": ("F16", [64])}
-    )
-    b = write_safetensors(
-        tmp_path / "model-00002-of-00002.safetensors",
-        {"c": ("F16", [128, 32]), "scale": ("F32", [8])},
-    )
+    a = write_safetensors(tmp_path / "model-00001-of-00002.safetensors",
+                          {"a": ("F16", [64, 64]), "b": ("F16", [64])})
+    b = write_safetensors(tmp_path / "model-00002-of-00002.safetensors",
+                          {"c": ("F16", [128, 32]), "scale": ("F32", [8])})
     # Mistral repos ship the same weights again as consolidated.safetensors: not counted.
     write_safetensors(tmp_path / "consolidated.safetensors", {"all": ("F16", [1000])})
     f = facts_from_local_dir(tmp_path)
@@ -585,14 +468,10 @@ def test_local_dir_with_broken_config(tmp_path: Path) -> None:
 
 
 def test_hub_offline_reads_config_and_index_from_the_hf_cache(tmp_path: Path) -> None:
-    populate_hub_cache(
-        tmp_path,
-        "acme/llama-8b",
-        {
-            "config.json": json.dumps(llama_config()).encode(),
-            "model.safetensors.index.json": index_json(16060522496, ["model-00001.safetensors"]),
-        },
-    )
+    populate_hub_cache(tmp_path, "acme/llama-8b", {
+        "config.json": json.dumps(llama_config()).encode(),
+        "model.safetensors.index.json": index_json(16060522496, ["model-00001.safetensors"]),
+    })
     f = facts_from_hub("acme/llama-8b", revision="main", cache_dir=tmp_path)
     assert f.source == "hub" and f.model_id == "acme/llama-8b" and f.revision == "main"
     assert (f.num_layers, f.num_kv_heads, f.weight_bytes) == (32, 8, 16060522496)
@@ -601,15 +480,10 @@ def test_hub_offline_reads_config_and_index_from_the_hf_cache(tmp_path: Path) ->
 
 
 def test_hub_offline_by_commit_sha_needs_no_ref(tmp_path: Path) -> None:
-    populate_hub_cache(
-        tmp_path,
-        "acme/pinned",
-        {
-            "config.json": json.dumps(llama_config(num_hidden_layers=16)).encode(),
-            "model.safetensors.index.json": index_json(123456, ["a.safetensors"]),
-        },
-        ref=None,
-    )
+    populate_hub_cache(tmp_path, "acme/pinned", {
+        "config.json": json.dumps(llama_config(num_hidden_layers=16)).encode(),
+        "model.safetensors.index.json": index_json(123456, ["a.safetensors"]),
+    }, ref=None)
     f = facts_from_hub("acme/pinned", revision=COMMIT, cache_dir=tmp_path)
     assert (f.num_layers, f.weight_bytes, f.revision) == (16, 123456, COMMIT)
 
@@ -618,16 +492,11 @@ def test_hub_offline_single_safetensors_file_is_read_from_its_header(tmp_path: P
     weights = tmp_path / "w.safetensors"
     size = write_safetensors(weights, {"embed": ("BF16", [32, 16]), "lm": ("BF16", [16, 32])})
     cache = tmp_path / "cache"
-    populate_hub_cache(
-        cache,
-        "acme/small",
-        {
-            "config.json": json.dumps(
-                llama_config(hidden_size=16, num_attention_heads=2, num_key_value_heads=1)
-            ).encode(),
-            "model.safetensors": weights.read_bytes(),
-        },
-    )
+    populate_hub_cache(cache, "acme/small", {
+        "config.json": json.dumps(llama_config(hidden_size=16, num_attention_heads=2,
+                                               num_key_value_heads=1)).encode(),
+        "model.safetensors": weights.read_bytes(),
+    })
     f = facts_from_hub("acme/small", revision="main", cache_dir=cache)
     assert f.weight_bytes == size
     assert f.head_dim == 8
@@ -636,23 +505,18 @@ def test_hub_offline_single_safetensors_file_is_read_from_its_header(tmp_path: P
 def test_hub_offline_catalog_model_gets_license_and_gating_from_the_catalog(
     tmp_path: Path,
 ) -> None:
-    populate_hub_cache(
-        tmp_path,
-        "meta-llama/Llama-3.1-8B-Instruct",
-        {
-            "config.json": json.dumps(llama_config()).encode(),
-            "model.safetensors.index.json": index_json(16060522496, ["m.safetensors"]),
-        },
-    )
+    populate_hub_cache(tmp_path, "meta-llama/Llama-3.1-8B-Instruct", {
+        "config.json": json.dumps(llama_config()).encode(),
+        "model.safetensors.index.json": index_json(16060522496, ["m.safetensors"]),
+    })
     f = facts_from_hub("meta-llama/Llama-3.1-8B-Instruct", revision="main", cache_dir=tmp_path)
     assert f.source == "hub"
     assert (f.license, f.gated) == ("llama3.1", "manual")
 
 
 def test_hub_offline_config_without_weights_is_an_error(tmp_path: Path) -> None:
-    populate_hub_cache(
-        tmp_path, "acme/noweights", {"config.json": json.dumps(llama_config()).encode()}
-    )
+    populate_hub_cache(tmp_path, "acme/noweights", {
+        "config.json": json.dumps(llama_config()).encode()})
     with pytest.raises(ModelFactsError) as info:
         facts_from_hub("acme/noweights", revision="main", cache_dir=tmp_path)
     message = str(info.value)
@@ -686,15 +550,8 @@ def test_hub_offline_follows_the_environment(tmp_path: Path) -> None:
 
 
 class FakeHub:
-    def __init__(
-        self,
-        tmp_path: Path,
-        files: Mapping[str, bytes],
-        *,
-        license: str = "mit",
-        license_name: str | None = None,
-        gated: bool | str = False,
-    ) -> None:
+    def __init__(self, tmp_path: Path, files: Mapping[str, bytes], *, license: str = "mit",
+                 license_name: str | None = None, gated: bool | str = False) -> None:
         self.dir = tmp_path / "fake-hub"
         self.dir.mkdir(exist_ok=True)
         self.files = dict(files)
@@ -713,11 +570,8 @@ class FakeHub:
         self.calls.append(("model_info", {"repo_id": repo_id, **kwargs}))
         if self.info_error is not None:
             raise self.info_error
-        return SimpleNamespace(
-            card_data=ModelCardData(**self.card),
-            tags=[f"license:{self.card['license']}"],
-            gated=self.gated,
-        )
+        return SimpleNamespace(card_data=ModelCardData(**self.card),
+                               tags=[f"license:{self.card['license']}"], gated=self.gated)
 
     def download(self, repo_id: str, filename: str, **kwargs: Any) -> str:
         self.calls.append(("download", {"repo_id": repo_id, "filename": filename, **kwargs}))
@@ -740,17 +594,13 @@ class FakeHub:
 
 @pytest.fixture
 def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    hub = FakeHub(
-        tmp_path,
-        {
-            "config.json": json.dumps(llama_config()).encode(),
-            "model.safetensors.index.json": index_json(16060522496, ["m.safetensors"]),
-        },
-    )
+    hub = FakeHub(tmp_path, {
+        "config.json": json.dumps(llama_config()).encode(),
+        "model.safetensors.index.json": index_json(16060522496, ["m.safetensors"]),
+    })
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", hub.model_info)
-    monkeypatch.setattr(
-        huggingface_hub.HfApi, "get_safetensors_metadata", hub.get_safetensors_metadata
-    )
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_safetensors_metadata",
+                        hub.get_safetensors_metadata)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.download)
     return hub
 
@@ -782,19 +632,15 @@ def test_hub_online_single_file_uses_safetensors_metadata(fake_hub: FakeHub) -> 
     from huggingface_hub.utils import SafetensorsFileMetadata, SafetensorsRepoMetadata, TensorInfo
 
     del fake_hub.files["model.safetensors.index.json"]
-    tensors = {
-        "embed": TensorInfo(dtype="BF16", shape=[100, 8], data_offsets=(0, 1600)),
-        "norm": TensorInfo(dtype="F32", shape=[8], data_offsets=(1600, 1632)),
-    }
+    tensors = {"embed": TensorInfo(dtype="BF16", shape=[100, 8], data_offsets=(0, 1600)),
+               "norm": TensorInfo(dtype="F32", shape=[8], data_offsets=(1600, 1632))}
     fake_hub.safetensors = SafetensorsRepoMetadata(
-        metadata=None,
-        sharded=False,
-        weight_map=dict.fromkeys(tensors, "model.safetensors"),
-        files_metadata={"model.safetensors": SafetensorsFileMetadata(metadata={}, tensors=tensors)},
-    )
+        metadata=None, sharded=False, weight_map=dict.fromkeys(tensors, "model.safetensors"),
+        files_metadata={"model.safetensors": SafetensorsFileMetadata(metadata={},
+                                                                     tensors=tensors)})
     f = facts_from_hub("acme/model", revision="main", offline=False)
     assert f.weight_bytes == 1632
-    assert "get_safetensors_metadata" in [k for k, _ in fake_hub.calls]
+    assert ("get_safetensors_metadata" in [k for k, _ in fake_hub.calls])
 
 
 def test_hub_online_without_safetensors_is_not_hidden(fake_hub: FakeHub) -> None:
@@ -808,36 +654,25 @@ def test_hub_online_without_safetensors_is_not_hidden(fake_hub: FakeHub) -> None
 @pytest.mark.parametrize(
     ("make_error", "expected", "fallback_ok"),
     [
-        (lambda: _http_error(huggingface_hub.errors.GatedRepoError, 403), "gated", True),
-        (
-            lambda: _http_error(huggingface_hub.errors.RepositoryNotFoundError, 401),
-            "not found on the Hub",
-            True,
-        ),
-        (
-            lambda: _http_error(huggingface_hub.errors.RevisionNotFoundError, 404),
-            "revision does not exist",
-            False,
-        ),
-        (
-            lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 401),
-            "rejected the token",
-            True,
-        ),
-        (
-            lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 403),
-            "access denied (403)",
-            True,
-        ),
-        (lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 429), "rate limited", True),
-        (lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 503), "HTTP 503", True),
-        (lambda: ConnectionRefusedError(111, "Connection refused"), "could not be reached", True),
+        (lambda: _http_error(huggingface_hub.errors.GatedRepoError, 403),
+         "gated", True),
+        (lambda: _http_error(huggingface_hub.errors.RepositoryNotFoundError, 401),
+         "not found on the Hub", True),
+        (lambda: _http_error(huggingface_hub.errors.RevisionNotFoundError, 404),
+         "revision does not exist", False),
+        (lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 401),
+         "rejected the token", True),
+        (lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 403),
+         "access denied (403)", True),
+        (lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 429),
+         "rate limited", True),
+        (lambda: _http_error(huggingface_hub.errors.HfHubHTTPError, 503),
+         "HTTP 503", True),
+        (lambda: ConnectionRefusedError(111, "Connection refused"),
+         "could not be reached", True),
         (lambda: TimeoutError("read timed out"), "no answer from the Hub", True),
-        (
-            lambda: huggingface_hub.errors.HFValidationError("bad repo id"),
-            "not a valid Hub repo id",
-            False,
-        ),
+        (lambda: huggingface_hub.errors.HFValidationError("bad repo id"),
+         "not a valid Hub repo id", False),
     ],
 )
 def test_hub_failures_become_clear_model_facts_errors(
@@ -856,14 +691,10 @@ def test_hub_failures_become_clear_model_facts_errors(
 @pytest.mark.parametrize(
     ("make_error", "expected"),
     [
-        (
-            lambda: _http_error(huggingface_hub.errors.RemoteEntryNotFoundError, 404),
-            "no config.json",
-        ),
-        (
-            lambda: huggingface_hub.errors.LocalEntryNotFoundError("connection dropped"),
-            "could not be reached and nothing is cached",
-        ),
+        (lambda: _http_error(huggingface_hub.errors.RemoteEntryNotFoundError, 404),
+         "no config.json"),
+        (lambda: huggingface_hub.errors.LocalEntryNotFoundError("connection dropped"),
+         "could not be reached and nothing is cached"),
         (lambda: _http_error(huggingface_hub.errors.GatedRepoError, 403), "gated"),
     ],
 )
@@ -922,16 +753,14 @@ def online(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("online")
 def test_resolver_uses_the_hub_when_online(fake_hub: FakeHub) -> None:
-    f = resolve_model_facts(
-        "Qwen/Qwen2.5-7B-Instruct", revision="main", model_spec=None, offline=False, token=None
-    )
+    f = resolve_model_facts("Qwen/Qwen2.5-7B-Instruct", revision="main", model_spec=None,
+                            offline=False, token=None)
     assert f.source == "hub" and f.fallback_reason is None and f.license == "mit"
 
 
 def test_resolver_honours_hf_hub_offline_even_when_told_online(fake_hub: FakeHub) -> None:
-    f = resolve_model_facts(
-        "Qwen/Qwen2.5-7B-Instruct", revision="main", model_spec=None, offline=False, token=None
-    )
+    f = resolve_model_facts("Qwen/Qwen2.5-7B-Instruct", revision="main", model_spec=None,
+                            offline=False, token=None)
     assert f.source == "catalog"
     assert "model_info" not in [kind for kind, _ in fake_hub.calls]
 
@@ -939,9 +768,8 @@ def test_resolver_honours_hf_hub_offline_even_when_told_online(fake_hub: FakeHub
 @pytest.mark.usefixtures("online")
 def test_resolver_falls_back_when_the_hub_is_unreachable(fake_hub: FakeHub) -> None:
     fake_hub.info_error = ConnectionRefusedError(111, "Connection refused")
-    f = resolve_model_facts(
-        "Qwen/Qwen2.5-7B-Instruct", revision="main", model_spec=None, offline=False, token=None
-    )
+    f = resolve_model_facts("Qwen/Qwen2.5-7B-Instruct", revision="main", model_spec=None,
+                            offline=False, token=None)
     assert f.source == "catalog" and f.fallback_reason is not None
     assert "could not be reached" in f.fallback_reason
 
@@ -949,13 +777,8 @@ def test_resolver_falls_back_when_the_hub_is_unreachable(fake_hub: FakeHub) -> N
 @pytest.mark.usefixtures("online")
 def test_resolver_falls_back_when_gated_without_access(fake_hub: FakeHub) -> None:
     fake_hub.info_error = _http_error(huggingface_hub.errors.GatedRepoError, 403)
-    f = resolve_model_facts(
-        "meta-llama/Llama-3.3-70B-Instruct",
-        revision="main",
-        model_spec=None,
-        offline=False,
-        token=None,
-    )
+    f = resolve_model_facts("meta-llama/Llama-3.3-70B-Instruct", revision="main",
+                            model_spec=None, offline=False, token=None)
     assert f.source == "catalog" and f.gated == "manual"
     assert f.fallback_reason is not None and "gated" in f.fallback_reason
 
@@ -966,16 +789,11 @@ def test_resolver_falls_back_when_gated_without_access(fake_hub: FakeHub) -> Non
 def test_catalog_has_the_common_models() -> None:
     ids = set(catalog_model_ids())
     for model_id in (
-        "meta-llama/Llama-3.1-8B-Instruct",
-        "meta-llama/Llama-3.1-70B-Instruct",
-        "meta-llama/Llama-3.2-3B-Instruct",
-        "meta-llama/Llama-3.3-70B-Instruct",
-        "mistralai/Mistral-7B-Instruct-v0.3",
-        "mistralai/Mixtral-8x7B-Instruct-v0.1",
-        "Qwen/Qwen2.5-7B-Instruct",
-        "Qwen/Qwen2.5-72B-Instruct",
-        "Qwen/Qwen2.5-72B-Instruct-AWQ",
-        "google/gemma-2-9b-it",
+        "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct",
+        "meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.3-70B-Instruct",
+        "mistralai/Mistral-7B-Instruct-v0.3", "mistralai/Mixtral-8x7B-Instruct-v0.1",
+        "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-72B-Instruct",
+        "Qwen/Qwen2.5-72B-Instruct-AWQ", "google/gemma-2-9b-it",
         "microsoft/Phi-3-mini-4k-instruct",
         "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
         "HuggingFaceTB/SmolLM2-1.7B-Instruct",
@@ -1023,43 +841,22 @@ def test_catalog_lookup_ignores_case_and_knows_old_names() -> None:
 
 
 def test_model_spec_camel_case() -> None:
-    f = facts_from_model_spec(
-        "private/model",
-        {
-            "numLayers": 40,
-            "hiddenSize": 5120,
-            "numAttentionHeads": 40,
-            "numKvHeads": 8,
-            "vocabSize": 32000,
-            "maxPositionEmbeddings": 16384,
-            "weightBytes": 26_000_000_000,
-            "torchDtype": "float16",
-            "numExperts": None,
-        },
-        revision="abc",
-    )
+    f = facts_from_model_spec("private/model", {
+        "numLayers": 40, "hiddenSize": 5120, "numAttentionHeads": 40, "numKvHeads": 8,
+        "vocabSize": 32000, "maxPositionEmbeddings": 16384, "weightBytes": 26_000_000_000,
+        "torchDtype": "float16", "numExperts": None,
+    }, revision="abc")
     assert f.source == "modelSpec" and f.revision == "abc"
     assert (f.num_kv_heads, f.head_dim, f.torch_dtype, f.num_experts) == (8, 128, "float16", None)
 
 
 def test_model_spec_snake_case_as_pydantic_dumps_it() -> None:
-    f = facts_from_model_spec(
-        "private/model",
-        {
-            "architecture": "LlamaForCausalLM",
-            "num_layers": 2,
-            "hidden_size": 64,
-            "num_attention_heads": 4,
-            "num_kv_heads": 4,
-            "head_dim": None,
-            "vocab_size": 100,
-            "max_position_embeddings": 512,
-            "weight_bytes": 1000,
-            "torch_dtype": "bfloat16",
-            "checkpoint_quantization": None,
-            "num_experts": None,
-        },
-    )
+    f = facts_from_model_spec("private/model", {
+        "architecture": "LlamaForCausalLM", "num_layers": 2, "hidden_size": 64,
+        "num_attention_heads": 4, "num_kv_heads": 4, "head_dim": None, "vocab_size": 100,
+        "max_position_embeddings": 512, "weight_bytes": 1000, "torch_dtype": "bfloat16",
+        "checkpoint_quantization": None, "num_experts": None,
+    })
     assert (f.head_dim, f.architecture) == (16, "LlamaForCausalLM")
 
 
@@ -1067,51 +864,23 @@ def test_model_spec_errors_name_the_key() -> None:
     with pytest.raises(ModelFactsError, match=r"numLayer.*did you mean numLayers"):
         facts_from_model_spec("m", {"numLayer": 2})
     with pytest.raises(ModelFactsError, match=r"lacks .*weightBytes"):
-        facts_from_model_spec(
-            "m",
-            {
-                "numLayers": 2,
-                "hiddenSize": 64,
-                "numAttentionHeads": 4,
-                "vocabSize": 100,
-                "maxPositionEmbeddings": 512,
-            },
-        )
+        facts_from_model_spec("m", {"numLayers": 2, "hiddenSize": 64, "numAttentionHeads": 4,
+                                    "vocabSize": 100, "maxPositionEmbeddings": 512})
     with pytest.raises(ModelFactsError, match="hiddenSize must be a positive integer"):
-        facts_from_model_spec(
-            "m",
-            {
-                "numLayers": 2,
-                "hiddenSize": -1,
-                "numAttentionHeads": 4,
-                "vocabSize": 100,
-                "maxPositionEmbeddings": 512,
-                "weightBytes": 1,
-            },
-        )
+        facts_from_model_spec("m", {"numLayers": 2, "hiddenSize": -1, "numAttentionHeads": 4,
+                                    "vocabSize": 100, "maxPositionEmbeddings": 512,
+                                    "weightBytes": 1})
 
 
 # ----------------------------------------------------------------------------- resolver
 
-SPEC = {
-    "numLayers": 2,
-    "hiddenSize": 64,
-    "numAttentionHeads": 4,
-    "vocabSize": 100,
-    "maxPositionEmbeddings": 512,
-    "weightBytes": 1000,
-}
+SPEC = {"numLayers": 2, "hiddenSize": 64, "numAttentionHeads": 4, "vocabSize": 100,
+        "maxPositionEmbeddings": 512, "weightBytes": 1000}
 
 
 def test_resolver_prefers_the_model_spec(tmp_path: Path) -> None:
-    f = resolve_model_facts(
-        "meta-llama/Llama-3.1-8B-Instruct",
-        revision="main",
-        model_spec=SPEC,
-        offline=True,
-        token=None,
-        cache_dir=tmp_path,
-    )
+    f = resolve_model_facts("meta-llama/Llama-3.1-8B-Instruct", revision="main",
+                            model_spec=SPEC, offline=True, token=None, cache_dir=tmp_path)
     assert f.source == "modelSpec" and f.num_layers == 2
 
 
@@ -1120,65 +889,42 @@ def test_resolver_reads_a_local_directory(tmp_path: Path) -> None:
     model.mkdir()
     (model / "config.json").write_text(json.dumps(llama_config()))
     write_safetensors(model / "model.safetensors", {"w": ("BF16", [8, 8])})
-    f = resolve_model_facts(str(model), revision=None, model_spec=None, offline=True, token=None)
+    f = resolve_model_facts(str(model), revision=None, model_spec=None, offline=True,
+                            token=None)
     assert f.source == "local" and f.weight_bytes == 128
 
 
 def test_resolver_reports_a_missing_local_path() -> None:
     with pytest.raises(ModelFactsError, match="not a directory"):
-        resolve_model_facts(
-            "/models/absent", revision=None, model_spec=None, offline=True, token=None
-        )
+        resolve_model_facts("/models/absent", revision=None, model_spec=None, offline=True,
+                            token=None)
 
 
 def test_resolver_uses_the_hf_cache_before_the_catalog(tmp_path: Path) -> None:
-    populate_hub_cache(
-        tmp_path,
-        "meta-llama/Llama-3.1-8B-Instruct",
-        {
-            "config.json": json.dumps(llama_config(num_hidden_layers=31)).encode(),
-            "model.safetensors.index.json": index_json(42_000, ["m.safetensors"]),
-        },
-    )
-    f = resolve_model_facts(
-        "meta-llama/Llama-3.1-8B-Instruct",
-        revision="main",
-        model_spec=None,
-        offline=True,
-        token=None,
-        cache_dir=tmp_path,
-    )
+    populate_hub_cache(tmp_path, "meta-llama/Llama-3.1-8B-Instruct", {
+        "config.json": json.dumps(llama_config(num_hidden_layers=31)).encode(),
+        "model.safetensors.index.json": index_json(42_000, ["m.safetensors"]),
+    })
+    f = resolve_model_facts("meta-llama/Llama-3.1-8B-Instruct", revision="main",
+                            model_spec=None, offline=True, token=None, cache_dir=tmp_path)
     assert (f.source, f.num_layers, f.weight_bytes) == ("hub", 31, 42_000)
 
 
 def test_resolver_falls_back_to_the_catalog_with_the_reason(tmp_path: Path) -> None:
-    f = resolve_model_facts(
-        "meta-llama/Llama-3.1-8B-Instruct",
-        revision="main",
-        model_spec=None,
-        offline=True,
-        token=None,
-        cache_dir=tmp_path,
-    )
+    f = resolve_model_facts("meta-llama/Llama-3.1-8B-Instruct", revision="main",
+                            model_spec=None, offline=True, token=None, cache_dir=tmp_path)
     assert f.source == "catalog"
     assert f.weight_bytes == 16060522496
     assert f.revision == "main"
     assert f.fallback_reason is not None
     assert "offline" in f.fallback_reason and "config.json is not in the HF cache" in (
-        f.fallback_reason
-    )
+        f.fallback_reason)
 
 
 def test_resolver_error_when_neither_hub_nor_catalog_knows(tmp_path: Path) -> None:
     with pytest.raises(ModelFactsError) as info:
-        resolve_model_facts(
-            "acme/private-model",
-            revision="main",
-            model_spec=None,
-            offline=True,
-            token=None,
-            cache_dir=tmp_path,
-        )
+        resolve_model_facts("acme/private-model", revision="main", model_spec=None,
+                            offline=True, token=None, cache_dir=tmp_path)
     message = str(info.value)
     assert "acme/private-model" in message and "not in the shipped model catalog" in message
     assert "modelSpec" in message and "\n" not in message
@@ -1186,19 +932,13 @@ def test_resolver_error_when_neither_hub_nor_catalog_knows(tmp_path: Path) -> No
 
 def test_resolver_does_not_hide_a_wrong_revision(monkeypatch: pytest.MonkeyPatch) -> None:
     def wrong_revision(*_args: Any, **_kwargs: Any) -> ModelFacts:
-        raise ModelFactsError(
-            "model 'x' at revision 'nope': the revision does not exist", fallback_ok=False
-        )
+        raise ModelFactsError("model 'x' at revision 'nope': the revision does not exist",
+                              fallback_ok=False)
 
     monkeypatch.setattr(mf, "facts_from_hub", wrong_revision)
     with pytest.raises(ModelFactsError, match="revision does not exist"):
-        resolve_model_facts(
-            "meta-llama/Llama-3.1-8B-Instruct",
-            revision="nope",
-            model_spec=None,
-            offline=False,
-            token=None,
-        )
+        resolve_model_facts("meta-llama/Llama-3.1-8B-Instruct", revision="nope",
+                            model_spec=None, offline=False, token=None)
 
 
 def test_resolver_caches_per_model_and_revision(
@@ -1212,12 +952,8 @@ def test_resolver_caches_per_model_and_revision(
         return real(model_id, **kwargs)
 
     monkeypatch.setattr(mf, "facts_from_hub", counting)
-    args: dict[str, Any] = {
-        "model_spec": None,
-        "offline": True,
-        "token": None,
-        "cache_dir": tmp_path,
-    }
+    args: dict[str, Any] = {"model_spec": None, "offline": True, "token": None,
+                            "cache_dir": tmp_path}
     first = resolve_model_facts("mistralai/Mistral-7B-Instruct-v0.3", revision="main", **args)
     again = resolve_model_facts("mistralai/Mistral-7B-Instruct-v0.3", revision="main", **args)
     other = resolve_model_facts("mistralai/Mistral-7B-Instruct-v0.3", revision=COMMIT, **args)
