@@ -34,6 +34,8 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
+from tgi_infra.policy.pack import CONFIG_FILE_ENV
+
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 LEVELS = {
     pb.ADVISORY: "advisory",
@@ -244,6 +246,7 @@ class PolicyPackProcess:
         self._stderr: IO[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.AnalyzerStub | None = None
+        self._config_file: IO[str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> PolicyPackProcess:
@@ -270,7 +273,14 @@ class PolicyPackProcess:
             }
         )
         if self.config:
-            env["PULUMI_CONFIG"] = json.dumps(self.config)
+            # In a file, not the environment: a 200-tier stack's config is larger than one
+            # environment variable may be (Linux: 128 KiB, "Argument list too long").
+            self._config_file = tempfile.NamedTemporaryFile(  # noqa: SIM115  # close()
+                "w", suffix=".json", prefix="tgi-infra-config-", encoding="utf-8"
+            )
+            json.dump(self.config, self._config_file)
+            self._config_file.flush()
+            env[CONFIG_FILE_ENV] = self._config_file.name
         return env
 
     def start(self) -> None:
@@ -351,6 +361,9 @@ class PolicyPackProcess:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        if self._config_file is not None:
+            self._config_file.close()
+            self._config_file = None
 
     @property
     def running(self) -> bool:
