@@ -190,7 +190,7 @@ def check_name_syntax(cfg: PlatformConfig) -> list[Problem]:
 
 def _served_name(tier: TierConfig) -> list[Problem]:
     """The `model` clients send: routed by the gateway, shown in metrics and dashboards."""
-    name = tier.model_name
+    name = tier.served_model_name if tier.served_model_name is not None else tier.model_id
     key = "servedModelName" if tier.served_model_name is not None else "modelId"
     path = f"tiers[{tier.name}].{key}"
     if not name.strip() or name != name.strip() or len(name) > MAX_SERVED_NAME:
