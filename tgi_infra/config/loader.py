@@ -246,11 +246,13 @@ def format_path(loc: tuple[Any, ...], raw: Any) -> str:
         if isinstance(key, int):
             item = node[key] if isinstance(node, list) and key < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
-            parts.append(f"[{name}]" if isinstance(name, str) and name else f"[{key}]")
+            usable = isinstance(name, str) and 0 < len(name) <= 64 and name.isprintable()
+            parts.append(f"[{name}]" if usable else f"[{key}]")
             node = item
         else:
             if not isinstance(key, str) or key.startswith(("literal[", "function-")):
                 continue
+            key = key if len(key) <= 64 and key.isprintable() else repr(key[:40]) + "..."
             parts.append(f".{key}" if parts else key)
             node = node.get(key) if isinstance(node, dict) else None
     return "".join(parts) or "platform"

@@ -511,5 +511,9 @@ def analyze_plan(
 ) -> AnalysisResult:
     """Start the pack, analyze one plan, stop the pack."""
     given = load_pack_config(pack_config)
-    with PolicyPackProcess(pack_dir, stack=stack, stack_config=stack_config) as pack:
+    # The pack's time grows with the plan: allow 0.1 s per resource above the 60 s floor.
+    timeout = max(60.0, 0.1 * len(resources))
+    with PolicyPackProcess(
+        pack_dir, stack=stack, stack_config=stack_config, call_timeout=timeout
+    ) as pack:
         return pack.analyze(resources, given)
