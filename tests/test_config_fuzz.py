@@ -139,7 +139,7 @@ def test_mutated_stacks_give_problems_not_exceptions(stack: str) -> None:
     for _ in range(150):
         raw = copy.deepcopy(base)
         for _ in range(rng.randint(1, 3)):
-            path, _kind_ = rng.choice(FIELDS)
+            path = rng.choice(FIELDS)[0]
             put(raw, path, rng.choice(values))
         try:
             report = validate_stack_config({"tgi-infra:platform": raw}, stack)
