@@ -79,18 +79,22 @@ def schema_fields(
 
 
 def put(raw: dict[str, Any], path: tuple[Any, ...], value: Any) -> bool:
-    """Set `path` in `raw`, creating mappings on the way; False where a list is too short."""
+    """Set `path` in `raw`, creating mappings on the way; False where the shape differs
+    (a list too short, a value an earlier mutation replaced)."""
     node: Any = raw
     for key in path[:-1]:
         if isinstance(key, int):
-            if not isinstance(node, list) or not node:
+            if not isinstance(node, list) or len(node) <= key:
                 return False
             node = node[key]
-        else:
+        elif isinstance(node, dict):
             node = node.setdefault(key, {})
-            if not isinstance(node, dict | list):
-                return False
-    node[path[-1]] = value
+        else:
+            return False
+    last = path[-1]
+    if isinstance(last, int) or not isinstance(node, dict):
+        return False
+    node[last] = value
     return True
 
 
