@@ -47,3 +47,13 @@ def platform(tier: dict[str, Any] | None = None, **observability: Any) -> Platfo
         "tiers": [chat, large],
         "observability": observability,
     })
+
+
+def mixed(**observability: Any) -> PlatformConfig:
+    """The generated stack with `large` on vLLM and a third tier, `lean`, on SGLang."""
+    base = platform(**observability)
+    raw = base.model_dump(by_alias=True, exclude_none=True)
+    raw["tiers"][1]["engine"] = "vllm"
+    raw["tiers"].append({**raw["tiers"][1], "name": "lean", "engine": "sglang",
+                         "modelId": "org/lean-model"})
+    return parse_platform(raw)

@@ -23,6 +23,9 @@ from tgi_infra.capacity.catalog import (
 
 BRIEF_GPUS = ["T4", "A10G", "L4", "L40S", "A100-40GB", "A100-80GB", "H100-80GB", "H200",
               "RTX-A6000"]
+# issue 13 item 3: the GPUs users run that the catalog lacked.
+ISSUE_13_GPUS = ["H200", "B200", "L40", "A40", "RTX-3090", "RTX-4090", "RTX-5090",
+                 "RTX-6000-Ada"]
 
 
 def _data(name: str) -> dict:
@@ -53,6 +56,39 @@ def test_gpu_rows_are_consistent(g: Gpu) -> None:
     assert g.compute_capability_tuple >= (7, 5)
     assert g.memory_bandwidth_gbs > 0
     assert g.memory_source
+    # issue 13: bandwidth and dense FLOP/s from a cited data sheet.
+    assert g.datasheet_url.startswith("https://")
+    assert 1e11 < g.memory_bandwidth_bytes_per_s < 1e13
+    assert 1e13 < g.bf16_dense_flops < 1e16
+    assert (g.fp8_dense_flops is not None) == g.fp8
+    if g.fp8_dense_flops is not None:  # FP8 tensor cores run twice the 16-bit rate
+        # (the L40S sheet's own figures, 362.05 and 733, are 1.2 % off that ratio)
+        assert g.fp8_dense_flops == pytest.approx(2 * g.bf16_dense_flops, rel=0.02)
+    assert g.torch_total_mib == g.memory_mib
+    assert g.nvidia_smi_total_mib == g.nvidia_smi_mib
+    assert 200 < g.driver_reserved_mib < 1000
+    assert g.torch_total_bytes_for(g.nvidia_smi_mib) == g.memory_bytes
+
+
+def test_issue_13_gpus_are_in_the_catalog() -> None:
+    names = [g.name for g in gpus()]
+    for name in ISSUE_13_GPUS:
+        assert name in names
+
+
+def test_data_sheet_figures() -> None:
+    # Spot checks against the cited sheets (dense figures; sheets often print sparse ones).
+    assert gpu("H100").bf16_dense_flops == 989e12 and gpu("H100").fp8_dense_flops == 1979e12
+    assert gpu("H200").memory_bandwidth_bytes_per_s == 4.8e12
+    assert gpu("B200").memory_bandwidth_bytes_per_s == 8e12
+    assert gpu("B200").fp8_dense_flops == 4.5e15
+    assert gpu("A100-80GB").bf16_dense_flops == 312e12 and gpu("A100-80GB").fp8_dense_flops is None
+    assert gpu("L40S").fp8_dense_flops == 733e12
+    assert gpu("RTX-4090").memory_bandwidth_gbs == 1008
+    assert gpu("A40").memory_bandwidth_gbs == 696
+    assert gpu("RTX-3090").nvidia_smi_mib == 24576 and gpu("RTX-5090").nvidia_smi_mib == 32607
+    # A10G: nvidia-smi 23028 MiB, torch 22587 MiB, 441 MiB apart (issue 13).
+    assert gpu("A10G").driver_reserved_mib == 441
 
 
 def test_known_memory_figures() -> None:
@@ -105,6 +141,18 @@ def test_karpenter_gpu_names() -> None:
         ("rtx a6000", "RTX-A6000"),
         ("A6000", "RTX-A6000"),
         ("h200", "H200"),
+        ("b200", "B200"),
+        ("NVIDIA B200", "B200"),
+        ("l40", "L40"),
+        ("NVIDIA L40", "L40"),
+        ("a40", "A40"),
+        ("rtx-3090", "RTX-3090"),
+        ("NVIDIA GeForce RTX 3090", "RTX-3090"),
+        ("rtx4090", "RTX-4090"),
+        ("GeForce RTX 4090", "RTX-4090"),
+        ("RTX 5090", "RTX-5090"),
+        ("rtx-6000-ada", "RTX-6000-Ada"),
+        ("NVIDIA RTX 6000 Ada Generation", "RTX-6000-Ada"),
     ],
 )
 def test_gpu_lookup_is_forgiving_about_spelling(spelling: str, name: str) -> None:
@@ -177,6 +225,7 @@ def test_instance_rows_are_consistent(t: InstanceType) -> None:
         ("p5.48xlarge", "H100-80GB", 8),
         ("p5e.48xlarge", "H200", 8),
         ("p5en.48xlarge", "H200", 8),
+        ("p6-b200.48xlarge", "B200", 8),
     ],
 )
 def test_instance_gpus(name: str, gpu_name: str, count: int) -> None:

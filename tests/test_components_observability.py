@@ -60,7 +60,7 @@ def test_inputs_are_the_builder_output(mocks: PlanMocks) -> None:
             assert [r.name for r in scaled] == ["tgi-tgi-chat", "tgi-tgi-large"]
             spec = scaled[0].inputs["spec"]
             assert spec["triggers"][0]["metadata"]["query"] == (
-                'sum(tgi_queue_size{namespace="tgi",tier="chat"})')
+                'sum(llm:queue_requests{namespace="tgi",tier="chat"})')
             assert scaled[0].inputs["metadata"]["namespace"] == "tgi"
             assert not [r for r in mocks.resources
                         if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"]

@@ -40,7 +40,7 @@ def test_prod_renders_an_hpa_per_tier_and_the_adapter_rules() -> None:
                                                               tier.replicas.max)
         queue = spec["metrics"][0]
         assert queue == {"type": "Pods", "pods": {
-            "metric": {"name": "tgi_queue_size"},
+            "metric": {"name": "llm_queue_requests"},
             "target": {"type": "AverageValue",
                        "averageValue": str(tier.autoscaling.queue_size_target)}}}
 
@@ -50,7 +50,7 @@ def test_gpu_utilization_is_an_optional_second_signal() -> None:
     chat = autoscaling.horizontal_pod_autoscaler(cfg, cfg.tier("chat"), WEIGHTS)
     large = autoscaling.horizontal_pod_autoscaler(cfg, cfg.tier("large"), WEIGHTS)
     assert [m["pods"]["metric"]["name"] for m in chat["spec"]["metrics"]] == [
-        "tgi_queue_size", "DCGM_FI_DEV_GPU_UTIL"]
+        "llm_queue_requests", "DCGM_FI_DEV_GPU_UTIL"]
     assert chat["spec"]["metrics"][1]["pods"]["target"]["averageValue"] == "90"
     assert len(large["spec"]["metrics"]) == 1
 
@@ -136,7 +136,7 @@ def test_keda_scaled_object_queries_the_tier_queue() -> None:
     queue, gpu = so["triggers"]
     assert queue["type"] == "prometheus" and queue["metricType"] == "AverageValue"
     assert queue["metadata"]["serverAddress"] == cfg.observability.prometheus_url
-    assert queue["metadata"]["query"] == 'sum(tgi_queue_size{namespace="tgi",tier="chat"})'
+    assert queue["metadata"]["query"] == 'sum(llm:queue_requests{namespace="tgi",tier="chat"})'
     assert queue["metadata"]["threshold"] == "8"
     assert gpu["metricType"] == "Value" and gpu["metadata"]["threshold"] == "85"
     assert "exported_pod=~" in gpu["metadata"]["query"]
@@ -172,7 +172,8 @@ def test_adapter_rules_expose_queue_and_gpu_as_pods_metrics() -> None:
     rules = yaml.safe_load(cm["data"]["config.yaml"])["rules"]
     assert rules == autoscaling.prometheus_adapter_rules(cfg)
     queue, gpu = rules
-    assert queue["name"]["as"] == "tgi_queue_size"
+    assert queue["name"] == {"matches": "^llm:queue_requests$", "as": "llm_queue_requests"}
+    assert queue["seriesQuery"] == 'llm:queue_requests{namespace!="",pod!=""}'
     assert queue["resources"]["overrides"] == {
         "namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
     assert "<<.LabelMatchers>>" in queue["metricsQuery"] and "<<.GroupBy>>" in queue[

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests._observability_cfg import GIB, WEIGHTS, platform, prod
+from tests._engine_metrics import contract_problems, fixture, selectors
+from tests._observability_cfg import GIB, WEIGHTS, mixed, platform, prod
 from tests.support import ROOT, assert_schema_valid
 from tgi_infra import naming
 from tgi_infra.config.models import PlatformConfig
@@ -18,17 +19,6 @@ from tgi_infra.manifests.platform import tier_context
 
 K8s = dict[str, Any]
 RUNBOOK = ROOT / "docs" / "runbook.md"
-KNOWN_METRICS = re.compile(
-    r"\b(tgi_[a-z_]+|kube_[a-z_]+|DCGM_[A-Z_]+)\b")
-TGI_METRICS = {
-    "tgi_queue_size", "tgi_batch_current_size", "tgi_batch_current_max_tokens",
-    "tgi_batch_max_total_tokens", "tgi_request_count", "tgi_request_success",
-    "tgi_request_failure", "tgi_request_duration_bucket", "tgi_request_queue_duration_bucket",
-    "tgi_request_mean_time_per_token_duration_bucket", "tgi_batch_inference_duration_bucket",
-    "tgi_request_generated_tokens_sum", "tgi_request_input_length_sum",
-}
-
-
 def kinds(objs: list[K8s]) -> list[tuple[str, str]]:
     return [(o["kind"], o["metadata"]["name"]) for o in objs]
 
@@ -115,8 +105,10 @@ def test_annotations_mode_annotates_pods_and_ships_a_rule_file() -> None:
     cm = next(o for o in objs if o["metadata"]["name"] == naming.alert_rules_configmap_name())
     assert cm["metadata"]["namespace"] == cfg.cluster.monitoring_namespace
     groups = yaml.safe_load(cm["data"]["tgi-infra.rules.yaml"])["groups"]
-    assert [g["name"] for g in groups] == ["tgi-infra.chat", "tgi-infra.large"]
-    assert groups[0] == alerts.rule_group(cfg, cfg.tier("chat"), WEIGHTS)
+    assert [g["name"] for g in groups] == [
+        "tgi-infra.chat.series", "tgi-infra.chat", "tgi-infra.large.series", "tgi-infra.large"]
+    assert groups[0] == alerts.series_group(cfg, cfg.tier("chat"))
+    assert groups[1] == alerts.rule_group(cfg, cfg.tier("chat"), WEIGHTS)
 
 
 def test_tracing_env_names_the_tier_and_model() -> None:
@@ -185,19 +177,55 @@ def test_thresholds_come_from_the_tier() -> None:
     assert "tiers[chat].alerts.queueSize" in rules["TgiQueueHigh"]["annotations"]["description"]
 
 
-def test_time_to_first_token_says_it_is_queue_plus_prefill() -> None:
+def series_rules(cfg: PlatformConfig, tier: str) -> dict[tuple[str, str], K8s]:
+    group = alerts.series_group(cfg, cfg.tier(tier))
+    return {(r["record"], r["labels"].get("quantile", "")): r for r in group["rules"]}
+
+
+def test_time_to_first_token_reads_the_contract_and_says_how_tgi_estimates_it() -> None:
     rule = rules_of(prod(), "chat")["TgiTimeToFirstTokenHigh"]
-    assert "tgi_request_queue_duration_bucket" in rule["expr"]
-    assert 'method="prefill"' in rule["expr"]
+    assert rule["expr"].startswith('max(llm:ttft_seconds{namespace="tgi",tier="chat",'
+                                   'quantile="0.95"})')
     text = rule["annotations"]["description"]
-    assert "no time-to-first-token metric" in text and "prefill" in text
+    assert "no TTFT metric" in text and "prefill" in text
+    record = series_rules(prod(), "chat")[("llm:ttft_seconds", "0.95")]["expr"]
+    assert "tgi_request_queue_duration_bucket" in record and 'method="prefill"' in record
     assert rules_of(prod(), "large")["TgiTimeToFirstTokenHigh"]["expr"].endswith("> 8")
+    vllm = platform(tier={"engine": "vllm"})
+    assert "no TTFT metric" not in rules_of(vllm, "chat")["TgiTimeToFirstTokenHigh"][
+        "annotations"]["description"]
+    assert "vllm:time_to_first_token_seconds_bucket" in series_rules(vllm, "chat")[
+        ("llm:ttft_seconds", "0.95")]["expr"]
 
 
-def test_error_rate_is_by_err_without_client_disconnects() -> None:
+def test_error_rate_is_by_reason_without_client_disconnects() -> None:
     expr = rules_of(prod(), "chat")["TgiErrorRateHigh"]["expr"]
-    assert expr.startswith("sum by (err) (rate(tgi_request_failure{")
-    assert 'err!="dropped"' in expr
+    assert expr.startswith("sum by (reason) (llm:errors_per_second{")
+    assert "group_left sum(llm:requests_per_second{" in expr
+    errors = series_rules(prod(), "chat")[("llm:errors_per_second", "")]["expr"]
+    assert 'err!="dropped"' in errors and '"reason", "$1", "err"' in errors
+    requests = series_rules(prod(), "chat")[("llm:requests_per_second", "")]["expr"]
+    assert "tgi_request_success" in requests and "tgi_request_failure" in requests
+    assert "tgi_request_count" not in requests
+
+
+def test_tgi_error_text_lists_every_err_the_router_counts() -> None:
+    """The err values read from TGI's router (fixture), client disconnects aside."""
+    errs = next(m for m in fixture("tgi")["metrics"] if m["name"] == "tgi_request_failure")[
+        "values"]["err"]
+    assert {"template", "incomplete"} <= set(errs)
+    text = rules_of(prod(), "chat")["TgiErrorRateHigh"]["annotations"]["description"]
+    for err in errs:
+        assert (f"{err}:" in text) == (err != "dropped"), err
+
+
+def test_alerts_carry_the_tier_engine() -> None:
+    cfg = mixed()
+    for tier in cfg.tiers:
+        for rule in rules_of(cfg, tier.name).values():
+            assert rule["labels"]["engine"] == tier.engine
+        assert {r["labels"]["engine"] for r in alerts.series_group(cfg, tier)["rules"]} == {
+            tier.engine}
 
 
 def test_selectors_pin_namespace_tier_and_hashed_names() -> None:
@@ -262,13 +290,13 @@ def test_dashboard_panels_cover_the_serving_signals() -> None:
     titles = {p["title"] for p in board["panels"]}
     assert {
         "Queue size", "Requests and errors", "Request duration", "Queue duration",
-        "Time per output token", "Batch size", "KV cache tokens", "Replicas",
-        "Token throughput", "Time to first token (p95, estimate)",
+        "Time per output token", "Running requests", "KV cache usage", "Replicas",
+        "Token throughput", "Time to first token",
     } <= titles
-    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
-    used = {m for e in exprs for m in KNOWN_METRICS.findall(e)}
-    assert {m for m in used if m.startswith("tgi_")} <= TGI_METRICS
-    assert "tgi_batch_max_total_tokens" in used
+    exprs = [t["expr"].replace("$tier", "x") for p in board["panels"] for t in p["targets"]]
+    assert [p for e in exprs for p in contract_problems(e)] == []
+    used = {s.name for e in exprs for s in selectors(e)}
+    assert {"llm:kv_cache_usage_ratio", "llm:ttft_seconds", "llm:errors_per_second"} <= used
     for panel in board["panels"]:
         assert panel["targets"], panel["title"]
         assert panel["datasource"]["uid"] == "${datasource}"

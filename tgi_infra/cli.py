@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +21,11 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from tgi_infra.capacity.facts import ModelFacts
-    from tgi_infra.capacity.memory import MemoryPlan
     from tgi_infra.checks import StackReport
     from tgi_infra.offline.plan import OfflinePlan
 
-from tgi_infra.problems import ConfigInvalid, Problem, errors
+from tgi_infra.commands import bench_report, capacity, size
+from tgi_infra.problems import ConfigInvalid, Problem
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -60,20 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(p)
     p.add_argument("--json", action="store_true", help="print problems and capacity as JSON")
 
-    p = sub.add_parser("capacity", help="memory plan of one model on one GPU")
-    p.add_argument("model", help="Hub id (org/name) or a local model directory")
-    p.add_argument("--revision", default="main")
-    p.add_argument("--gpu", required=True, help="GPU name, e.g. L40S, H100, A10G")
-    p.add_argument("--gpu-memory-mib", type=int, help="override the catalog's memory")
-    p.add_argument("--num-shard", type=int, default=1)
-    p.add_argument("--quantize")
-    p.add_argument("--dtype", choices=["float16", "bfloat16"])
-    p.add_argument("--kv-cache-dtype", choices=["fp8_e4m3fn", "fp8_e5m2"])
-    p.add_argument("--max-batch-prefill-tokens", type=int)
-    p.add_argument("--max-input-tokens", type=int)
-    p.add_argument("--max-total-tokens", type=int)
-    p.add_argument("--cuda-memory-fraction", type=float, default=1.0)
-    p.add_argument("--json", action="store_true")
+    capacity.register(sub)
 
     p = sub.add_parser("plan", help="run the Pulumi program under mocks and print the plan")
     _stack_args(p)
@@ -95,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
+    size.register(sub)
+    bench_report.register(sub)
     return parser
 
 
@@ -104,9 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not console.is_terminal:
         console = Console(highlight=False, width=160)
     try:
-        handler = {
+        handler = getattr(args, "handler", None) or {
             "validate": cmd_validate,
-            "capacity": cmd_capacity,
             "plan": cmd_plan,
             "render": cmd_render,
             "config-reference": cmd_config_reference,
@@ -182,129 +169,6 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         if report.ok:
             console.print(f"[green]✓ stack {_stack_name(args)} is sound[/green]")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
-
-
-def cmd_capacity(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.capacity.catalog import UnknownHardwareError, gpu
-    from tgi_infra.capacity.memory import plan_memory
-    from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
-    from tgi_infra.checks import hub_offline
-    from tgi_infra.report import memory_table, print_problems
-
-    try:
-        card = gpu(args.gpu)
-    except UnknownHardwareError as exc:
-        raise ConfigInvalid(
-            [Problem("--gpu", str(exc), "use a GPU from the catalog.", "gpu-known")]
-        ) from None
-    try:
-        facts = resolve_model_facts(
-            args.model,
-            revision=args.revision,
-            model_spec=None,
-            offline=hub_offline(),
-            token=os.environ.get("HF_TOKEN"),
-        )
-    except ModelFactsError as exc:
-        raise ConfigInvalid(
-            [
-                Problem(
-                    "MODEL",
-                    str(exc),
-                    "pass a local directory with config.json, or go online.",
-                    "model-facts",
-                )
-            ]
-        ) from None
-    memory_bytes = (args.gpu_memory_mib * 2**20) if args.gpu_memory_mib else card.memory_bytes
-    max_input = args.max_input_tokens
-    prefill = args.max_batch_prefill_tokens or (max_input + 50 if max_input else 4096)
-    plan = plan_memory(
-        facts,
-        gpu_memory_bytes=memory_bytes,
-        num_shard=args.num_shard,
-        quantize=args.quantize,
-        dtype=args.dtype,
-        kv_cache_dtype=args.kv_cache_dtype,
-        max_batch_prefill_tokens=prefill,
-        cuda_memory_fraction=args.cuda_memory_fraction,
-    )
-    problems = _capacity_problems(args, facts, plan, prefill)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "model_id": facts.model_id,
-                    "facts_source": facts.source,
-                    "gpu": card.name,
-                    **asdict(plan),
-                    "problems": [str(p) for p in problems],
-                    "fits": plan.fits and not errors(problems),
-                },
-                indent=2,
-            )
-        )
-    else:
-        console.print(
-            memory_table(
-                plan, f"{facts.model_id} on {card.name} × {args.num_shard} (facts: {facts.source})"
-            )
-        )
-        for note in plan.notes:
-            console.print(f"  [dim]• {note}[/dim]")
-        print_problems(console, problems)
-    return EXIT_OK if plan.fits and not errors(problems) else EXIT_PROBLEMS
-
-
-def _capacity_problems(
-    args: argparse.Namespace, facts: ModelFacts, plan: MemoryPlan, prefill: int
-) -> list[Problem]:
-    """The launcher rules `validate` applies, on the command line's flags."""
-    from pydantic import ValidationError
-
-    from tgi_infra.capacity.catalog import gpu
-    from tgi_infra.checks.launcher import TierCapacity, check_tier_arguments, check_tier_capacity
-    from tgi_infra.config.models import TierConfig
-
-    context = facts.max_position_embeddings
-    max_total = args.max_total_tokens or min(4096, context)  # TGI 2.x defaults
-    max_input = args.max_input_tokens or max_total - 1
-    try:
-        tier = TierConfig(
-            name="cli",
-            model_id=facts.model_id,
-            node_pool="cli",
-            num_shard=args.num_shard,
-            quantize=args.quantize,
-            dtype=args.dtype,
-            kv_cache_dtype=args.kv_cache_dtype,
-            max_input_tokens=max_input,
-            max_total_tokens=max_total,
-            max_batch_prefill_tokens=prefill,
-            cuda_memory_fraction=args.cuda_memory_fraction,
-        )
-    except ValidationError as exc:
-        raise ConfigInvalid(
-            [
-                Problem("--" + str(e["loc"][0]).replace("_", "-"), e["msg"], check="cli-flag")
-                for e in exc.errors()
-            ]
-        ) from None
-    cap = TierCapacity(tier, facts, gpu(args.gpu), args.num_shard, plan)
-    problems = check_tier_arguments(tier) + check_tier_capacity(cap, min_full_length_requests=1)
-    return [_as_flag(p) for p in problems]
-
-
-def _as_flag(problem: Problem) -> Problem:
-    """`tiers[cli].maxTotalTokens` -> `--max-total-tokens`: name what the user typed."""
-    key = problem.path.removeprefix("tiers[cli]").lstrip(".")
-    path = "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", key).lower() if key else "MODEL on --gpu"
-    fix = re.sub(
-        r"\b(maxInputTokens|maxTotalTokens|maxBatchPrefillTokens)\b",
-        lambda m: "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", m.group(1)).lower(),
-        problem.fix,
-    )
-    return replace(problem, path=path, fix=fix)
 
 
 def _offline_plan(args: argparse.Namespace) -> OfflinePlan:

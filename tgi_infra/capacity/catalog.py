@@ -46,8 +46,12 @@ class UnknownHardwareError(KeyError):
 class Gpu:
     """One GPU model.
 
-    ``memory_mib`` is the device total as PyTorch/CUDA report it (what TGI sees at warmup);
-    ``nvidia_smi_mib`` is the larger figure nvidia-smi shows; ``memory_gb`` the nominal size.
+    ``memory_mib`` is the device total as PyTorch/CUDA report it (``torch_total_mib``, what
+    the engines see at startup); ``nvidia_smi_mib`` is the larger figure nvidia-smi shows
+    (``nvidia_smi_total_mib``); ``memory_gb`` the nominal size. ``memory_bandwidth_gbs`` is
+    the data sheet's peak in GB/s (``memory_bandwidth_bytes_per_s``); ``bf16_dense_tflops``
+    and ``fp8_dense_tflops`` the dense (no sparsity) tensor-core peaks (``*_flops`` in
+    FLOP/s; fp8 ``None`` without FP8 tensor cores); ``datasheet_url`` where they were read.
     """
 
     name: str
@@ -59,9 +63,45 @@ class Gpu:
     nvidia_smi_mib: int
     memory_bandwidth_gbs: int
     fp8: bool
+    bf16_dense_tflops: float = 0.0
+    fp8_dense_tflops: float | None = None
+    datasheet_url: str = ""
     karpenter_gpu_name: str | None = None
     aliases: tuple[str, ...] = ()
     memory_source: str = field(default="", repr=False, compare=False)
+    datasheet_note: str = field(default="", repr=False, compare=False)
+
+    @property
+    def torch_total_mib(self) -> int:
+        """``torch.cuda.mem_get_info()[1]`` in MiB (the same as ``memory_mib``)."""
+        return self.memory_mib
+
+    @property
+    def nvidia_smi_total_mib(self) -> int:
+        """``nvidia-smi --query-gpu=memory.total`` in MiB (the same as ``nvidia_smi_mib``)."""
+        return self.nvidia_smi_mib
+
+    @property
+    def driver_reserved_mib(self) -> int:
+        """How much less torch reports than nvidia-smi: the driver's own reservation."""
+        return self.nvidia_smi_mib - self.memory_mib
+
+    def torch_total_bytes_for(self, nvidia_smi_mib: int) -> int:
+        """The torch total of a card whose nvidia-smi total is ``nvidia_smi_mib``."""
+        return (int(nvidia_smi_mib) - self.driver_reserved_mib) * MIB
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        return self.memory_bandwidth_gbs * 1e9
+
+    @property
+    def bf16_dense_flops(self) -> float:
+        """Dense 16-bit tensor FLOP/s (bf16; fp16 on a T4, which has no bf16)."""
+        return self.bf16_dense_tflops * 1e12
+
+    @property
+    def fp8_dense_flops(self) -> float | None:
+        return None if self.fp8_dense_tflops is None else self.fp8_dense_tflops * 1e12
 
     @property
     def memory_bytes(self) -> int:
@@ -160,9 +200,16 @@ def gpus() -> tuple[Gpu, ...]:
                 nvidia_smi_mib=int(row["nvidia_smi_mib"]),
                 memory_bandwidth_gbs=int(row["memory_bandwidth_gbs"]),
                 fp8=bool(row["fp8"]),
+                bf16_dense_tflops=float(row["bf16_dense_tflops"]),
+                fp8_dense_tflops=(
+                    None if row.get("fp8_dense_tflops") is None
+                    else float(row["fp8_dense_tflops"])
+                ),
+                datasheet_url=str(row["datasheet_url"]),
                 karpenter_gpu_name=row.get("karpenter_gpu_name"),
                 aliases=tuple(str(a) for a in row.get("aliases") or ()),
                 memory_source=str(row.get("memory_source") or ""),
+                datasheet_note=str(row.get("datasheet_note") or ""),
             )
         )
     return tuple(out)

@@ -30,8 +30,8 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
   sharded over the vocab (the head is loaded whole when the vocab does not divide); GPTQ, AWQ,
   EETQ and Marlin leave ``lm_head`` unquantized.
 
-Two constants are calibrated against public startup logs (see ``docs/capacity.md`` and
-``tests/test_capacity_memory.py``): `CUDA_CONTEXT_BYTES` and
+Two constants are fitted on public startup logs (see ``docs/capacity.md`` and
+``benchmarks/memory_accuracy.py``): `CUDA_CONTEXT_BYTES` and
 `PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY`. Everything else is read from TGI's source.
 """
 
@@ -65,15 +65,17 @@ FLASHINFER_HEAD_DIMS = frozenset({64, 128, 256})
 # The TGI release whose warmup arithmetic the defaults mirror.
 DEFAULT_TGI_VERSION = "3.3"
 
-# Calibrated: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
-# cuBLAS/flash-attention workspaces, allocator slack). Tuned on the reports marked "tuned" in
-# tests/test_capacity_memory.py.
-CUDA_CONTEXT_BYTES = 896 * MIB
+# Fitted: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
+# cuBLAS/flash-attention workspaces, allocator slack). The value that minimises the mean
+# |ln(predicted / logged)| over the "tuned" reports of tests/test_capacity_memory.py
+# (`benchmarks/memory_accuracy.py --fit`; docs/capacity.md).
+CUDA_CONTEXT_BYTES = 1216 * MIB
 # Assumed (no tuned case isolates it): NCCL communicator buffers per shard when num_shard > 1.
 NCCL_BYTES_PER_SHARD = 512 * MIB
-# Calibrated: bytes per (prefill token x vocab entry) when logits are materialised for every
-# prefill token (TGI < 3.0 or --enable-prefill-logprobs): the bf16 logits, the bf16
-# log_softmax copy and about 2 bytes of allocator fragmentation around them.
+# Fitted with CUDA_CONTEXT_BYTES, within the 4-6 the source allows: bytes per (prefill token
+# x vocab entry) when logits are materialised for every prefill token (TGI < 3.0 or
+# --enable-prefill-logprobs): the bf16 logits, the bf16 log_softmax copy and up to 2 bytes of
+# allocator fragmentation around them.
 PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY = 6
 # One float32 logits row (plus its log-softmax) per warmup request otherwise.
 LAST_TOKEN_LOGITS_BYTES_PER_VOCAB_ENTRY = 8
@@ -204,6 +206,27 @@ def _served_weight_bytes(
 # --------------------------------------------------------------------------- public API
 
 
+def activation_bytes_per_token(
+    facts: ModelFacts, num_shard: int = 1, *, element_bytes: int = 2
+) -> float:
+    """Bytes of the intermediates one prefill token holds at the layer's peak, per shard.
+
+    gate_up output + activation output (MoE: `MOE_ACTIVE_EXPERTS` experts), hidden states and
+    residual, the fused qkv and the attention output; every engine's profile run reaches it.
+    """
+    intermediate, _ = _intermediate_size(facts)
+    experts = MOE_ACTIVE_EXPERTS if facts.num_experts else 1
+    heads = max(1, facts.num_attention_heads // num_shard)
+    kv_heads = max(1, facts.num_kv_heads // num_shard)
+    per_token = (
+        3 * intermediate * experts / num_shard
+        + 2 * facts.hidden_size
+        + (heads + 2 * kv_heads) * facts.head_dim
+        + heads * facts.head_dim
+    )
+    return element_bytes * per_token
+
+
 def kv_bytes_per_token(
     facts: ModelFacts,
     *,
@@ -326,25 +349,16 @@ def plan_memory(
     max_total = max_total_tokens or max_input + 1
     n_requests = math.ceil(prefill_tokens / max_input)
 
-    intermediate, guessed = _intermediate_size(facts)
-    if guessed:
+    if _intermediate_size(facts)[1]:
         notes.append(
             f"intermediate_size unknown: assumed {DEFAULT_MLP_RATIO} x hidden_size for the "
             "prefill activations."
         )
-    experts = 1
     if facts.num_experts:
-        experts = MOE_ACTIVE_EXPERTS
         notes.append(f"MoE: prefill activations assume {MOE_ACTIVE_EXPERTS} experts per token.")
-    heads = max(1, facts.num_attention_heads // num_shard)
-    kv_heads = max(1, facts.num_kv_heads // num_shard)
-    per_token = (
-        3 * intermediate * experts / num_shard  # gate_up output + activation output
-        + 2 * facts.hidden_size  # hidden states + residual
-        + (heads + 2 * kv_heads) * facts.head_dim  # fused qkv
-        + heads * facts.head_dim  # attention output
+    activations = int(
+        prefill_tokens * activation_bytes_per_token(facts, num_shard, element_bytes=act_bytes)
     )
-    activations = int(act_bytes * prefill_tokens * per_token)
     all_token_logits = enable_prefill_logprobs or version < (3, 0, 0)
     if all_token_logits:
         # The logits are gathered to the full vocab on every shard before log_softmax.

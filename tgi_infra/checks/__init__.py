@@ -32,6 +32,7 @@ from tgi_infra.checks.pools import (
     resolve_pools,
 )
 from tgi_infra.checks.references import check_references
+from tgi_infra.checks.slo import check_slo
 from tgi_infra.checks.text import check_texts
 from tgi_infra.config.models import PlatformConfig, TierConfig
 from tgi_infra.problems import Problem, errors
@@ -109,6 +110,7 @@ def validate_platform(
     report.problems += check_observability(cfg)
     report.problems += check_gateway(cfg)
     report.problems += check_tenant_overcommit(cfg, report.tiers)
+    report.problems += check_slo(cfg, report.tiers)
     return report
 
 

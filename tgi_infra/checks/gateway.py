@@ -4,20 +4,11 @@ The overcommit check compares what the tenants of a tier may send (the sum of th
 `tokensPerMinute`, each counted in full against every tier it may call) with what the tier
 can serve at `replicas.max`, from `estimate_tier_tokens_per_minute`.
 
-The estimate (total = input + output tokens, like the tenants' budgets), per replica:
-
-- decode is memory-bandwidth bound: one step reads a shard's weights once plus the KV
-  cache of every running sequence, so `step = (weights + batch × context × kv_per_token) /
-  (bandwidth × BANDWIDTH_EFFICIENCY)` and decode emits `batch / step` tokens/s. The batch
-  is what the KV cache holds at a mean context of `DECODE_CONTEXT_TOKENS` (at most half of
-  maxTotalTokens), capped by maxConcurrentRequests;
-- prefill is compute bound: `2 × active parameters` FLOPs per input token at
-  `COMPUTE_EFFICIENCY` of the GPUs' dense 16-bit peak;
-- a tenant token is an output token with probability `OUTPUT_TOKEN_SHARE`, otherwise an
-  input token; the replica's time is shared between the two.
-
-It ignores prefix caching, speculative decoding and fp8 compute, and counts a tenant's whole
-budget against each of its tiers: it errs on the side of fewer tokens.
+The estimate (total = input + output tokens, like the tenants' budgets) is one replica at
+its peak throughput under the performance model (`capacity.performance`, calibrated on public
+benchmarks: docs/capacity.md), for the tier's SLO lengths or ~3 prompt tokens per output
+token, times `replicas.max`. It counts a tenant's whole budget against each of its tiers: it
+errs on the side of fewer tokens.
 """
 
 from __future__ import annotations
@@ -25,125 +16,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from tgi_infra.capacity.catalog import Gpu
-from tgi_infra.capacity.facts import ModelFacts
-from tgi_infra.capacity.memory import DEFAULT_MLP_RATIO, MOE_ACTIVE_EXPERTS
+from tgi_infra.capacity.planning import tier_total_tokens_per_second
 from tgi_infra.checks.launcher import TierCapacity
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests.gateway import limit_rules
 from tgi_infra.problems import Problem
 
-BANDWIDTH_EFFICIENCY = 0.6
-"""Share of the HBM bandwidth decode kernels achieve (measured 0.6-0.8 on large batches)."""
-COMPUTE_EFFICIENCY = 0.4
-"""Model FLOPs utilisation of a prefill (TGI's flash/paged kernels reach 0.4-0.6)."""
-OUTPUT_TOKEN_SHARE = 0.25
-"""Share of a tenant's total tokens that are generated: ~3 prompt tokens per output token."""
-DECODE_CONTEXT_TOKENS = 2048
-"""Mean context (prompt so far + generated) of a sequence while it decodes."""
 RATE_LIMIT_MAX = 2**32 - 1  # BackendTrafficPolicy limit.requests is a uint32
 RATE_LIMIT_RULES_MAX = 256  # BackendTrafficPolicy rateLimit.global.rules maxItems
 PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
 PLACEHOLDER_TLDS = ("example", "test", "invalid", "localhost")
 
-HBM_BANDWIDTH_GBS: dict[str, int] = {
-    "T4": 320,
-    "A10G": 600,
-    "A10": 600,
-    "L4": 300,
-    "L40S": 864,
-    "A100-40GB": 1555,
-    "A100-80GB": 2039,
-    "H100-80GB": 3350,
-    "H200": 4800,
-    "RTX-A6000": 768,
-}
-"""Spec-sheet memory bandwidth, for a GPU whose catalog entry lacks it."""
-DENSE_16BIT_TFLOPS: dict[str, float] = {
-    "T4": 65,
-    "A10G": 70,
-    "A10": 125,
-    "L4": 121,
-    "L40S": 362,
-    "A100-40GB": 312,
-    "A100-80GB": 312,
-    "H100-80GB": 989,
-    "H200": 989,
-    "RTX-A6000": 155,
-}
-"""Spec-sheet dense (no sparsity) fp16/bf16 tensor-core TFLOPS."""
-FLOPS_PER_BYTE_FALLBACK = 100  # for a GPU not in the table: a low ridge point
-
-
 # --------------------------------------------------------------------------- estimate
-
-
-def gpu_bandwidth_bytes(gpu: Gpu) -> float:
-    gbs = getattr(gpu, "memory_bandwidth_gbs", 0) or HBM_BANDWIDTH_GBS.get(gpu.name, 0)
-    if not gbs:
-        raise ValueError(f"no memory bandwidth known for GPU {gpu.name!r}")
-    return gbs * 1e9
-
-
-def gpu_dense_flops(gpu: Gpu) -> float:
-    tflops = DENSE_16BIT_TFLOPS.get(gpu.name)
-    if tflops is None:
-        return gpu_bandwidth_bytes(gpu) * FLOPS_PER_BYTE_FALLBACK
-    return tflops * 1e12
-
-
-def active_parameters(facts: ModelFacts) -> int:
-    """Weights one token passes through: attention, MLP (routed experts only), lm_head."""
-    h, hd = facts.hidden_size, facts.head_dim
-    attention = h * hd * (facts.num_attention_heads + 2 * facts.num_kv_heads)
-    attention += facts.num_attention_heads * hd * h
-    intermediate = facts.intermediate_size or round(DEFAULT_MLP_RATIO * h)
-    experts = min(facts.num_experts, MOE_ACTIVE_EXPERTS) if facts.num_experts else 1
-    mlp = 3 * h * intermediate * experts
-    return facts.num_layers * (attention + mlp) + facts.vocab_size * h
-
-
-def decode_context(cap: TierCapacity) -> int:
-    """Mean context of a decoding sequence: DECODE_CONTEXT_TOKENS, at most half the longest
-    request the tier accepts."""
-    return max(1, min(DECODE_CONTEXT_TOKENS, cap.tier.max_total_tokens // 2))
-
-
-def decode_batch(cap: TierCapacity) -> int:
-    """Sequences decoding together: what the KV cache holds at the mean context."""
-    by_memory = cap.memory.max_batch_total_tokens // decode_context(cap)
-    return max(0, min(cap.tier.max_concurrent_requests, by_memory))
-
-
-def estimate_decode_tokens_per_second(cap: TierCapacity) -> float:
-    """Generated tokens/s of one replica at a full decode batch (bandwidth bound)."""
-    batch = decode_batch(cap)
-    if not cap.memory.fits or batch == 0:
-        return 0.0
-    read = cap.memory.weights_bytes_per_shard
-    read += batch * decode_context(cap) * cap.memory.kv_bytes_per_token_per_shard
-    step = read / (gpu_bandwidth_bytes(cap.gpu) * BANDWIDTH_EFFICIENCY)
-    return batch / step
-
-
-def estimate_prefill_tokens_per_second(cap: TierCapacity) -> float:
-    """Prompt tokens/s of one replica (compute bound, all shards together)."""
-    flops = gpu_dense_flops(cap.gpu) * cap.tier.num_shard * COMPUTE_EFFICIENCY
-    return flops / (2 * active_parameters(cap.facts))
-
-
-def estimate_replica_tokens_per_second(cap: TierCapacity) -> float:
-    """Total (input + output) tokens/s one replica serves at the assumed token mix."""
-    decode = estimate_decode_tokens_per_second(cap)
-    prefill = estimate_prefill_tokens_per_second(cap)
-    if decode <= 0 or prefill <= 0:
-        return 0.0
-    return 1.0 / (OUTPUT_TOKEN_SHARE / decode + (1 - OUTPUT_TOKEN_SHARE) / prefill)
 
 
 def estimate_tier_tokens_per_minute(cap: TierCapacity) -> int:
     """Total tokens/min the tier serves at replicas.max (0 when its model does not fit)."""
-    return int(estimate_replica_tokens_per_second(cap) * 60 * cap.tier.replicas.max)
+    return int(tier_total_tokens_per_second(cap) * 60 * cap.tier.replicas.max)
 
 
 # --------------------------------------------------------------------------- checks

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.capacity.kv import error_band_problem
 from tgi_infra.capacity.memory import MemoryPlan, max_total_tokens_for_requests, plan_memory
 from tgi_infra.config.models import TierConfig
 from tgi_infra.problems import Problem
@@ -200,6 +201,10 @@ def check_tier_capacity(cap: TierCapacity, *, min_full_length_requests: int) -> 
                 "warning",
             )
         )
+    if not problems:
+        near = error_band_problem("tgi", mem.max_batch_total_tokens, tier.max_total_tokens,
+                                  f"{path}.maxTotalTokens")
+        problems += [near] if near else []
     return problems
 
 

@@ -95,9 +95,9 @@ def check_tier_autoscaling(cfg: PlatformConfig, tier: TierConfig) -> list[Proble
             problems.append(
                 Problem(
                     f"{path}.replicas.min",
-                    "0 lets KEDA scale the tier to zero, but the queue signal (tgi_queue_size) "
-                    "disappears with the last pod: nothing wakes the tier up again, and "
-                    "requests meanwhile get 503 from the gateway.",
+                    "0 lets KEDA scale the tier to zero, but the queue signal "
+                    "(llm:queue_requests) disappears with the last pod: nothing wakes the tier up "
+                    "again, and requests meanwhile get 503 from the gateway.",
                     "keep replicas.min at 1 for tiers that must answer; scale to zero only "
                     "tiers you start by hand.",
                     "scale-to-zero-wakeup",

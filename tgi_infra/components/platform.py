@@ -11,12 +11,13 @@ import pulumi_kubernetes as k8s
 from tgi_infra import naming
 from tgi_infra.checks.launcher import TierCapacity
 from tgi_infra.components.gateway import TenantGateway
-from tgi_infra.components.kube import register_object
+from tgi_infra.components.kube import register_object, register_objects
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
 from tgi_infra.components.observability import Observability
 from tgi_infra.components.serving import ModelCache, TgiTier
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests import cache as cache_builders
+from tgi_infra.manifests.benchmark import benchmark_objects
 from tgi_infra.manifests.platform import tier_context
 from tgi_infra.manifests.serving import namespace
 
@@ -113,6 +114,8 @@ class TgiPlatform(pulumi.ComponentResource):
                 f"{name}-{tier.name}", ctx, after=needs, opts=pulumi.ResourceOptions(parent=self)
             )
             self.tiers[tier.name] = tgi_tier
+            bench = benchmark_objects(ctx, capacity[tier.name])
+            register_objects(bench, parent=self, depends_on=[tgi_tier])
             services[tier.name] = tgi_tier.service_name
 
         weights = {n: cap.facts.weight_bytes for n, cap in capacity.items()}

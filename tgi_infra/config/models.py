@@ -142,7 +142,7 @@ class ReplicasConfig(Model):
 
 
 class AutoscalingConfig(Model):
-    """Per-tier autoscaling on TGI's queue (tgi_queue_size per pod)."""
+    """Per-tier autoscaling on queue depth (llm:queue_requests per pod, whatever the engine)."""
 
     queue_size_target: int = Field(
         8, ge=1, description="Average queued requests per pod above which the tier scales out."
@@ -237,6 +237,17 @@ class TierConfig(Model):
     model_spec: ModelSpec | None = None
     cache_size_gib: int | None = Field(
         None, ge=1, description="Override the weight-cache volume size (default: weights × 1.3)."
+    )
+    slo: SloConfig | None = Field(
+        None,
+        description="Latency targets at a peak request rate; validate checks them at "
+        "replicas.max against the performance model (docs/capacity.md). Unset: none.",
+    )
+    benchmark: BenchmarkConfig | None = Field(
+        None,
+        description="Renders a Job running `vllm bench serve` at the tier's Service "
+        "(docs/capacity.md); `tgi-infra bench-report` compares its results with the plan. "
+        "Unset: no Job.",
     )
 
     @property
@@ -378,3 +389,10 @@ class PlatformConfig(Model):
 
     def node_pool(self, name: str) -> NodePoolConfig:
         return next(p for p in self.node_pools if p.name == name)
+
+
+# Per-tier performance sections live in their own module (they subclass Model above).
+from tgi_infra.config.performance import BenchmarkConfig, SloConfig  # noqa: E402
+
+TierConfig.model_rebuild()
+PlatformConfig.model_rebuild()

@@ -2,9 +2,13 @@
 
 Each alert carries a `severity` label, a `summary`, a `description` that names the
 threshold's stack path and the likely fix, and a `runbook_url` into docs/runbook.md.
-Series come from TGI's /metrics (labelled `tier` by the monitors) and kube-state-metrics
-(Deployments, HPAs, Jobs). `tests/test_alert_rules.py` proves with `promtool test rules`
-that every alert fires when its condition holds for its `for:` and stays silent otherwise.
+Serving alerts read only the engine-neutral `llm:*` series (`engines/contract.py`), which
+each tier's recording rules compute from its engine's own metrics (labelled `tier` by the
+monitors), so one set of alerts serves TGI, vLLM and SGLang tiers; the alert names keep the
+platform's `Tgi` prefix so Alertmanager routes and silences stay valid. Platform alerts
+read kube-state-metrics (Deployments, HPAs, Jobs). `tests/test_alert_rules.py` proves with
+`promtool test rules`, per engine, that every alert fires when its condition holds for its
+`for:` and stays silent otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import yaml
 from tgi_infra import naming
 from tgi_infra.capacity.timing import cold_start_seconds, download_seconds
 from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.engines import contract
 from tgi_infra.manifests.autoscaling import is_autoscaled, tier_weight_bytes
 
 K8s = dict[str, Any]
@@ -48,7 +53,12 @@ def _alert(
         "alert": name,
         "expr": expr,
         "for": for_,
-        "labels": {"severity": severity, "tier": tier.name, "namespace": cfg.cluster.namespace},
+        "labels": {
+            "severity": severity,
+            "tier": tier.name,
+            "engine": tier.engine,
+            "namespace": cfg.cluster.namespace,
+        },
         "annotations": {
             "summary": summary,
             "description": f"{description} Runbook: {_runbook(cfg, anchor)}",
@@ -57,34 +67,38 @@ def _alert(
     }
 
 
-def tgi_selector(cfg: PlatformConfig, tier: TierConfig) -> str:
-    """Label matchers for a tier's TGI series (the monitors add `tier`)."""
-    return f'namespace="{cfg.cluster.namespace}",tier="{tier.name}"'
+def tier_series_selector(cfg: PlatformConfig, tier: TierConfig) -> str:
+    """Label matchers for a tier's engine-neutral `llm:*` series."""
+    return contract.selector(cfg.cluster.namespace, tier.name)
+
+
+def _reasons(engine: str) -> str:
+    reasons = contract.engine_metrics(engine).error_reasons
+    return "; ".join(f"{k}: {v}" for k, v in reasons.items())
+
+
+def _ttft_note(engine: str) -> str:
+    note = contract.engine_metrics(engine).differences.get(contract.TTFT)
+    return f" For {engine}: {note}." if note else ""
 
 
 def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
-    """Queue, time to first token, errors, KV cache: from TGI's own metrics."""
-    sel = tgi_selector(cfg, tier)
+    """Queue, time to first token, errors, KV cache: from the engine-neutral series."""
+    sel = tier_series_selector(cfg, tier)
     th = tier.alerts
     path = f"tiers[{tier.name}]"
-    ttft = (
-        "histogram_quantile(0.95, sum by (le) ("
-        f"rate(tgi_request_queue_duration_bucket{{{sel}}}[5m])))"
-        " + histogram_quantile(0.95, sum by (le) ("
-        f'rate(tgi_batch_inference_duration_bucket{{{sel},method="prefill"}}[5m])))'
-    )
     return [
         _alert(
             cfg,
             tier,
             "TgiQueueHigh",
-            f"avg(tgi_queue_size{{{sel}}}) > {th.queue_size}",
+            f"avg({contract.QUEUE}{{{sel}}}) > {th.queue_size}",
             "10m",
             "warning",
             f"Tier {tier.name}: requests queue on every pod.",
-            f"TGI pods of tier {tier.name} hold {VALUE} queued requests each on average "
-            f"for 10m, above {th.queue_size} ({path}.alerts.queueSize). Requests wait for "
-            "a batch slot before prefill, so users see slow first tokens. Check that the "
+            f"Pods of tier {tier.name} ({tier.engine}) hold {VALUE} queued requests each on "
+            f"average for 10m, above {th.queue_size} ({path}.alerts.queueSize). Requests wait "
+            "for a batch slot before prefill, so users see slow first tokens. Check that the "
             "autoscaler scaled out and its new pods are scheduled; raise replicas.max and "
             "the node pool's maxSize, or lower maxTotalTokens so more requests fit the KV "
             "cache.",
@@ -94,18 +108,17 @@ def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
             cfg,
             tier,
             "TgiTimeToFirstTokenHigh",
-            f"({ttft}) > {th.time_to_first_token_p95_seconds:g}",
+            f'max({contract.TTFT}{{{sel},quantile="0.95"}}) > '
+            f"{th.time_to_first_token_p95_seconds:g}",
             "10m",
             "warning",
             f"Tier {tier.name}: p95 time to first token above "
             f"{th.time_to_first_token_p95_seconds:g}s.",
-            f"Estimated p95 time to first token of tier {tier.name} is {VALUE}s for 10m, "
-            f"above {th.time_to_first_token_p95_seconds:g}s "
-            f"({path}.alerts.timeToFirstTokenP95Seconds). TGI has no time-to-first-token "
-            "metric: this is p95 queue duration (tgi_request_queue_duration) plus p95 "
-            'prefill batch duration (tgi_batch_inference_duration{method="prefill"}), an '
-            "upper-bound proxy. A high queue part means too few replicas; a high prefill "
-            "part means long prompts: lower maxBatchPrefillTokens or maxInputTokens, or "
+            f"p95 time to first token of tier {tier.name} is {VALUE}s for 10m, above "
+            f"{th.time_to_first_token_p95_seconds:g}s "
+            f"({path}.alerts.timeToFirstTokenP95Seconds).{_ttft_note(tier.engine)} Compare "
+            f"{contract.QUEUE_DURATION}: a high queue part means too few replicas; "
+            "otherwise prompts are long: lower maxBatchPrefillTokens or maxInputTokens, or "
             "use a faster GPU.",
             "time-to-first-token-high",
         ),
@@ -113,35 +126,30 @@ def serving_alerts(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
             cfg,
             tier,
             "TgiErrorRateHigh",
-            f'sum by (err) (rate(tgi_request_failure{{{sel},err!="dropped"}}[5m]))'
-            f" / ignoring (err) group_left sum(rate(tgi_request_count{{{sel}}}[5m]))"
+            f"sum by (reason) ({contract.ERRORS}{{{sel}}})"
+            f" / ignoring (reason) group_left sum({contract.REQUESTS}{{{sel}}})"
             f" > {th.error_ratio:g}",
             "5m",
             "critical",
-            f"Tier {tier.name}: requests fail with {{{{ $labels.err }}}} errors.",
-            f"{VALUE} of tier {tier.name}'s requests failed with err="
-            f"{{{{ $labels.err }}}} over 5m, above {th.error_ratio:g} "
-            f"({_pct(th.error_ratio)}, {path}.alerts.errorRatio). overloaded: more than "
-            "maxConcurrentRequests in flight, scale out or raise it; validation: clients "
-            "send prompts above maxInputTokens or bad parameters; generation: the model "
-            "server failed (read the pod logs for CUDA out of memory). Client disconnects "
-            "(dropped) are not counted.",
+            f"Tier {tier.name}: requests fail with reason {{{{ $labels.reason }}}}.",
+            f"{VALUE} of tier {tier.name}'s requests failed with reason "
+            f"{{{{ $labels.reason }}}} over 5m, above {th.error_ratio:g} "
+            f"({_pct(th.error_ratio)}, {path}.alerts.errorRatio). Reasons of "
+            f"{tier.engine}: {_reasons(tier.engine)}. Client disconnects are not counted.",
             "error-rate-high",
         ),
         _alert(
             cfg,
             tier,
             "TgiKvCacheNearFull",
-            f"max(tgi_batch_current_max_tokens{{{sel}}} / tgi_batch_max_total_tokens{{{sel}}})"
-            f" > {th.kv_cache_usage_ratio:g}",
+            f"max({contract.KV_CACHE}{{{sel}}}) > {th.kv_cache_usage_ratio:g}",
             "15m",
             "warning",
             f"Tier {tier.name}: KV cache above {_pct(th.kv_cache_usage_ratio)} for 15m.",
-            f"A pod of tier {tier.name} has {VALUE} of its KV cache (tgi_batch_max_total_"
-            f"tokens) reserved by the running batch for 15m, above "
-            f"{th.kv_cache_usage_ratio:g} ({path}.alerts.kvCacheUsageRatio). New requests "
-            "wait for running ones to finish. Scale out, lower maxTotalTokens, or free "
-            "memory (fp8 KV cache, quantization, more shards).",
+            f"A pod of tier {tier.name} ({tier.engine}) has {VALUE} of its KV cache in use "
+            f"for 15m, above {th.kv_cache_usage_ratio:g} ({path}.alerts.kvCacheUsageRatio). "
+            "New requests wait for running ones to finish. Scale out, lower maxTotalTokens, "
+            "or free memory (fp8 KV cache, quantization, more shards).",
             "kv-cache-near-full",
         ),
     ]
@@ -237,6 +245,14 @@ def platform_alerts(
     return alerts
 
 
+def series_group(cfg: PlatformConfig, tier: TierConfig) -> K8s:
+    """The tier's recording rules: its engine's metrics as the `llm:*` series."""
+    return {
+        "name": f"tgi-infra.{tier.name}.series",
+        "rules": contract.recording_rules(cfg.cluster.namespace, tier.name, tier.engine),
+    }
+
+
 def rule_group(
     cfg: PlatformConfig, tier: TierConfig, weight_bytes: Mapping[str, int] | None = None
 ) -> K8s:
@@ -245,6 +261,13 @@ def rule_group(
         "name": f"tgi-infra.{tier.name}",
         "rules": serving_alerts(cfg, tier) + platform_alerts(cfg, tier, weight_bytes),
     }
+
+
+def rule_groups(
+    cfg: PlatformConfig, tier: TierConfig, weight_bytes: Mapping[str, int] | None = None
+) -> list[K8s]:
+    """A tier's recording rules, then its alerts (which read them)."""
+    return [series_group(cfg, tier), rule_group(cfg, tier, weight_bytes)]
 
 
 def prometheus_rule(
@@ -261,13 +284,13 @@ def prometheus_rule(
                 **cfg.observability.prometheus_selector,
             },
         },
-        "spec": {"groups": [rule_group(cfg, tier, weight_bytes)]},
+        "spec": {"groups": rule_groups(cfg, tier, weight_bytes)},
     }
 
 
 def rules_config_map(cfg: PlatformConfig, weight_bytes: Mapping[str, int] | None = None) -> K8s:
     """Without the operator: every tier's rules as a rule file for Prometheus' rule_files."""
-    groups = [rule_group(cfg, t, weight_bytes) for t in cfg.tiers]
+    groups = [g for t in cfg.tiers for g in rule_groups(cfg, t, weight_bytes)]
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

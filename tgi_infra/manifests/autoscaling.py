@@ -1,13 +1,17 @@
-"""Per-tier autoscalers on TGI's queue depth: an `autoscaling/v2` HPA or a KEDA ScaledObject.
+"""Per-tier autoscalers on queue depth: an `autoscaling/v2` HPA or a KEDA ScaledObject.
 
-The signal is `tgi_queue_size` per pod (requests waiting for a batch slot), not CPU: a TGI
-pod is GPU-bound and its CPU says nothing about load. GPU utilization from the DCGM
+The signal is the engine-neutral `llm:queue_requests` per pod (requests waiting for a batch
+slot; each tier's recording rules compute it from its engine's own gauge, see
+`engines/contract.py`), not CPU: a serving pod is GPU-bound and its CPU says nothing about
+load. GPU utilization from the DCGM
 exporter (`DCGM_FI_DEV_GPU_UTIL`) is an optional second signal; the autoscaler takes the
 larger recommendation of the two.
 
 HPA mode reads the metrics through prometheus-adapter (custom metrics API); the adapter's
 rules are rendered here too (`prometheus_adapter_rules`), as a ConfigMap for the chart's
-`rules.existing`. KEDA mode queries Prometheus directly (`observability.prometheusUrl`).
+`rules.existing`; they expose `llm:queue_requests` as the pods metric `llm_queue_requests`
+(custom-metric names carry no colon). KEDA mode queries Prometheus directly
+(`observability.prometheusUrl`).
 
 Stabilization windows come from the tier's cold start (`capacity.timing`): a replica takes
 minutes to come up (node, image, weights, warmup), so scale-up waits out bursts shorter
@@ -27,11 +31,14 @@ import yaml
 from tgi_infra import naming
 from tgi_infra.capacity.timing import cold_start_seconds, download_seconds
 from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.engines import contract
 
 K8s = dict[str, Any]
 GIB = 2**30
 
-QUEUE_METRIC = "tgi_queue_size"
+QUEUE_SERIES = contract.QUEUE
+QUEUE_METRIC = QUEUE_SERIES.replace(":", "_")
+"""The custom-metrics API name prometheus-adapter gives `llm:queue_requests`."""
 GPU_UTIL_METRIC = "DCGM_FI_DEV_GPU_UTIL"
 UNKNOWN_WEIGHT_BYTES = 64 * GIB
 """Assumed checkpoint size when neither the planner nor `modelSpec` gives one (errs long)."""
@@ -148,7 +155,7 @@ def _metadata(cfg: PlatformConfig, tier: TierConfig) -> K8s:
 def horizontal_pod_autoscaler(
     cfg: PlatformConfig, tier: TierConfig, weight_bytes: Mapping[str, int] | None = None
 ) -> K8s:
-    """`autoscaling/v2` HPA on the pods metric `tgi_queue_size` (via prometheus-adapter)."""
+    """`autoscaling/v2` HPA on the pods metric `llm_queue_requests` (via prometheus-adapter)."""
     auto = tier.autoscaling
     metrics: list[K8s] = [_pods_metric(QUEUE_METRIC, str(auto.queue_size_target))]
     if auto.gpu_utilization_target is not None:
@@ -181,7 +188,7 @@ def _pods_metric(name: str, average: str) -> K8s:
 def queue_query(cfg: PlatformConfig, tier: TierConfig) -> str:
     """PromQL: the tier's total queue (KEDA divides it by the target per replica)."""
     ns = cfg.cluster.namespace
-    return f'sum({QUEUE_METRIC}{{namespace="{ns}",tier="{tier.name}"}})'
+    return f'sum({QUEUE_SERIES}{{namespace="{ns}",tier="{tier.name}"}})'
 
 
 def gpu_utilization_query(cfg: PlatformConfig, tier: TierConfig) -> str:
@@ -266,11 +273,11 @@ def prometheus_adapter_rules(cfg: PlatformConfig) -> list[K8s]:
     """
     rules: list[K8s] = [
         {
-            "seriesQuery": f'{QUEUE_METRIC}{{namespace!="",pod!=""}}',
+            "seriesQuery": f'{QUEUE_SERIES}{{namespace!="",pod!=""}}',
             "resources": {
                 "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
             },
-            "name": {"matches": f"^{QUEUE_METRIC}$", "as": QUEUE_METRIC},
+            "name": {"matches": f"^{QUEUE_SERIES}$", "as": QUEUE_METRIC},
             "metricsQuery": "sum(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[1m])) "
             "by (<<.GroupBy>>)",
         }

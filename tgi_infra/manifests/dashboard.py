@@ -1,8 +1,10 @@
 """The Grafana dashboard: one board, a `tier` variable, a series per tier in every panel.
 
 Shipped as a ConfigMap carrying the Grafana sidecar's label
-(`observability.dashboard.sidecarLabel`), in the monitoring namespace. Panels query TGI's
-own metric names (histograms end in `_bucket`/`_sum`; counters carry no `_total`).
+(`observability.dashboard.sidecarLabel`), in the monitoring namespace. Panels query only
+the engine-neutral `llm:*` series (`engines/contract.py`), so TGI, vLLM and SGLang tiers
+share every panel; legends name the tier and its engine. Rates and quantiles are the
+recording rules' (over `contract.WINDOW`).
 """
 
 from __future__ import annotations
@@ -12,22 +14,21 @@ from typing import Any
 
 from tgi_infra import naming
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.engines import contract as c
 
 K8s = dict[str, Any]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
-RATE = "$__rate_interval"
+LEGEND = "{{tier}} ({{engine}})"
 
 
-def _quantiles(metric: str, sel: str, extra: str = "") -> list[tuple[str, str]]:
-    matchers = f"{sel},{extra}" if extra else sel
+def _quantiles(series: str, sel: str) -> list[tuple[str, str]]:
     return [
         (
-            f"histogram_quantile({q}, sum by (tier, le) "
-            f"(rate({metric}_bucket{{{matchers}}}[{RATE}])))",
-            f"{{{{tier}}}} p{int(q * 100)}",
+            f'max by (tier, engine) ({series}{{{sel},quantile="{q}"}})',
+            f"{{{{tier}}}} p{round(float(q) * 100)}",
         )
-        for q in (0.5, 0.95)
+        for q in c.QUANTILES
     ]
 
 
@@ -74,22 +75,18 @@ def panels(cfg: PlatformConfig) -> list[K8s]:
     ns = cfg.cluster.namespace
     sel = f'namespace="{ns}",tier=~"$tier"'
     hpa = f'namespace="{ns}"'
-    ttft = (
-        f"histogram_quantile(0.95, sum by (tier, le) (rate(tgi_request_queue_duration_bucket"
-        f"{{{sel}}}[5m]))) + histogram_quantile(0.95, sum by (tier, le) (rate("
-        f'tgi_batch_inference_duration_bucket{{{sel},method="prefill"}}[5m])))'
-    )
+    by = "sum by (tier, engine)"
     specs: list[tuple[str, list[tuple[str, str]], str, str]] = [
         (
             "Queue size",
-            [(f"sum by (tier) (tgi_queue_size{{{sel}}})", "{{tier}}")],
+            [(f"{by} ({c.QUEUE}{{{sel}}})", LEGEND)],
             "short",
-            "Requests waiting for a batch slot (tgi_queue_size): the autoscaling signal.",
+            f"Requests waiting for a batch slot ({c.QUEUE}): the autoscaling signal.",
         ),
         (
             "Replicas",
             [
-                (f"count by (tier) (tgi_queue_size{{{sel}}})", "{{tier}} serving pods"),
+                (f"count by (tier, engine) ({c.QUEUE}{{{sel}}})", "{{tier}} serving pods"),
                 (
                     f"kube_horizontalpodautoscaler_status_desired_replicas{{{hpa}}}",
                     "{{horizontalpodautoscaler}} desired",
@@ -100,74 +97,68 @@ def panels(cfg: PlatformConfig) -> list[K8s]:
                 ),
             ],
             "short",
-            "Pods answering /metrics, and the autoscaler's desired and max.",
+            "Pods reporting metrics, and the autoscaler's desired and max.",
         ),
         (
             "Requests and errors",
             [
-                (f"sum by (tier) (rate(tgi_request_count{{{sel}}}[{RATE}]))", "{{tier}} requests"),
+                (f"{by} ({c.REQUESTS}{{{sel}}})", "{{tier}} requests"),
                 (
-                    f"sum by (tier, err) (rate(tgi_request_failure{{{sel}}}[{RATE}]))",
-                    "{{tier}} error {{err}}",
+                    f"sum by (tier, engine, reason) ({c.ERRORS}{{{sel}}})",
+                    "{{tier}} error {{reason}}",
                 ),
             ],
             "reqps",
-            "tgi_request_count and tgi_request_failure by err.",
+            f"{c.REQUESTS} and {c.ERRORS} by the engine's reason.",
         ),
         (
-            "Time to first token (p95, estimate)",
-            [(ttft, "{{tier}}")],
+            "Time to first token",
+            _quantiles(c.TTFT, sel),
             "s",
-            "No TTFT metric in TGI: p95 queue duration plus p95 prefill batch duration.",
+            f"{c.TTFT}. TGI has no TTFT metric: queue plus prefill time, an upper bound.",
         ),
         (
             "Request duration",
-            _quantiles("tgi_request_duration", sel),
+            _quantiles(c.REQUEST_DURATION, sel),
             "s",
-            "End-to-end latency (tgi_request_duration).",
+            f"End-to-end latency ({c.REQUEST_DURATION}).",
         ),
         (
             "Queue duration",
-            _quantiles("tgi_request_queue_duration", sel),
+            _quantiles(c.QUEUE_DURATION, sel),
             "s",
-            "Time a request waits before its prefill (tgi_request_queue_duration).",
+            f"Time a request waits before it is scheduled ({c.QUEUE_DURATION}).",
         ),
         (
             "Time per output token",
-            _quantiles("tgi_request_mean_time_per_token_duration", sel),
+            _quantiles(c.TPOT, sel),
             "s",
-            "Mean inter-token latency per request (tgi_request_mean_time_per_token_duration).",
+            f"Per-request mean time per output token ({c.TPOT}).",
         ),
         (
             "Token throughput",
             [
-                (
-                    f"sum by (tier) (rate(tgi_request_generated_tokens_sum{{{sel}}}[{RATE}]))",
-                    "{{tier}} generated",
-                ),
-                (
-                    f"sum by (tier) (rate(tgi_request_input_length_sum{{{sel}}}[{RATE}]))",
-                    "{{tier}} input",
-                ),
+                (f"{by} ({c.GENERATION_TOKENS}{{{sel}}})", "{{tier}} generated"),
+                (f"{by} ({c.PROMPT_TOKENS}{{{sel}}})", "{{tier}} prompt"),
             ],
             "short",
             "Tokens per second, generated and prompt.",
         ),
         (
-            "Batch size",
-            [(f"sum by (tier) (tgi_batch_current_size{{{sel}}})", "{{tier}}")],
+            "Running requests",
+            [(f"{by} ({c.RUNNING}{{{sel}}})", LEGEND)],
             "short",
-            "Requests in the running batches (tgi_batch_current_size).",
+            f"Requests in the running batches ({c.RUNNING}).",
         ),
         (
-            "KV cache tokens",
+            "KV cache usage",
             [
-                (f"sum by (tier) (tgi_batch_current_max_tokens{{{sel}}})", "{{tier}} in use"),
-                (f"sum by (tier) (tgi_batch_max_total_tokens{{{sel}}})", "{{tier}} capacity"),
+                (f"max by (tier, engine) ({c.KV_CACHE}{{{sel}}})", "{{tier}} fullest pod"),
+                (f"avg by (tier, engine) ({c.KV_CACHE}{{{sel}}})", "{{tier}} mean"),
             ],
-            "short",
-            "Tokens reserved by running batches against tgi_batch_max_total_tokens (set at "
-            "warmup).",
+            "percentunit",
+            f"Share of the KV cache in use ({c.KV_CACHE}); TGI: tokens reserved by the "
+            "running batch.",
         ),
     ]
     return [
@@ -181,8 +172,8 @@ def dashboard(cfg: PlatformConfig) -> K8s:
     tiers = ",".join(t.name for t in cfg.tiers)
     return {
         "uid": f"tgi-infra-{cfg.environment}",
-        "title": f"TGI tiers ({cfg.environment})",
-        "tags": ["tgi", "llm", naming.PART_OF],
+        "title": f"LLM tiers ({cfg.environment})",
+        "tags": ["llm", "tgi", "vllm", "sglang", naming.PART_OF],
         "timezone": "browser",
         "editable": True,
         "schemaVersion": SCHEMA_VERSION,

@@ -2,17 +2,20 @@
 
 Scrape modes:
 
-- `servicemonitor`: a ServiceMonitor per tier on its router Service (port `http`,
-  `/metrics`). Only the live model version is scraped (the Service selects it).
+- `servicemonitor`: a ServiceMonitor per tier on its router Service (the port and path the
+  tier's engine serves metrics on, `engines/<engine>/metrics.py`: `http`, `/metrics` for
+  all three). Only the live model version is scraped (the Service selects it).
 - `podmonitor`: a PodMonitor per tier on every pod of the tier, both colours of a
-  blue/green swap included (container port `http`).
+  blue/green swap included (the same container port).
 - `annotations`: no operator; pods carry `prometheus.io/*` annotations
   (`scrape_annotations`, set by the Deployment builder) and the alert rules ship as a rule
   file in a ConfigMap. Your scrape config must copy the pod label `tgi-infra/tier` into a
   `tier` label (see docs/observability.md).
 
 Both monitors label every series `tier` (the tier's name) and `model_hash` (the pod's
-model version), which the alerts, the dashboard and KEDA's queries select on.
+model version); the operator adds `namespace` and `pod`. The tier's recording rules
+(`engines/contract.py`) select on them to compute the `llm:*` series the alerts, the
+dashboard and the autoscalers read.
 """
 
 from __future__ import annotations
@@ -23,25 +26,35 @@ from urllib.parse import quote
 
 from tgi_infra import naming
 from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.engines.contract import Scrape, engine_metrics
 from tgi_infra.manifests.alerts import prometheus_rule, rules_config_map
 from tgi_infra.manifests.dashboard import dashboard_config_map
 
 K8s = dict[str, Any]
-METRICS_PATH = "/metrics"
 MONITORING_API = "monitoring.coreos.com/v1"
 MODEL_HASH_SOURCE = "__meta_kubernetes_pod_label_" + "".join(
     c if c.isalnum() else "_" for c in naming.MODEL_HASH_LABEL
 )
 
 
-def scrape_annotations(cfg: PlatformConfig) -> dict[str, str]:
-    """Pod annotations for annotation-based scraping; empty with the operator's monitors."""
+def scrape(tier: TierConfig) -> Scrape:
+    """Where the tier's engine serves its metrics."""
+    return engine_metrics(tier.engine).scrape
+
+
+def scrape_annotations(cfg: PlatformConfig, tier: TierConfig | None = None) -> dict[str, str]:
+    """Pod annotations for annotation-based scraping; empty with the operator's monitors.
+
+    The port is the serving container port (`naming.TGI_PORT`), which every engine's
+    metrics share; the path is the engine's (the default tier engine when `tier` is None).
+    """
     if cfg.observability.scrape_mode != "annotations":
         return {}
+    path = scrape(tier).path if tier else Scrape().path
     return {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(naming.TGI_PORT),
-        "prometheus.io/path": METRICS_PATH,
+        "prometheus.io/path": path,
     }
 
 
@@ -55,7 +68,7 @@ def tracing_env(cfg: PlatformConfig, tier: TierConfig) -> list[K8s]:
     endpoint = cfg.observability.otlp_endpoint
     if not endpoint:
         return []
-    attributes = {"inference.backend": "tgi", "model_id": tier.model_id, "tier": tier.name}
+    attributes = {"inference.backend": tier.engine, "model_id": tier.model_id, "tier": tier.name}
     encoded = ",".join(f"{k}={quote(v, safe='/:@.-_~')}" for k, v in attributes.items())
     return [
         {"name": "OTLP_ENDPOINT", "value": endpoint},
@@ -84,9 +97,10 @@ def _monitor_metadata(cfg: PlatformConfig, tier: TierConfig) -> K8s:
 
 
 def _endpoint(cfg: PlatformConfig, tier: TierConfig) -> K8s:
+    where = scrape(tier)
     return {
-        "port": naming.TGI_PORT_NAME,
-        "path": METRICS_PATH,
+        "port": where.port_name,
+        "path": where.path,
         "scheme": "http",
         "interval": cfg.observability.scrape_interval,
         "relabelings": relabelings(tier),

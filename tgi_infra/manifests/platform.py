@@ -55,7 +55,7 @@ def tier_context(
         hf_token_secret=naming.hf_token_secret_name() if has_hf_token else None,
         autoscaled=is_autoscaled(cfg, tier),
         extra_env=tuple(tracing_env(cfg, tier)),
-        pod_annotations={**scrape_annotations(cfg), **(pod_annotations or {})},
+        pod_annotations={**scrape_annotations(cfg, tier), **(pod_annotations or {})},
         node_selector=node_selector,
         tolerations=tuple(tolerations),
     )

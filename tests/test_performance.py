@@ -1,0 +1,234 @@
+"""The throughput/latency model: its terms, its bounds, and its accuracy on public benchmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+
+import pytest
+import yaml
+
+from benchmarks import perf_accuracy
+from tgi_infra.capacity import performance as perf
+from tgi_infra.capacity.catalog import gpu
+from tgi_infra.capacity.model_facts import catalog_facts
+from tgi_infra.capacity.planning import kv_plan, replica
+
+LLAMA_8B = catalog_facts("meta-llama/Llama-3.1-8B-Instruct")
+LLAMA_70B = catalog_facts("meta-llama/Llama-3.3-70B-Instruct")
+QWEN_7B = catalog_facts("Qwen/Qwen2.5-7B-Instruct")
+
+
+def rep(facts, card, tp: int = 1, engine: str = "vllm", **changes) -> perf.Replica:
+    kv = kv_plan(engine, facts, gpu(card), tensor_parallel=tp)
+    return dataclasses.replace(replica(engine, kv, tensor_parallel=tp), **changes)
+
+
+def run(facts, card, isl, osl, c, tp=1, engine="vllm", calibration=perf.FITTED, **changes):
+    r = rep(facts, card, tp, engine, **changes)
+    return perf.predict(facts, gpu(card), r, perf.Workload(isl, osl, c), calibration)
+
+
+# --------------------------------------------------------------------------- fixture
+
+
+def test_every_case_names_its_source_and_a_split_fixed_in_the_file() -> None:
+    doc = yaml.safe_load(perf_accuracy.FIXTURE.read_text())
+    for source in doc["sources"].values():
+        assert source["url"].startswith("https://") and source["setup"]
+    splits = {c["split"] for c in doc["cases"]}
+    assert splits == {"tuned", "held-out"}
+    for case in doc["cases"]:
+        assert case["source"] in doc["sources"], case["id"]
+        assert case.get("output_tokens_per_s") or case.get("tpot_ms"), case["id"]
+    held_out = [c for c in doc["cases"] if c["split"] == "held-out"]
+    assert {c["engine"] for c in held_out} >= {"vllm", "sglang"}
+    assert len({c["gpu"] for c in held_out}) >= 3
+
+
+@functools.cache
+def fitted_on_all_cases() -> perf.Calibration:
+    return perf_accuracy.fit(perf_accuracy.load_cases())[0]
+
+
+def test_shipped_constants_are_the_best_fit_of_the_tuned_cases() -> None:
+    assert fitted_on_all_cases() == perf.FITTED
+
+
+def test_held_out_median_error_is_within_the_target() -> None:
+    rows = perf_accuracy.errors(perf_accuracy.load_cases())
+    summary = perf_accuracy.summary(rows)
+    # docs/capacity.md reports these figures; the issue's target is 25 %.
+    assert summary["held-out/output_tokens_per_s"]["median_abs_error"] <= 0.10
+    assert summary["held-out/tpot_ms"]["median_abs_error"] <= 0.10
+    assert summary["held-out/output_tokens_per_s"]["cases"] >= 6
+
+
+def test_fitting_sees_no_held_out_case() -> None:
+    cases = perf_accuracy.load_cases()
+    wrong = {"output_tokens_per_s": 1.0, "tpot_ms": 1.0, "ttft_ms": 1.0}
+    # Corrupting every held-out measurement leaves the fit unchanged.
+    corrupted = [
+        dataclasses.replace(c, raw={**c.raw, **wrong}) if c.split == "held-out" else c
+        for c in cases
+    ]
+    assert perf_accuracy.fit(corrupted)[0] == fitted_on_all_cases()
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def test_single_stream_decode_is_weights_over_bandwidth_plus_overhead() -> None:
+    p = run(QWEN_7B, "L4", 200, 128, 1)
+    weights = rep(QWEN_7B, "L4").weights_bytes_per_shard - perf.unread_embedding_bytes(QWEN_7B)
+    kv = rep(QWEN_7B, "L4").kv_bytes_per_token_per_shard * (200 + 64)
+    expected = (weights + kv) / (300e9 * perf.BANDWIDTH_EFFICIENCY) + perf.STEP_OVERHEAD_S
+    assert p.step_ms == pytest.approx(expected * 1e3)
+    assert p.bound == "memory-bandwidth" and p.running_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("term", "changes"),
+    [
+        ("bandwidth", {"bandwidth_efficiency": 0.6}),
+        ("compute", {"compute_efficiency": 0.25}),
+        ("overhead", {"step_overhead_s": 0.0}),
+    ],
+)
+def test_each_constant_moves_the_tuned_error(term: str, changes: dict) -> None:
+    cases = [c for c in perf_accuracy.load_cases() if c.split == "tuned"]
+    base = perf_accuracy.loss(cases, perf.FITTED)
+    assert perf_accuracy.loss(cases, dataclasses.replace(perf.FITTED, **changes)) > 1.5 * base
+
+
+def test_kv_reads_grow_the_step_with_batch_and_context() -> None:
+    short = run(LLAMA_8B, "H100-80GB", 256, 256, 64)
+    long = run(LLAMA_8B, "H100-80GB", 8192, 256, 64)
+    assert long.step_ms > 1.5 * short.step_ms
+    no_kv = run(LLAMA_8B, "H100-80GB", 8192, 256, 64, kv_bytes_per_token_per_shard=0)
+    assert no_kv.step_ms < long.step_ms / 1.5
+
+
+def test_prefill_is_compute_bound_and_quadratic_in_attention() -> None:
+    p1 = run(LLAMA_8B, "H100-80GB", 4096, 64, 1)
+    p2 = run(LLAMA_8B, "H100-80GB", 8192, 64, 1)
+    assert 2.0 < p2.prefill_ms / p1.prefill_ms < 2.5
+    flops = 2 * perf.active_parameters(LLAMA_8B) * 4096
+    assert p1.prefill_ms > flops / (989e12 * perf.COMPUTE_EFFICIENCY) * 1e3
+
+
+def test_tensor_parallel_splits_weights_but_pays_all_reduces() -> None:
+    one = run(LLAMA_70B, "H100-80GB", 1024, 256, 1, tp=2)
+    four = run(LLAMA_70B, "H100-80GB", 1024, 256, 1, tp=4)
+    assert four.tpot_ms < one.tpot_ms
+    # Four shards read a quarter of the weights each but TPOT falls by less than half.
+    assert four.tpot_ms > one.tpot_ms / 2.2
+    pcie = run(LLAMA_8B, "L40S", 1024, 256, 1, tp=2)
+    nvlink_like = perf.predict(
+        LLAMA_8B,
+        dataclasses.replace(gpu("L40S"), name="H100-80GB"),
+        rep(LLAMA_8B, "L40S", 2),
+        perf.Workload(1024, 256, 1),
+    )
+    assert pcie.step_ms > nvlink_like.step_ms  # PCIe all-reduces cost more than NVLink
+
+
+def test_batch_is_bounded_by_kv_capacity_and_the_running_cap() -> None:
+    kv_bound = run(LLAMA_8B, "L4", 4096, 512, 256, max_running_requests=1024)
+    assert kv_bound.bound == "kv-capacity"
+    assert kv_bound.running_requests == rep(LLAMA_8B, "L4").kv_cache_tokens // (4096 + 512)
+    capped = run(LLAMA_8B, "H100-80GB", 128, 128, 512, max_running_requests=32)
+    assert capped.bound == "running-request-cap" and capped.running_requests == 32
+    assert capped.ttft_ms > run(LLAMA_8B, "H100-80GB", 128, 128, 32).ttft_ms * 5  # queueing
+    none = run(LLAMA_70B, "L4", 1024, 128, 1)
+    assert none.running_requests == 0 and none.output_tokens_per_s == 0
+
+
+def test_engine_defaults_follow_their_sources() -> None:
+    assert perf.default_running_cap("vllm", gpu("L40S")) == 256
+    assert perf.default_running_cap("vllm", gpu("A100-80GB")) == 256  # "a100" excluded
+    assert perf.default_running_cap("vllm", gpu("H100-80GB")) == 1024
+    assert perf.default_prefill_chunk("vllm", gpu("H100-80GB")) == 8192
+    assert perf.default_prefill_chunk("vllm", gpu("L4")) == 2048
+    assert perf.default_running_cap("sglang", gpu("H100-80GB")) is None
+    assert perf.default_prefill_chunk("tgi", gpu("H100-80GB")) is None
+    # Chunked prefill: a long prompt takes one engine step per chunk before its first token.
+    vllm = run(LLAMA_8B, "L4", 8192, 64, 1)
+    tgi = run(LLAMA_8B, "L4", 8192, 64, 1, engine="tgi")
+    assert vllm.ttft_ms > tgi.ttft_ms
+
+
+def test_throughput_rises_with_concurrency_and_tpot_with_it() -> None:
+    points = [run(LLAMA_8B, "L40S", 512, 256, c) for c in (1, 4, 16, 64)]
+    tok = [p.output_tokens_per_s for p in points]
+    tpot = [p.tpot_ms for p in points]
+    assert tok == sorted(tok) and tpot == sorted(tpot)
+    assert statistics.mean(p.requests_per_s * 256 for p in points) == pytest.approx(
+        statistics.mean(tok)
+    )
+
+
+def test_best_under_slo_is_the_largest_concurrency_that_meets_it() -> None:
+    r = rep(LLAMA_8B, "L40S")
+    best = perf.best_under_slo(LLAMA_8B, gpu("L40S"), r, 512, 256, tpot_ms=40)
+    assert best is not None and best.tpot_ms <= 40
+    one_more = perf.predict(
+        LLAMA_8B, gpu("L40S"), r, perf.Workload(512, 256, best.running_requests + 1)
+    )
+    assert one_more.tpot_ms > 40
+    assert perf.best_under_slo(LLAMA_8B, gpu("L40S"), r, 512, 256, tpot_ms=1) is None
+
+
+def test_active_parameters_match_the_published_count() -> None:
+    # Llama-3.1-8B has 8.03e9 parameters, 0.53e9 of them in the (looked-up) embedding.
+    assert perf.active_parameters(LLAMA_8B) == pytest.approx(7.5e9, rel=0.01)
+    moe = dataclasses.replace(LLAMA_8B, num_experts=8)
+    assert perf.active_parameters(moe) < 2.1 * perf.active_parameters(LLAMA_8B)
+
+
+def test_unread_embedding_only_for_untied_16_bit_checkpoints() -> None:
+    assert perf.unread_embedding_bytes(LLAMA_8B) == 128256 * 4096 * 2
+    tied = catalog_facts("meta-llama/Llama-3.2-3B-Instruct")
+    assert perf.unread_embedding_bytes(tied) == 0
+    awq = catalog_facts("Qwen/Qwen2.5-72B-Instruct-AWQ")
+    assert perf.unread_embedding_bytes(awq) == 0
+
+
+def test_gpu_speed_reads_the_catalog() -> None:
+    h100 = perf.gpu_speed(gpu("H100-80GB"))
+    assert (h100.bandwidth_bytes_s, h100.bf16_flops, h100.fp8_flops) == (3350e9, 989e12, 1979e12)
+    with pytest.raises(ValueError, match="X1"):
+        perf.gpu_speed(dataclasses.replace(gpu("L4"), name="X1", memory_bandwidth_gbs=0))
+    odd = perf.gpu_speed(dataclasses.replace(gpu("L4"), bf16_dense_tflops=0.0))
+    assert odd.bf16_flops == 300e9 * perf.FLOPS_PER_BYTE_FALLBACK
+    assert h100.link_bytes_s > perf.gpu_speed(gpu("L40S")).link_bytes_s
+    assert perf.gpu_speed(gpu("T4")).fp8_flops is None
+
+
+def test_bad_workloads_are_refused() -> None:
+    with pytest.raises(ValueError, match="concurrency=0"):
+        perf.Workload(1, 1, 0)
+    with pytest.raises(ValueError, match="tensor_parallel=0"):
+        perf.predict(LLAMA_8B, gpu("L4"), perf.Replica("vllm", 0, 1, 1, 1), perf.Workload(1, 1, 1))
+
+
+def test_prefill_contention_moves_only_ttft() -> None:
+    cases = [c for c in perf_accuracy.load_cases() if c.split == "tuned"]
+    none = dataclasses.replace(perf.FITTED, prefill_contention=0.0)
+    assert perf_accuracy.loss(cases, none) == pytest.approx(perf_accuracy.loss(cases, perf.FITTED))
+    ttft = ("ttft_ms",)
+    assert perf_accuracy.loss(cases, none, ttft) > 3 * perf_accuracy.loss(cases, perf.FITTED, ttft)
+
+
+def test_a_vllm_tier_plans_with_the_vllm_memory_model() -> None:
+    from tests.support import small_platform
+    from tgi_infra.capacity.planning import tier_replica
+    from tgi_infra.checks import validate_platform
+
+    tgi = validate_platform(small_platform()).tiers["chat"]
+    vllm = validate_platform(small_platform(engine="vllm")).tiers["chat"]
+    assert tier_replica(tgi).kv_cache_tokens == tgi.memory.max_batch_total_tokens
+    expected = kv_plan("vllm", vllm.facts, vllm.gpu, max_total_tokens=8192).kv_cache_tokens
+    assert tier_replica(vllm).kv_cache_tokens == expected != tgi.memory.max_batch_total_tokens
+    assert tier_replica(vllm).max_running_requests is None  # vLLM's own default cap

@@ -1,0 +1,134 @@
+"""`tgi-infra size`: options that meet an SLA, ranked by cost, with a config to paste."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.support import small_raw
+from tgi_infra.capacity.catalog import gpu
+from tgi_infra.capacity.model_facts import catalog_facts
+from tgi_infra.capacity.sizing import Targets, cheapest_instance, size, splits, tier_snippet
+from tgi_infra.checks import validate_platform
+from tgi_infra.cli import main
+from tgi_infra.config.loader import parse_platform
+
+LLAMA_8B = catalog_facts("meta-llama/Llama-3.1-8B-Instruct")
+LLAMA_70B = catalog_facts("meta-llama/Llama-3.3-70B-Instruct")
+ARGS = ["size", "meta-llama/Llama-3.1-8B-Instruct", "--isl", "1024", "--osl", "256"]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_json_ranks_options_by_cost_with_per_million_token_prices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run([*ARGS, "--rps", "20", "--tpot-ms", "50", "--json"], capsys)
+    assert code == 0, out
+    doc = json.loads(out)
+    options = doc["options"]
+    assert options and doc["spot_is_estimate"] is True
+    costs = [o["usd_per_hour"] for o in options]
+    assert costs == sorted(costs)
+    for o in options:
+        assert o["per_replica"]["tpot_ms"] <= 50
+        assert o["replicas"] * o["per_replica"]["requests_per_s"] >= 20
+        tokens_per_hour = 20 * (1024 + 256) * 3600
+        assert o["usd_per_million_tokens"] == pytest.approx(
+            o["usd_per_hour"] / tokens_per_hour * 1e6
+        )
+        assert o["spot_usd_per_hour"] == pytest.approx(0.5 * o["usd_per_hour"])
+        assert o["usd_per_month"] == pytest.approx(730 * o["usd_per_hour"], abs=0.01)
+    assert {o["engine"] for o in options} == {"tgi", "vllm", "sglang"}
+    assert all(r["reason"] for r in doc["rejected"])
+
+
+def test_the_printed_config_is_a_valid_stack_that_meets_its_own_slo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run([*ARGS, "--rps", "8", "--ttft-ms", "1500", "--tpot-ms", "60"], capsys)
+    assert code == 0, out
+    assert "$/M tok" in out and "spot $/hour" in out
+    snippet = yaml.safe_load(out.split("(tgi-infra:platform):", 1)[1])
+    raw = small_raw()
+    raw["nodePools"] = snippet["nodePools"]
+    raw["tiers"] = [{**snippet["tiers"][0], "revision": "0e9e39f249a16976918f6564b8830bc894c89659"}]
+    raw["tenants"][0]["tiers"] = [snippet["tiers"][0]["name"]]
+    report = validate_platform(parse_platform(raw))
+    assert not [p for p in report.problems if p.check.startswith("slo-") and p.severity == "error"]
+
+
+def test_fewer_gpus_and_engines_narrow_the_options() -> None:
+    targets = Targets(1024, 256, 10.0, tpot_ms=50)
+    options, _ = size(LLAMA_8B, targets, engines=["vllm"], gpus=[gpu("H100-80GB")])
+    assert {(o.engine, o.gpu) for o in options} == {("vllm", "H100-80GB")}
+    assert all(o.instance_type == "p5.48xlarge" for o in options)
+
+
+def test_a_70b_model_needs_tensor_parallel_on_80gb_cards() -> None:
+    options, rejected = size(
+        LLAMA_70B, Targets(1024, 256, 2.0), engines=["vllm"], gpus=[gpu("H100-80GB")]
+    )
+    assert min(o.tensor_parallel for o in options) == 2
+    assert any(r.tensor_parallel == 1 and "KV cache" in r.reason for r in rejected)
+
+
+def test_splits_need_heads_that_divide() -> None:
+    assert splits(LLAMA_8B) == [1, 2, 4, 8]
+    qwen = catalog_facts("Qwen/Qwen2.5-7B-Instruct")  # 28 heads, 4 KV heads
+    assert splits(qwen) == [1, 2, 4]
+
+
+def test_replicas_pack_onto_the_cheapest_instance() -> None:
+    it, nodes = cheapest_instance(gpu("L40S"), 1, 3)
+    assert (it.name, nodes) == ("g6e.xlarge", 3)
+    it, nodes = cheapest_instance(gpu("L40S"), 4, 2)
+    assert it.gpu_count >= 4 and nodes * (it.gpu_count // 4) >= 2
+
+
+def test_snippet_names_are_dns_labels() -> None:
+    options, _ = size(LLAMA_8B, Targets(512, 128, 1.0), engines=["tgi"], gpus=[gpu("L4")])
+    snippet = tier_snippet("meta-llama/Llama-3.1-8B-Instruct", options[0], Targets(512, 128, 1.0))
+    assert snippet["tiers"][0]["name"] == "llama-3-1-8b-instruct"
+    assert snippet["nodePools"][0]["name"] == "l4-x1"
+
+
+def test_no_option_exits_1_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run([*ARGS, "--rps", "1", "--tpot-ms", "0.5", "--gpus", "L4"], capsys)
+    assert code == 1
+    assert "no option meets" in out and "latency targets" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        (["--rps", "0"], "--rps 0.0: must be above 0"),
+        (["--rps", "1", "--gpus", "H1000"], "--gpus: unknown GPU 'H1000'"),
+        (["--rps", "1", "--gpus", "RTX-4090"], "no AWS instance type"),
+        (["--rps", "1", "--engines", "trt"], "--engines 'trt'"),
+        (["--rps", "1", "--spot-ratio", "2"], "--spot-ratio 2.0"),
+        (["--rps", "1", "--tpot-ms", "-3"], "--tpot-ms -3.0"),
+    ],
+)
+def test_bad_input_exits_2_with_the_flag(
+    extra: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run([*ARGS, *extra], capsys)
+    assert code == 2, out
+    assert text in out and "Traceback" not in out
+
+
+def test_bad_token_counts_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(
+        ["size", "meta-llama/Llama-3.1-8B-Instruct", "--isl", "0", "--osl", "5", "--rps", "1"],
+        capsys,
+    )
+    assert code == 2 and "--isl 0" in out
+    code, out = run(["size", "no/such-model-xyz", "--isl", "5", "--osl", "5", "--rps", "1"], capsys)
+    assert code == 2 and "MODEL 'no/such-model-xyz'" in out
