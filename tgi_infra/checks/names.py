@@ -29,6 +29,9 @@ TIER_OBJECTS: tuple[tuple[str, Callable[[TierConfig, PlatformConfig], str]], ...
     ("ServiceAccount", lambda t, c: naming.service_account_name(t.name)),
     ("NetworkPolicy", lambda t, c: naming.tier_base(t.name)),
     ("NetworkPolicy", lambda t, c: naming.download_policy_name(t.name)),
+    ("NetworkPolicy", lambda t, c: f"{naming.tier_base(t.name)}-bench"),
+    ("NetworkPolicy", lambda t, c: f"{naming.tier_base(t.name)}-from-bench"),
+    ("Job", lambda t, c: _bench_job_name(t, c)),
     ("PodDisruptionBudget", lambda t, c: naming.tier_base(t.name)),
     ("PersistentVolumeClaim", lambda t, c: naming.cache_name(t, c.cache)),
     ("Job", lambda t, c: naming.download_job_name(t)),
@@ -45,6 +48,16 @@ TIER_OBJECTS: tuple[tuple[str, Callable[[TierConfig, PlatformConfig], str]], ...
 )
 
 Key = tuple[str, str, str]
+
+
+def _bench_job_name(tier: TierConfig, cfg: PlatformConfig) -> str:
+    """The benchmark Job's name, as its builder derives it (from the tier's context)."""
+    from tgi_infra.manifests.benchmark import job_name
+    from tgi_infra.manifests.platform import tier_context
+
+    if not any(p.name == tier.node_pool for p in cfg.node_pools):
+        return f"{naming.tier_base(tier.name)}-bench"
+    return job_name(tier_context(cfg, tier, 0))
 
 
 def derived_names(cfg: PlatformConfig) -> dict[Key, list[str]]:

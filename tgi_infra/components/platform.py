@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -114,7 +115,12 @@ class TgiPlatform(pulumi.ComponentResource):
                 f"{name}-{tier.name}", ctx, after=needs, opts=pulumi.ResourceOptions(parent=self)
             )
             self.tiers[tier.name] = tgi_tier
-            bench = benchmark_objects(ctx, capacity[tier.name])
+            # Serving pods run offline without the token; the benchmark Job reads the
+            # (possibly gated) tokenizer from the Hub, so it gets it.
+            bench_ctx = replace(ctx, hf_token_secret=naming.hf_token_secret_name())
+            bench = benchmark_objects(
+                bench_ctx if token_secret else ctx, capacity[tier.name]
+            )
             register_objects(bench, parent=self, depends_on=[tgi_tier])
             services[tier.name] = tgi_tier.service_name
 
