@@ -125,9 +125,12 @@ def pack_python(pack_dir: Path) -> str:
     runtime = pack_project(pack_dir).get("runtime")
     venv = runtime.get("options", {}).get("virtualenv") if isinstance(runtime, dict) else None
     if venv:
-        python = (pack_dir / venv).resolve() / "bin" / "python"
-        if python.exists():
-            return str(python)
+        try:
+            python = (pack_dir / venv).resolve() / "bin" / "python"
+            if python.exists():
+                return str(python)
+        except (OSError, RuntimeError):  # a broken or looping virtualenv link: use ours
+            pass
     return sys.executable
 
 
