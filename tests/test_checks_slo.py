@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from benchmarks import perf_accuracy
@@ -42,7 +44,7 @@ def test_slo_that_holds_with_margin_is_silent() -> None:
 
 def test_slo_beyond_replicas_max_is_an_error_naming_the_replicas_needed() -> None:
     rps = per_replica_rps()
-    _, report = stack({**SLO, "peakRps": round(rps * 5, 2)})
+    _, report = stack({**SLO, "peakRps": math.floor(rps * 5 * 100) / 100})  # <= 5 replicas' worth
     (problem,) = slo_checks(report)
     assert problem.check == "slo-holds" and problem.severity == "error"
     assert problem.path == "tiers[chat].slo"

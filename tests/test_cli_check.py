@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from tgi_infra.checkrun.sarif import locate
 from tgi_infra.cli import EXIT_OK, EXIT_PROBLEMS, main
 from tgi_infra.policy.catalog import POLICIES
-from tgi_infra.policy.sarif import locate
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -26,7 +26,7 @@ def test_prod_passes_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == EXIT_OK, [f for f in report["findings"] if f["level"] == "error"]
     assert report["ok"] and report["planned"] and report["environment"] == "prod"
     assert report["pack"]["name"] == "tgi-infra-llm-serving"
-    assert report["pack"]["config"].endswith("policy/config/prod.json")
+    assert report["pack"]["config"].endswith("policy_pack/config/prod.json")
     assert set(report["policies"]) == {p.name for p in POLICIES}
     assert all(
         p == {"enforcement": "mandatory", "violations": 0} for p in report["policies"].values()

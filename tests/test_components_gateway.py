@@ -10,11 +10,13 @@ import pytest
 
 from tests.support import stack_config
 from tgi_infra import naming
-from tgi_infra.components.gateway import TenantGateway, supplied_tenant_keys
+from tgi_infra.component_args import TenantGatewayArgs
+from tgi_infra.components.gateway import TenantGateway
 from tgi_infra.manifests.gateway import build_gateway_objects
 from tgi_infra.offline.mocks import PlanMocks, RecordedResource
 from tgi_infra.offline.plan import SECRET_SIG, RecordingMonitor, normalize
 from tgi_infra.problems import ConfigInvalid
+from tgi_infra.program import supplied_tenant_keys
 
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -57,7 +59,7 @@ def strip_secrets(value: Any) -> Any:
 @pulumi.runtime.test
 def test_registers_every_builder_object_under_the_component(mocks: PlanMocks) -> None:
     cfg = stack_config("prod")
-    gateway = TenantGateway("gateway", cfg, supplied_keys={})
+    gateway = TenantGateway("gateway", TenantGatewayArgs(cfg, {}, platform="tgi"))
 
     def check(args: list[Any]) -> None:
         assert args[0] == "https://llm.example.com/v1"
@@ -92,7 +94,7 @@ def test_registers_every_builder_object_under_the_component(mocks: PlanMocks) ->
 @pulumi.runtime.test
 def test_one_generated_key_and_secret_per_tenant(mocks: PlanMocks) -> None:
     cfg = stack_config("prod")
-    gateway = TenantGateway("gateway", cfg, supplied_keys={})
+    gateway = TenantGateway("gateway", TenantGatewayArgs(cfg, {}, platform="tgi"))
 
     def check(args: list[Any]) -> None:
         keys = args[0]
@@ -118,7 +120,9 @@ def test_one_generated_key_and_secret_per_tenant(mocks: PlanMocks) -> None:
 @pulumi.runtime.test
 def test_keys_never_appear_in_plaintext(mocks: PlanMocks) -> None:
     cfg = stack_config("prod")
-    gateway = TenantGateway("gateway", cfg, supplied_keys={"analytics": "supplied-key-123456"})
+    gateway = TenantGateway(
+        "gateway", TenantGatewayArgs(cfg, {"analytics": "supplied-key-123456"}, platform="tgi")
+    )
 
     def check(args: list[Any]) -> None:
         keys, is_secret = args[:2]
@@ -136,7 +140,7 @@ def test_keys_never_appear_in_plaintext(mocks: PlanMocks) -> None:
 @pulumi.runtime.test
 def test_supplied_key_replaces_generation(mocks: PlanMocks) -> None:
     cfg = stack_config("prod")
-    gateway = TenantGateway("gateway", cfg, supplied_keys={"search": "k" * 40})
+    gateway = TenantGateway("gateway", TenantGatewayArgs(cfg, {"search": "k" * 40}, platform="tgi"))
 
     def check(args: list[Any]) -> None:
         keys = args[0]
@@ -155,7 +159,7 @@ def test_key_version_rotates_through_keepers(mocks: PlanMocks) -> None:
         t.model_copy(update={"key_version": 3}) if t.name == "search" else t for t in cfg.tenants
     ]
     gateway = TenantGateway(
-        "gateway", cfg.model_copy(update={"tenants": tenants}), supplied_keys={}
+        "gateway", TenantGatewayArgs(cfg.model_copy(update={"tenants": tenants}), platform="tgi")
     )
 
     def check(_: Any) -> None:
@@ -168,7 +172,7 @@ def test_key_version_rotates_through_keepers(mocks: PlanMocks) -> None:
 
 def test_unknown_supplied_key_is_refused(mocks: PlanMocks) -> None:
     with pytest.raises(ConfigInvalid) as exc:
-        TenantGateway("gateway", stack_config("prod"), supplied_keys={"serach": "x"})
+        TenantGatewayArgs(stack_config("prod"), {"serach": "x"})
     assert exc.value.problems[0].path == "tenantKeys.serach"
 
 
@@ -176,7 +180,7 @@ def test_unknown_supplied_key_is_refused(mocks: PlanMocks) -> None:
 def test_disabled_gateway_registers_nothing(mocks: PlanMocks) -> None:
     cfg = stack_config("prod")
     off = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"enabled": False})})
-    gateway = TenantGateway("gateway", off, supplied_keys={})
+    gateway = TenantGateway("gateway", TenantGatewayArgs(off, {}, platform="tgi"))
 
     def check(args: list[Any]) -> None:
         assert args[0] == {}

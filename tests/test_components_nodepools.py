@@ -13,10 +13,12 @@ import pulumi_kubernetes as k8s
 
 from tests.support import small_raw, stack_config
 from tgi_infra import naming
+from tgi_infra.component_args import gpu_node_pool_args
 from tgi_infra.components.cluster import cluster_providers, kubeconfig
-from tgi_infra.components.nodepools import GpuNodePool, managed_policy_arn, node_pools
+from tgi_infra.components.nodepools import GpuNodePool, node_pools
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.manifests.credentials import managed_policy_arn
 from tgi_infra.offline.mocks import MOCK_ACCOUNT, PlanMocks, RecordedResource
 
 NODE_POLICIES = {
@@ -54,7 +56,7 @@ def test_managed_pool() -> None:
     cfg = platform(minSize=1, maxSize=4, diskSizeGib=250)
 
     def program() -> Any:
-        pool = GpuNodePool("pool-l40s", cfg=cfg, pool=cfg.node_pools[0])
+        pool = GpuNodePool("pool-l40s", gpu_node_pool_args(cfg, cfg.node_pools[0], "tgi"))
         return pulumi.Output.all(pool.node_group.urn, pool.node_group_arn, pool.urn)
 
     mocks, (ng_urn, ng_arn, pool_urn) = run(program)
@@ -96,7 +98,7 @@ def test_managed_pool() -> None:
 
 def test_managed_pool_with_configured_subnets_needs_no_lookup() -> None:
     cfg = platform(subnetIds=["subnet-a"])
-    mocks, _ = run(lambda: GpuNodePool("p", cfg=cfg, pool=cfg.node_pools[0]).urn)
+    mocks, _ = run(lambda: GpuNodePool("p", gpu_node_pool_args(cfg, cfg.node_pools[0], "tgi")).urn)
     [ng] = of_type(mocks, "aws:eks/nodeGroup:NodeGroup")
     assert ng.inputs["subnetIds"] == ["subnet-a"]
     assert not mocks.calls
@@ -106,7 +108,7 @@ def test_karpenter_pool() -> None:
     cfg = platform(provisioner="karpenter", instanceTypes=["g6e.12xlarge"], maxSize=2)
 
     def program() -> Any:
-        pool = GpuNodePool("pool-l40s", cfg=cfg, pool=cfg.node_pools[0])
+        pool = GpuNodePool("pool-l40s", gpu_node_pool_args(cfg, cfg.node_pools[0], "tgi"))
         return pulumi.Output.all(*(o.urn for o in pool.objects.values()))
 
     mocks, urns = run(program)
@@ -135,7 +137,7 @@ def test_karpenter_pool_reuses_an_existing_role() -> None:
     cfg = platform(provisioner="karpenter", nodeRoleName="KarpenterNodeRole-test")
 
     def program() -> Any:
-        return GpuNodePool("p", cfg=cfg, pool=cfg.node_pools[0]).node_role_arn
+        return GpuNodePool("p", gpu_node_pool_args(cfg, cfg.node_pools[0], "tgi")).node_role_arn
 
     mocks, arn = run(program)
     assert arn == f"arn:aws:iam::{MOCK_ACCOUNT}:role/KarpenterNodeRole-test"
@@ -228,10 +230,9 @@ def test_cluster_providers_read_a_secret_kubeconfig() -> None:
     raw = small_raw()
     raw["cluster"]["kubeconfigFromSecret"] = True
     cfg = parse_platform(raw)
-    pulumi.runtime.set_config("tgi-infra:kubeconfig", "apiVersion: v1\nkind: Config\n")
 
     def program() -> Any:
-        _, k8s_provider = cluster_providers(cfg)
+        _, k8s_provider = cluster_providers(cfg, kubeconfig="apiVersion: v1\nkind: Config\n")
         return k8s_provider.urn
 
     mocks, _ = run(program)
@@ -248,3 +249,27 @@ def test_pure_helpers() -> None:
     assert config["users"][0]["user"]["exec"]["apiVersion"] == (
         "client.authentication.k8s.io/v1beta1"
     )
+
+
+def test_a_pool_alone_takes_the_cluster_and_subnets_not_a_platform() -> None:
+    """GpuNodePoolArgs: the cluster's name and region, subnets from another resource."""
+    from tgi_infra.component_args import GpuNodePoolArgs
+
+    def program() -> Any:
+        subnets = pulumi.Output.from_input(["subnet-a", "subnet-b"])
+        args = GpuNodePoolArgs(
+            pool={"name": "gpu", "instanceTypes": ["g6e.xlarge"], "maxSize": 2},
+            cluster_name="ml-test",
+            region="eu-west-1",
+            subnet_ids=subnets,
+        )
+        return GpuNodePool("team", args).node_group_arn
+
+    mocks, arn = run(program)
+    assert arn.startswith("arn:aws:eks:")
+    [group] = of_type(mocks, "aws:eks/nodeGroup:NodeGroup")
+    assert group.inputs["subnetIds"] == ["subnet-a", "subnet-b"]
+    assert group.inputs["clusterName"] == "ml-test"
+    [role] = of_type(mocks, "aws:iam/role:Role")
+    assert role.inputs["name"] == "team-ml-test-gpu-node"  # named from the component
+    assert not mocks.calls  # no cluster lookup when subnets are given

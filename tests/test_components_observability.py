@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from tests._observability_cfg import WEIGHTS, platform, prod
+from tgi_infra.component_args import ObservabilityArgs
 from tgi_infra.components.observability import Observability
 from tgi_infra.offline.mocks import PlanMocks
 
@@ -29,7 +30,7 @@ def types(mocks: PlanMocks) -> Counter[str]:
 def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMocks) -> None:
     @pulumi.runtime.test
     def run() -> Any:
-        obs = Observability("observability", prod(), WEIGHTS)
+        obs = Observability("observability", ObservabilityArgs(prod(), WEIGHTS, platform="tgi"))
 
         def check(urns: list[str]) -> None:
             counts = types(mocks)
@@ -40,8 +41,10 @@ def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMock
             assert counts["kubernetes:core/v1:ConfigMap"] == 2  # dashboard, adapter rules
             assert all(f"{COMPONENT}$kubernetes:" in urn for urn in urns)
             assert sorted(obs.monitors) == [
-                "ServiceMonitor/tgi-chat", "ServiceMonitor/tgi-large",
-                "ServiceMonitor/tgi-quantized"]
+                "ServiceMonitor/tgi-chat",
+                "ServiceMonitor/tgi-large",
+                "ServiceMonitor/tgi-quantized",
+            ]
             assert len(obs.autoscalers) == 3
 
         return pulumi.Output.all(*[r.urn for r in obs.resources.values()]).apply(check)
@@ -52,18 +55,25 @@ def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMock
 def test_inputs_are_the_builder_output(mocks: PlanMocks) -> None:
     @pulumi.runtime.test
     def run() -> Any:
-        obs = Observability("obs", platform(autoscaler="keda"), WEIGHTS)
+        obs = Observability(
+            "obs", ObservabilityArgs(platform(autoscaler="keda"), WEIGHTS, platform="tgi")
+        )
 
         def check(_: Any) -> None:
-            scaled = [r for r in mocks.resources
-                      if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"]
+            scaled = [
+                r for r in mocks.resources if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"
+            ]
             assert [r.name for r in scaled] == ["tgi-tgi-chat", "tgi-tgi-large"]
             spec = scaled[0].inputs["spec"]
             assert spec["triggers"][0]["metadata"]["query"] == (
-                'sum(llm:queue_requests{namespace="tgi",tier="chat"})')
+                'sum(llm:queue_requests{namespace="tgi",tier="chat"})'
+            )
             assert scaled[0].inputs["metadata"]["namespace"] == "tgi"
-            assert not [r for r in mocks.resources
-                        if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"]
+            assert not [
+                r
+                for r in mocks.resources
+                if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+            ]
 
         return pulumi.Output.all(*[r.urn for r in obs.resources.values()]).apply(check)
 
@@ -74,7 +84,7 @@ def test_annotations_mode_without_autoscaler(mocks: PlanMocks) -> None:
     @pulumi.runtime.test
     def run() -> Any:
         cfg = platform(scrapeMode="annotations", autoscaler="none")
-        obs = Observability("obs", cfg, WEIGHTS)
+        obs = Observability("obs", ObservabilityArgs(cfg, WEIGHTS, platform="tgi"))
 
         def check(_: Any) -> None:
             counts = types(mocks)

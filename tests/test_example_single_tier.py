@@ -60,9 +60,11 @@ def test_the_example_builds_a_tier_and_its_cache() -> None:
     assert job.parent == cache.urn
     assert job.urn in deployment.dependencies
     assert deployment.urn in service.dependencies
-    assert service.inputs["metadata"]["name"] == naming.service_name("chat")
+    # Kubernetes names come from the component's name, "chat".
+    assert service.inputs["metadata"]["name"] == "chat"
     # Resolved from the Service's id, which a preview does not know yet.
     assert plan.outputs["serviceName"] == UNKNOWN_SHOWN
+    assert deployment.inputs["metadata"]["name"].startswith("chat-")
 
     pod = deployment.inputs["spec"]["template"]
     env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
@@ -75,10 +77,10 @@ def test_the_example_builds_a_tier_and_its_cache() -> None:
         p.inputs["metadata"]["name"]: p.inputs["spec"]
         for p in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     }
-    assert set(policies) == {"tgi-chat", "tgi-chat-download"}
+    assert set(policies) == {"chat", "chat-download"}
     admitted = [
         peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for peer in policies["tgi-chat"]["ingress"][0]["from"]
+        for peer in policies["chat"]["ingress"][0]["from"]
     ]
     assert admitted == ["apps", "monitoring"]
 

@@ -6,7 +6,6 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from tests.support import ROOT, assert_schema_valid, small_raw
+from tests.support import assert_schema_valid, small_raw
 from tgi_infra import naming
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
@@ -28,6 +27,7 @@ from tgi_infra.policy import rules, stack_rules
 from tgi_infra.policy.catalog import BY_NAME, ENVIRONMENTS, POLICIES, rule_for
 from tgi_infra.policy.k8s import PlanObject, parse_image, plan_objects, type_token
 from tgi_infra.policy.pack import PackSettings, build_policies, settings_from_env
+from tgi_infra.policy_pack import PACK_DIR
 
 GIB = 2**30
 K8s = dict[str, Any]
@@ -566,7 +566,7 @@ def test_catalog_is_complete_and_consistent() -> None:
 
 
 def test_readme_documents_every_policy() -> None:
-    readme = (ROOT / "policy" / "README.md").read_text()
+    readme = (PACK_DIR / "README.md").read_text()
     headings = re.findall(r"^### `([a-z0-9-]+)`", readme, flags=re.M)
     assert headings == [p.name for p in POLICIES]
     for spec in POLICIES:
@@ -579,7 +579,7 @@ def test_readme_documents_every_policy() -> None:
 
 
 def test_pack_config_files_name_real_policies_and_properties() -> None:
-    for path in sorted((ROOT / "policy" / "config").glob("*.json")):
+    for path in sorted((PACK_DIR / "config").glob("*.json")):
         assert path.stem in ENVIRONMENTS
         for name, entry in json.loads(path.read_text()).items():
             if name == "all":
@@ -633,6 +633,8 @@ def test_build_policies_sets_levels_per_environment() -> None:
 
 
 def test_pack_entry_point_only_serves() -> None:
-    main = (ROOT / "policy" / "__main__.py").read_text()
-    assert "serve()" in main and "print(" not in main
-    assert Path(ROOT / "policy" / "PulumiPolicy.yaml").is_file()
+    main = (PACK_DIR / "__main__.py").read_text()
+    # Only `--path` prints (the folder); serving prints nothing but the engine's port.
+    _, serving = main.split("\nelse:\n")
+    assert "serve()" in serving and "print(" not in serving
+    assert (PACK_DIR / "PulumiPolicy.yaml").is_file()

@@ -20,17 +20,17 @@ from typing import Any
 import pytest
 
 from tests.support import ROOT, raw_stack, stack_path
-from tgi_infra.checks import validate_platform
-from tgi_infra.config.loader import platform_from_stack_config, read_stack_file
-from tgi_infra.offline.plan import OfflinePlan, PlannedResource, run_offline
-from tgi_infra.policy.catalog import ENVIRONMENTS, POLICIES
-from tgi_infra.policy.harness import (
+from tgi_infra.checkrun.harness import (
     POLICY_DIR,
     HarnessError,
     PolicyPackProcess,
     analyze_plan,
     load_pack_config,
 )
+from tgi_infra.checks import validate_platform
+from tgi_infra.config.loader import platform_from_stack_config, read_stack_file
+from tgi_infra.offline.plan import OfflinePlan, PlannedResource, run_offline
+from tgi_infra.policy.catalog import ENVIRONMENTS, POLICIES
 from tgi_infra.problems import errors
 from tgi_infra.program import main as program
 

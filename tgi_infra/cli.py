@@ -43,9 +43,11 @@ def stack_name_arg(value: str) -> str:
     return value
 
 
-def _stack_args(p: argparse.ArgumentParser) -> None:
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stack", type=stack_name_arg, help="stack name: stacks/Pulumi.<NAME>.yaml")
+def _stack_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    where = p.add_mutually_exclusive_group(required=required)
+    where.add_argument(
+        "--stack", type=stack_name_arg, help="stack name: stacks/Pulumi.<NAME>.yaml"
+    )
     where.add_argument("--config", type=Path, help="path to a Pulumi stack file")
 
 
@@ -62,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     capacity.register(sub)
 
     p = sub.add_parser("plan", help="run the Pulumi program under mocks and print the plan")
-    _stack_args(p)
+    _stack_args(p, required=False)
+    p.add_argument(
+        "--program",
+        type=Path,
+        help="your own Pulumi program (a __main__.py, or its folder) to run instead of "
+        "tgi-infra's; --config gives its stack file (config), default none",
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
 
     p = sub.add_parser("render", help="write every Kubernetes object as YAML (secrets redacted)")
     _stack_args(p)
@@ -76,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy-config",
         type=Path,
-        help="policy pack config JSON (default: policy/config/<stack>.json when it exists)",
+        help="policy pack config JSON (default: the pack's config/<stack>.json, if any)",
     )
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
@@ -184,12 +193,24 @@ def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.report import capacity_table, cost_table, plan_tree, print_problems
 
+    if args.program:
+        return _plan_program(args, console)
+    if not (args.stack or args.config):
+        console.print("plan: one of --stack, --config or --program is required")
+        return EXIT_USAGE
     report = _validated(args)
     if not report.ok:
+        if args.format == "json":
+            print(json.dumps({"ok": False, "problems": [asdict(p) for p in report.problems]}))
+            return EXIT_PROBLEMS
         print_problems(console, report.problems)
         console.print("[red]no plan: fix the problems above first[/red]")
         return EXIT_PROBLEMS
     plan = _offline_plan(args)
+    if args.format == "json":
+        problems = [asdict(p) for p in report.problems]
+        print(json.dumps({"ok": True, **plan.to_json(), "problems": problems}, indent=2))
+        return EXIT_OK
     console.print(plan_tree(plan))
     console.print(capacity_table(report))
     console.print(cost_table(report))
@@ -227,6 +248,35 @@ def _print_plan_notes(console: Console, plan: OfflinePlan) -> None:
         console.print(f"[dim]{escape(note)}[/dim]", soft_wrap=True)
 
 
+def _plan_program(args: argparse.Namespace, console: Console) -> int:
+    """`plan --program FILE.py [--config STACKFILE]`: a user's program under the mocks."""
+    from tgi_infra.offline.program import ProgramFailed, plan_program
+    from tgi_infra.report import plan_tree, print_problems
+
+    if args.stack:
+        console.print("plan: --program takes --config STACKFILE, not --stack")
+        return EXIT_USAGE
+    try:
+        plan = plan_program(args.program, args.config)
+    except ProgramFailed as exc:
+        if args.format == "json":
+            problems = [asdict(p) for p in exc.problems]
+            print(json.dumps({"ok": False, "error": exc.message, "problems": problems}))
+        else:
+            print_problems(console, exc.problems)
+            console.print(f"[red]no plan: {escape(exc.message)}[/red]")
+        return EXIT_USAGE if exc.usage else EXIT_PROBLEMS
+    if args.format == "json":
+        print(json.dumps({"ok": True, **plan.to_json(), "problems": []}, indent=2))
+        return EXIT_OK
+    console.print(plan_tree(plan))
+    if plan.outputs:
+        console.print("[bold]outputs[/bold]")
+        for key, value in sorted(plan.outputs.items()):
+            console.print(f"  {key}: {escape(json.dumps(value))}", soft_wrap=True)
+    return EXIT_OK
+
+
 def cmd_render(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.offline.output import prepare, write_render
     from tgi_infra.report import print_problems
@@ -252,8 +302,8 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.policy.check import default_pack_config, render, run_check
-    from tgi_infra.policy.harness import HarnessError, load_pack_config
+    from tgi_infra.checkrun.check import default_pack_config, render, run_check
+    from tgi_infra.checkrun.harness import HarnessError, load_pack_config
 
     stack = _stack_name(args)
     pack_config = args.policy_config or default_pack_config(stack)

@@ -1,10 +1,71 @@
-"""Every name and label the platform gives a Kubernetes or AWS object, derived in one place."""
+"""Every name and label the platform gives a Kubernetes or AWS object, derived in one place.
+
+Names start with the platform's name (the `TgiPlatform` component's name, "tgi" by
+default), so two platforms in one stack or on one cluster never share an object. The
+components set it for the builders they call with `with naming.platform(name):`; a
+standalone `TgiTier` names its objects from its own name with `platform(..., tiers=...)`.
+Builders called outside any scope use "tgi", the name the single-platform program uses.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from tgi_infra.config.models import CacheConfig, TierConfig
+
+DEFAULT_PLATFORM = "tgi"
+"""The platform name of `tgi_infra.program` and of every stack deployed before names
+carried the platform: aliases keep those resources' identity."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    platform: str = DEFAULT_PLATFORM
+    tier_bases: Mapping[str, str] = field(default_factory=dict)
+
+
+_DEFAULT_SCOPE = Scope()
+_SCOPE: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "tgi_infra_naming", default=None
+)
+
+
+def _scope() -> Scope:
+    return _SCOPE.get() or _DEFAULT_SCOPE
+
+
+@contextlib.contextmanager
+def platform(name: str, *, tiers: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Within the block, names carry platform `name`; `tiers` maps a tier to the base name
+    of its objects (default `<platform>-<tier>`)."""
+    token = _SCOPE.set(Scope(name, dict(tiers or {})))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def in_scope() -> bool:
+    """Whether a component has set the platform's name (`platform`)."""
+    return _SCOPE.get() is not None
+
+
+def platform_name() -> str:
+    """The platform name in scope ("tgi" outside any)."""
+    return _scope().platform
+
+
+def is_default_platform() -> bool:
+    return platform_name() == DEFAULT_PLATFORM
+
+
+def prefixed(suffix: str) -> str:
+    """`<platform>-<suffix>`: the name of a platform-wide object."""
+    return f"{platform_name()}-{suffix}"
 
 PART_OF = "tgi-infra"
 MANAGED_BY = "pulumi"
@@ -31,7 +92,10 @@ def model_hash(tier: TierConfig) -> str:
 
 
 def tier_base(tier: str) -> str:
-    return f"tgi-{tier}"
+    """`<platform>-<tier>` (or the standalone TgiTier's own name): the base of every name of
+    a tier's objects."""
+    scope = _scope()
+    return scope.tier_bases.get(tier) or f"{scope.platform}-{tier}"
 
 
 def service_name(tier: str) -> str:
@@ -68,7 +132,7 @@ def download_policy_name(tier: str) -> str:
 
 
 def shared_cache_name(cache: CacheConfig | None = None) -> str:
-    return f"tgi-model-cache{storage_suffix(cache)}"
+    return prefixed("model-cache") + storage_suffix(cache)
 
 
 def service_account_name(tier: str) -> str:
@@ -76,11 +140,11 @@ def service_account_name(tier: str) -> str:
 
 
 def hf_token_secret_name() -> str:
-    return "tgi-hf-token"
+    return prefixed("hf-token")
 
 
 def tenant_key_secret_name(tenant: str) -> str:
-    return f"tgi-tenant-{tenant}-api-key"
+    return prefixed(f"tenant-{tenant}-api-key")
 
 
 def pool_node_label(pool: str) -> dict[str, str]:
@@ -93,21 +157,28 @@ def gpu_label_value(gpu_name: str) -> str:
 
 
 def karpenter_pool_name(pool: str) -> str:
-    """The Karpenter NodePool and its EC2NodeClass (cluster-scoped)."""
-    return f"tgi-{pool}"
+    """The Karpenter NodePool and its EC2NodeClass (cluster-scoped): carry the platform."""
+    return prefixed(pool)
 
 
 def node_role_name(cluster: str, pool: str) -> str:
     """The IAM role of a pool's nodes: ≤ 64 chars, unique per cluster and pool."""
-    name = f"tgi-{cluster}-{pool}-node"
+    name = prefixed(f"{cluster}-{pool}-node")
     if len(name) <= 64:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{name[:55]}-{digest}"
 
 
+LEGACY_DEVICE_PLUGIN = "nvidia-device-plugin"
+LEGACY_DASHBOARD = "tgi-infra-dashboard"
+LEGACY_ALERT_RULES = "tgi-infra-alert-rules"
+LEGACY_ADAPTER_RULES = "tgi-infra-prometheus-adapter-rules"
+
+
 def device_plugin_name() -> str:
-    return "nvidia-device-plugin"
+    """The device plugin DaemonSet (kube-system, shared): carries the platform."""
+    return prefixed("nvidia-device-plugin")
 
 
 def labels(
@@ -169,26 +240,41 @@ def keda_hpa_name(tier: str) -> str:
 
 
 def dashboard_name() -> str:
-    return "tgi-infra-dashboard"
+    """The dashboard ConfigMap (monitoring namespace, shared): carries the platform."""
+    return prefixed("dashboard")
 
 
 def alert_rules_configmap_name() -> str:
-    return "tgi-infra-alert-rules"
+    return prefixed("alert-rules")
 
 
 def adapter_rules_name() -> str:
-    return "tgi-infra-prometheus-adapter-rules"
+    """The prometheus-adapter rules ConfigMap (monitoring namespace): carries the platform."""
+    return prefixed("prometheus-adapter-rules")
+
+
+def legacy_names() -> dict[str, str]:
+    """New name -> the fixed name a "tgi" platform's shared object had before names carried
+    the platform: the component aliases it so the resource keeps its identity."""
+    if not is_default_platform():
+        return {}
+    return {
+        device_plugin_name(): LEGACY_DEVICE_PLUGIN,
+        dashboard_name(): LEGACY_DASHBOARD,
+        alert_rules_configmap_name(): LEGACY_ALERT_RULES,
+        adapter_rules_name(): LEGACY_ADAPTER_RULES,
+    }
 
 
 # Gateway (Gateway API + Envoy Gateway + Envoy AI Gateway): one Gateway, the OpenAI routes,
 # and per tier an AIServiceBackend, its Envoy Gateway Backend and a fallback HTTPRoute.
 def gateway_name() -> str:
-    return "tgi-gateway"
+    return prefixed("gateway")
 
 
 def openai_route_name(index: int = 0) -> str:
     """The AIGatewayRoute(s); AI Gateway names the HTTPRoute it generates the same."""
-    return "tgi-openai" if index == 0 else f"tgi-openai-{index}"
+    return prefixed("openai") if index == 0 else prefixed(f"openai-{index}")
 
 
 def ai_backend_name(tier: str) -> str:
@@ -208,8 +294,8 @@ def fallback_path_prefix(tier: str) -> str:
 def gateway_limits_policy_name() -> str:
     """The BackendTrafficPolicy of every gateway route (SecurityPolicies take their route's
     name)."""
-    return "tgi-gateway-limits"
+    return prefixed("gateway-limits")
 
 
 def gateway_client_policy_name() -> str:
-    return "tgi-gateway-clients"
+    return prefixed("gateway-clients")

@@ -1,24 +1,25 @@
-"""The Pulumi program: read and validate the stack config, then build `TgiPlatform`.
+"""The Pulumi program: read the stack config, then build `TgiPlatform`.
 
 `__main__.py` calls `main()` under the Pulumi engine; `tgi-infra plan` calls it under
-mocks. A stack with problems stops before any resource is registered: each problem is
-logged, then one `RunError` (which Pulumi prints without a traceback).
+mocks. This is the one place that reads Pulumi config: the components receive values.
+A stack with problems stops before any resource is registered: each problem is logged,
+then one `RunError` (which Pulumi prints without a traceback).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import NoReturn
 
 import pulumi
 
-from tgi_infra.checks import StackReport, validate_platform
-from tgi_infra.checks.gateway import check_tenant_key_names
-from tgi_infra.components.cluster import cluster_providers
-from tgi_infra.components.gateway import supplied_tenant_keys
+from tgi_infra.components.cluster import KUBECONFIG_KEY, cluster_providers
 from tgi_infra.components.platform import TgiPlatform
 from tgi_infra.config.loader import CONFIG_NAMESPACE, parse_platform
-from tgi_infra.problems import ConfigInvalid, Problem, errors, warnings
+from tgi_infra.problems import ConfigInvalid, Problem
+
+TENANT_KEYS_CONFIG = "tenantKeys"
+PLATFORM_NAME = "tgi"
+"""The platform's name: every child and Kubernetes object name starts with it."""
 
 
 def fail(problems: list[Problem]) -> NoReturn:
@@ -29,37 +30,41 @@ def fail(problems: list[Problem]) -> NoReturn:
     )
 
 
-def load_validated(supplied_keys: Iterable[str] = ()) -> StackReport:
-    """`tgi-infra:platform` from Pulumi config, validated; RunError on problems."""
-    config = pulumi.Config(CONFIG_NAMESPACE)
-    try:
-        report = validate_platform(parse_platform(config.require_object("platform")))
-    except ConfigInvalid as exc:
-        fail(exc.problems)
-    report.problems += check_tenant_key_names(report.config, supplied_keys)
-    for problem in warnings(report.problems):
-        pulumi.log.warn(str(problem))
-    if not report.ok:
-        fail(errors(report.problems))
-    return report
+def supplied_tenant_keys(config: pulumi.Config | None = None) -> dict[str, pulumi.Output[str]]:
+    """Keys set with `pulumi config set --secret --path 'tenantKeys.<tenant>' <key>`."""
+    raw = (config or pulumi.Config(CONFIG_NAMESPACE)).get_object(TENANT_KEYS_CONFIG) or {}
+    if not isinstance(raw, dict):
+        raise ConfigInvalid(
+            [
+                Problem(
+                    f"tgi-infra:{TENANT_KEYS_CONFIG}",
+                    "must map tenant names to keys.",
+                    f"pulumi config set --secret --path '{TENANT_KEYS_CONFIG}.<tenant>' <key>",
+                    "tenant-key-unknown",
+                )
+            ]
+        )
+    return {str(name): pulumi.Output.secret(str(key)) for name, key in raw.items()}
 
 
 def main() -> None:
+    config = pulumi.Config(CONFIG_NAMESPACE)
     try:
-        tenant_keys = supplied_tenant_keys()
+        tenant_keys = supplied_tenant_keys(config)
+        cfg = parse_platform(config.require_object("platform"))
+        kubeconfig = (
+            config.require_secret(KUBECONFIG_KEY) if cfg.cluster.kubeconfig_from_secret else None
+        )
+        aws_provider, k8s_provider = cluster_providers(cfg, kubeconfig=kubeconfig)
+        platform = TgiPlatform(
+            PLATFORM_NAME,
+            cfg,
+            pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+            hf_token=config.get_secret("hfToken"),
+            tenant_keys=tenant_keys,
+        )
     except ConfigInvalid as exc:
         fail(exc.problems)
-    report = load_validated(tenant_keys)
-    cfg = report.config
-    aws_provider, k8s_provider = cluster_providers(cfg)
-    platform = TgiPlatform(
-        "tgi",
-        cfg,
-        report.tiers,
-        hf_token=pulumi.Config(CONFIG_NAMESPACE).get_secret("hfToken"),
-        tenant_keys=tenant_keys,
-        opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
-    )
     pulumi.export("namespace", platform.namespace)
     pulumi.export("tierServices", platform.tier_services)
     if platform.gateway is not None:

@@ -3,8 +3,8 @@
 Per replica, the highest request rate whose mean TTFT and TPOT meet the targets
 (`performance.best_under_slo`), times `replicas.max`, must reach `peakRps`: an error when it
 does not, a warning when it only does outside the model's error band (`ERROR_BAND`: the
-largest held-out |error| of tokens/s, TPOT and TTFT), i.e. when a replica that is as much
-slower as the model has been wrong would miss it.
+largest |error| of tokens/s, TPOT and TTFT on the public benchmarks it is checked on), i.e.
+when a replica that is as much slower as the model has been wrong would miss it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def slo_capacity(cap: TierCapacity, slo: SloConfig, *, margin: bool = False) -> 
 def band_text() -> str:
     return (
         f"±{ERROR_BAND['output_tokens_per_s']:.0%} tokens/s, ±{ERROR_BAND['tpot_ms']:.0%} TPOT, "
-        f"±{ERROR_BAND['ttft_ms']:.0%} TTFT: the model's largest held-out error, docs/capacity.md"
+        f"±{ERROR_BAND['ttft_ms']:.0%} TTFT: the model's largest error on public benchmarks, "
+        "docs/capacity.md"
     )
 
 

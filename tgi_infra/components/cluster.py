@@ -78,14 +78,22 @@ def cluster_kubeconfig(
 
 
 def cluster_providers(
-    cfg: PlatformConfig, *, name: str = "tgi", opts: pulumi.ResourceOptions | None = None
+    cfg: PlatformConfig,
+    *,
+    name: str = "tgi",
+    kubeconfig: pulumi.Input[str] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> tuple[aws.Provider, k8s.Provider]:
     """(aws.Provider, kubernetes.Provider) for `cfg.cluster`; pass both down with
-    `ResourceOptions(providers=[...])` so every child resource reaches this cluster."""
+    `ResourceOptions(providers=[...])` so every child resource reaches this cluster.
+    `kubeconfig` (secret; the program reads `tgi-infra:kubeconfig` when the cluster sets
+    kubeconfigFromSecret) replaces the one built from the EKS cluster."""
     cluster = cfg.cluster
     aws_provider = aws.Provider(f"{name}-aws", region=cluster.region, opts=opts)
-    if cluster.kubeconfig_from_secret:
-        config: pulumi.Input[str] = pulumi.Config("tgi-infra").require_secret(KUBECONFIG_KEY)
+    if kubeconfig is not None:
+        config: pulumi.Input[str] = pulumi.Output.secret(kubeconfig)
+    elif cluster.kubeconfig_from_secret:
+        raise ValueError("cluster.kubeconfigFromSecret: pass the kubeconfig (a secret).")
     else:
         found = lookup_cluster(cluster, pulumi.InvokeOptions(provider=aws_provider))
         config = cluster_kubeconfig(cluster, found)

@@ -8,45 +8,24 @@ secret outputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pulumi
 import pulumi_random as random
 
 from tgi_infra import naming
-from tgi_infra.checks.gateway import check_tenant_key_names
+from tgi_infra.component_args import TenantGatewayArgs
 from tgi_infra.components.kube import register_object, register_objects
 from tgi_infra.config.models import PlatformConfig, TenantConfig
 from tgi_infra.manifests import gateway as builders
-from tgi_infra.problems import ConfigInvalid, Problem
 
 KEY_LENGTH = 48
-TENANT_KEYS_CONFIG = "tenantKeys"
-
-
-def supplied_tenant_keys(config: pulumi.Config | None = None) -> dict[str, pulumi.Output[str]]:
-    """Keys set with `pulumi config set --secret --path 'tenantKeys.<tenant>' <key>`."""
-    raw = (config or pulumi.Config("tgi-infra")).get_object(TENANT_KEYS_CONFIG) or {}
-    if not isinstance(raw, dict):
-        raise ConfigInvalid(
-            [
-                Problem(
-                    f"tgi-infra:{TENANT_KEYS_CONFIG}",
-                    "must map tenant names to keys.",
-                    f"pulumi config set --secret --path '{TENANT_KEYS_CONFIG}.<tenant>' <key>",
-                    "tenant-key-unknown",
-                )
-            ]
-        )
-    return {str(name): pulumi.Output.secret(str(key)) for name, key in raw.items()}
 
 
 class TenantGateway(pulumi.ComponentResource):
     """Gateway, OpenAI routes per tier, fallback routes, tenant keys, auth and limits.
 
-    `supplied_keys` (tenant name to key) overrides generation for those tenants; by default
-    they are read from secret config `tgi-infra:tenantKeys`. A generated key changes when
-    the tenant's `keyVersion` is bumped (rotation).
+    `args.tenant_keys` (tenant name to key) overrides generation for those tenants (the
+    program reads them from secret config `tgi-infra:tenantKeys`). A generated key changes
+    when the tenant's `keyVersion` is bumped (rotation).
     """
 
     endpoint: pulumi.Output[str]
@@ -55,19 +34,17 @@ class TenantGateway(pulumi.ComponentResource):
     """Every registered object by `Kind/name` (key Secrets included), for `depends_on`."""
 
     def __init__(
-        self,
-        name: str,
-        cfg: PlatformConfig,
-        opts: pulumi.ResourceOptions | None = None,
-        *,
-        supplied_keys: Mapping[str, pulumi.Input[str]] | None = None,
+        self, name: str, args: TenantGatewayArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        supplied = dict(supplied_tenant_keys() if supplied_keys is None else supplied_keys)
-        problems = check_tenant_key_names(cfg, supplied)
-        if problems:
-            raise ConfigInvalid(problems)
         super().__init__("tgi-infra:gateway:TenantGateway", name, None, opts)
+        cfg = args.config
+        assert isinstance(cfg, PlatformConfig)
+        with naming.platform(args.platform or name):
+            self._build(name, cfg, dict(args.tenant_keys))
 
+    def _build(
+        self, name: str, cfg: PlatformConfig, supplied: dict[str, pulumi.Input[str]]
+    ) -> None:
         keys: dict[str, pulumi.Output[str]] = {}
         self.objects = {}
         if cfg.gateway.enabled:

@@ -15,7 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from tgi_infra.validation.schemas import is_custom_resource
+from tgi_infra import naming
+from tgi_infra.manifests.kinds import is_custom_resource
 
 _GROUP_MODULES = {
     "": "core",
@@ -41,21 +42,37 @@ def resource_class(api_version: str, kind: str) -> type[pulumi.CustomResource]:
 
 
 def logical_name(obj: Mapping[str, Any]) -> str:
-    """The Pulumi name: `<namespace>-<name>` (or `<name>` for cluster-scoped objects).
+    """The Pulumi name: `<namespace>-<name>` (or `<name>` for cluster-scoped objects, and
+    for objects whose namespace is another resource's output, unknown at registration).
 
-    Objects whose metadata.name carries a model hash set `tgi-infra/logical-name` so a
-    model swap shows as a replacement of the same resource, not an unrelated create.
+    Kubernetes names start with the component's name (`naming`), so the Pulumi names do
+    too. Objects whose metadata.name carries a model hash set `tgi-infra/logical-name` so
+    a model swap shows as a replacement of the same resource, not an unrelated create.
     """
     meta = obj["metadata"]
     annotations = meta.get("annotations") or {}
     name = annotations.get("pulumi.tgi-infra/logical-name", meta["name"])
     namespace = meta.get("namespace")
-    return f"{namespace}-{name}" if namespace else name
+    return f"{namespace}-{name}" if isinstance(namespace, str) and namespace else name
+
+
+def legacy_aliases(obj: Mapping[str, Any]) -> list[pulumi.Alias]:
+    """The Pulumi name a shared object of the "tgi" platform had before its Kubernetes name
+    carried the platform (`naming.legacy_names`): aliased, so its URN stays the same."""
+    old = naming.legacy_names().get(obj["metadata"]["name"])
+    if old is None:
+        return []
+    renamed = {**obj, "metadata": {**obj["metadata"], "name": old, "annotations": {}}}
+    return [pulumi.Alias(name=logical_name(renamed))]
 
 
 def register_object(
-    obj: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None
+    obj: Mapping[str, Any],
+    opts: pulumi.ResourceOptions | None = None,
+    *,
+    name: str | None = None,
 ) -> pulumi.CustomResource:
+    """Register one object; `name` overrides its Pulumi name (`logical_name`)."""
     body = dict(obj)
     api_version, kind = body.pop("apiVersion"), body.pop("kind")
     metadata = dict(body.pop("metadata"))
@@ -68,7 +85,10 @@ def register_object(
         metadata["annotations"] = annotations
     else:
         metadata.pop("annotations", None)
-    name = logical_name(obj)
+    name = name or logical_name(obj)
+    aliases = legacy_aliases(obj)
+    if aliases:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases))
     if is_custom_resource(obj):
         extra = {k: v for k, v in body.items() if k != "spec"}
         if extra:

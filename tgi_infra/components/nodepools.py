@@ -16,43 +16,23 @@ import pulumi
 import pulumi_aws as aws
 
 from tgi_infra import naming
-from tgi_infra.checks.cost import PoolCost, pool_cost
-from tgi_infra.checks.pools import pool_hardware
+from tgi_infra.component_args import GpuNodePoolArgs, PoolCost, gpu_node_pool_args
 from tgi_infra.components.kube import register_objects
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig
+from tgi_infra.manifests.credentials import EC2_TRUST_POLICY, node_policy_arns
 from tgi_infra.manifests.nodepools import (
     device_plugin_objects,
     karpenter_objects,
     managed_node_group_args,
 )
 
-NODE_POLICIES = {
-    "worker": "AmazonEKSWorkerNodePolicy",
-    "cni": "AmazonEKS_CNI_Policy",
-    "ecr": "AmazonEC2ContainerRegistryReadOnly",
-}
-EC2_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
-
-def aws_partition(region: str) -> str:
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("cn-"):
-        return "aws-cn"
-    return "aws"
-
-
-def managed_policy_arn(region: str, policy: str) -> str:
-    return f"arn:{aws_partition(region)}:iam::aws:policy/{policy}"
+def renamed(name: str, old: str | None) -> pulumi.ResourceOptions:
+    """Aliases that keep a resource's URN when its component was renamed from `old`
+    (its name then started with `old` instead of the component's new name)."""
+    if old is None:
+        return pulumi.ResourceOptions()
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old)])
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -71,23 +51,28 @@ class GpuNodePool(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        *,
-        cfg: PlatformConfig,
-        pool: NodePoolConfig,
-        subnet_ids: pulumi.Input[Sequence[str]] | None = None,
+        args: GpuNodePoolArgs,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        renamed_from: str | None = None,
     ) -> None:
+        """`renamed_from`: the component's previous name; it and its children keep their
+        URNs (aliases)."""
+        self._old = renamed_from
+        opts = pulumi.ResourceOptions.merge(opts, renamed(name, renamed_from))
         super().__init__("tgi-infra:nodepools:GpuNodePool", name, None, opts)
-        self._role(name, cfg, pool)
+        pool = args.pool
+        assert isinstance(pool, NodePoolConfig)
+        cfg = args.platform_view()
         self.node_group_arn = None
         self.karpenter_node_pool = None
-        if pool.provisioner == "managed":
-            self._managed(name, cfg, pool, subnet_ids)
-        else:
-            self._karpenter(name, cfg, pool)
-        hw = pool_hardware(pool)
-        tiers = [t for t in cfg.tiers if t.node_pool == pool.name]
-        self.cost = pool_cost(hw, tiers) if hw else None
+        with naming.platform(args.platform or name):
+            self._role(name, cfg, pool, args.node_role_name)
+            if pool.provisioner == "managed":
+                self._managed(name, cfg, pool, args.subnet_ids)
+            else:
+                self._karpenter(name, cfg, pool)
+        self.cost = args.cost
         outputs: dict[str, object] = {
             "nodeRoleArn": self.node_role_arn,
             "nodeRoleName": self.node_role_name,
@@ -105,16 +90,29 @@ class GpuNodePool(pulumi.ComponentResource):
             }
         self.register_outputs(outputs)
 
-    def _role(self, name: str, cfg: PlatformConfig, pool: NodePoolConfig) -> None:
-        """The nodes' IAM role: the configured one, or a new one with EKS's node policies."""
+    def _child(self, name: str, suffix: str, **kwargs: object) -> pulumi.ResourceOptions:
+        """Options of the child `<name>-<suffix>`: parent, and its old name's alias."""
+        old = f"{self._old}-{suffix}" if self._old else None
+        return pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(parent=self, **kwargs),  # type: ignore[arg-type]
+            renamed(f"{name}-{suffix}", old),
+        )
+
+    def _role(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        pool: NodePoolConfig,
+        role_name: pulumi.Input[str] | None,
+    ) -> None:
+        """The nodes' IAM role: the given one, or a new one with EKS's node policies."""
         self.role: aws.iam.Role | None = None
         self.attachments: list[aws.iam.RolePolicyAttachment] = []
-        if pool.node_role_name:
-            found = aws.iam.get_role_output(
-                name=pool.node_role_name, opts=pulumi.InvokeOptions(parent=self)
-            )
+        existing = role_name or pool.node_role_name
+        if existing:
+            found = aws.iam.get_role_output(name=existing, opts=pulumi.InvokeOptions(parent=self))
             self.node_role_arn = found.arn
-            self.node_role_name = pulumi.Output.from_input(pool.node_role_name)
+            self.node_role_name = pulumi.Output.from_input(existing)
             return
         self.role = aws.iam.Role(
             f"{name}-node",
@@ -122,15 +120,15 @@ class GpuNodePool(pulumi.ComponentResource):
             description=f"tgi-infra GPU nodes of pool {pool.name} on {cfg.cluster.name}",
             assume_role_policy=json.dumps(EC2_TRUST_POLICY),
             tags={naming.POOL_LABEL: pool.name, "tgi-infra/cluster": cfg.cluster.name},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(name, "node"),
         )
-        for short, policy in NODE_POLICIES.items():
+        for short, arn in node_policy_arns(cfg.cluster.region).items():
             self.attachments.append(
                 aws.iam.RolePolicyAttachment(
                     f"{name}-node-{short}",
                     role=self.role.name,
-                    policy_arn=managed_policy_arn(cfg.cluster.region, policy),
-                    opts=pulumi.ResourceOptions(parent=self),
+                    policy_arn=arn,
+                    opts=self._child(name, f"node-{short}"),
                 )
             )
         self.node_role_arn = self.role.arn
@@ -145,7 +143,7 @@ class GpuNodePool(pulumi.ComponentResource):
     ) -> None:
         args = managed_node_group_args(cfg, pool)
         self.launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-lt", **args.pop("launch_template"), opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-lt", **args.pop("launch_template"), opts=self._child(name, "lt")
         )
         subnets = args.pop("subnet_ids", None) or subnet_ids
         if subnets is None:
@@ -163,8 +161,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 "version": self.launch_template.latest_version.apply(str),
             },
             **args,
-            opts=pulumi.ResourceOptions(
-                parent=self,
+            opts=self._child(
+                name,
+                "ng",
                 depends_on=list(self.attachments),
                 # The Cluster Autoscaler owns desiredSize once the group exists.
                 ignore_changes=["scalingConfig.desiredSize"],
@@ -182,7 +181,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 cluster_name=cfg.cluster.name,
                 principal_arn=self.role.arn,
                 type="EC2_LINUX",
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child(name, "access"),
             )
             depends += [self.role, self.access_entry]
         role_name = pool.node_role_name or naming.node_role_name(cfg.cluster.name, pool.name)
@@ -197,27 +196,42 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
     `manifests.nodepools.device_plugin_pools`)."""
 
     def __init__(
-        self, name: str, *, cfg: PlatformConfig, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        renamed_from: str | None = None,
     ) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, renamed(name, renamed_from))
         super().__init__("tgi-infra:nodepools:NvidiaDevicePlugin", name, None, opts)
         self.objects = register_objects(device_plugin_objects(cfg), parent=self)
         self.register_outputs({})
 
 
 def node_pools(
-    cfg: PlatformConfig, *, parent: pulumi.Resource, prefix: str = "pool"
+    cfg: PlatformConfig, *, parent: pulumi.Resource, platform: str = naming.DEFAULT_PLATFORM
 ) -> tuple[dict[str, GpuNodePool], NvidiaDevicePlugin | None]:
-    """A `GpuNodePool` per configured pool under `parent`, and the device plugin unless the
-    cluster has the GPU operator or every pool runs Bottlerocket."""
+    """A `GpuNodePool` per configured pool under `parent` (`<platform>-pool-<pool>`), and
+    the device plugin unless the cluster has the GPU operator or every pool runs
+    Bottlerocket. The "tgi" platform's pools keep the URNs they had as `pool-<pool>`."""
+    legacy = platform == naming.DEFAULT_PLATFORM
     pools = {
         p.name: GpuNodePool(
-            f"{prefix}-{p.name}", cfg=cfg, pool=p, opts=pulumi.ResourceOptions(parent=parent)
+            f"{platform}-pool-{p.name}",
+            gpu_node_pool_args(cfg, p, platform),
+            pulumi.ResourceOptions(parent=parent),
+            renamed_from=f"pool-{p.name}" if legacy else None,
         )
         for p in cfg.node_pools
     }
     plugin = None
-    if device_plugin_objects(cfg):
-        plugin = NvidiaDevicePlugin(
-            "nvidia-device-plugin", cfg=cfg, opts=pulumi.ResourceOptions(parent=parent)
-        )
+    with naming.platform(platform):
+        if device_plugin_objects(cfg):
+            plugin = NvidiaDevicePlugin(
+                f"{platform}-nvidia-device-plugin",
+                cfg,
+                pulumi.ResourceOptions(parent=parent),
+                renamed_from=naming.LEGACY_DEVICE_PLUGIN if legacy else None,
+            )
     return pools, plugin

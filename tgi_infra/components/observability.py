@@ -8,10 +8,12 @@ so each tier's monitor and autoscaler wait for its Service and Deployment.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 
 from tgi_infra import naming
+from tgi_infra.component_args import ObservabilityArgs
 from tgi_infra.components.kube import register_objects
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests.autoscaling import build_autoscaling_objects
@@ -31,19 +33,21 @@ class Observability(pulumi.ComponentResource):
     autoscalers: list[str]
 
     def __init__(
-        self,
-        name: str,
-        cfg: PlatformConfig,
-        weight_bytes: Mapping[str, int] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-        *,
-        tiers: Mapping[str, pulumi.Resource] | None = None,
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("tgi-infra:observability:Observability", name, None, opts)
-        observability = build_observability_objects(cfg, weight_bytes)
-        autoscaling = build_autoscaling_objects(cfg, weight_bytes)
+        cfg, weight_bytes, tiers = args.config, dict(args.weight_bytes), args.tiers
+        assert isinstance(cfg, PlatformConfig)
+        with naming.platform(args.platform or name):
+            observability = build_observability_objects(cfg, weight_bytes)
+            autoscaling = build_autoscaling_objects(cfg, weight_bytes)
+            self._register(observability + autoscaling, tiers)
+
+    def _register(
+        self, objects: list[dict[str, Any]], tiers: Mapping[str, pulumi.Resource]
+    ) -> None:
         self.resources = {}
-        for obj in observability + autoscaling:
+        for obj in objects:
             # A tier's monitor, rules and autoscaler wait for that tier's Service/Deployment.
             tier = (obj["metadata"].get("labels") or {}).get(naming.TIER_LABEL)
             after = [tiers[tier]] if tiers and tier in tiers else []

@@ -1,16 +1,21 @@
-"""`TgiPlatform`: the whole stack from one validated PlatformConfig."""
+"""`TgiPlatform`: the whole stack from one PlatformConfig, validated by the platform itself."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from tgi_infra import naming
-from tgi_infra.checks.launcher import TierCapacity
+from tgi_infra.component_args import (
+    ModelCacheArgs,
+    ObservabilityArgs,
+    TenantGatewayArgs,
+    TgiTierArgs,
+    validated_platform,
+)
 from tgi_infra.components.gateway import TenantGateway
 from tgi_infra.components.kube import register_object, register_objects
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
@@ -18,23 +23,20 @@ from tgi_infra.components.observability import Observability
 from tgi_infra.components.serving import ModelCache, TgiTier
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests import cache as cache_builders
+from tgi_infra.manifests import credentials
 from tgi_infra.manifests.benchmark import benchmark_objects
-from tgi_infra.manifests.platform import tier_context
 from tgi_infra.manifests.serving import namespace
-
-
-def token_fingerprint(token: str) -> str:
-    """A short hash of the HF token: a pod annotation, so a rotation rolls the pods."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class TgiPlatform(pulumi.ComponentResource):
     """Node pools, namespace, HF token Secret, caches, tiers, gateway and observability.
 
-    Pass the kubernetes (and AWS) providers through `opts.providers`; children inherit
-    them. `capacity` comes from `tgi_infra.checks.validate_platform` and carries each
-    tier's weight size (cache volume, probe budgets). `tenant_keys` are supplied tenant API
-    keys (secret); tenants without one get a generated key.
+    `config` is a PlatformConfig or the mapping a stack file holds under
+    `tgi-infra:platform`; the platform runs every preview-time check on it and raises
+    `ConfigInvalid` (each problem naming its field) before registering anything. Every
+    child and Kubernetes object is named from `name`, so two platforms fit in one stack
+    and on one cluster. Pass the kubernetes (and AWS) providers through `opts.providers`.
+    `hf_token` and `tenant_keys` (tenant name to API key) are Pulumi secrets.
     """
 
     namespace: pulumi.Output[str]
@@ -46,39 +48,40 @@ class TgiPlatform(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        cfg: PlatformConfig,
-        capacity: Mapping[str, TierCapacity],
+        config: PlatformConfig | Mapping[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
         *,
         hf_token: pulumi.Input[str] | None = None,
         tenant_keys: Mapping[str, pulumi.Input[str]] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        report = validated_platform(config, tenant_keys or {})
+        for problem in report.warnings:
+            pulumi.log.warn(str(problem))
         super().__init__("tgi-infra:platform:TgiPlatform", name, None, opts)
-        self.pools, device_plugin = node_pools(cfg, parent=self)
+        with naming.platform(name):
+            self._build(name, report.config, report.capacity, hf_token, tenant_keys or {})
+
+    def _build(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        capacity: Mapping[str, Any],
+        hf_token: pulumi.Input[str] | None,
+        tenant_keys: Mapping[str, pulumi.Input[str]],
+    ) -> None:
+        self.pools, device_plugin = node_pools(cfg, parent=self, platform=name)
         ns = register_object(namespace(cfg), pulumi.ResourceOptions(parent=self))
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         token_secret: list[pulumi.Resource] = []
         annotations: dict[str, pulumi.Input[str]] = {}
         if hf_token is not None:
             secret_token = pulumi.Output.secret(hf_token)
-            token_secret.append(
-                k8s.core.v1.Secret(
-                    f"{name}-hf-token",
-                    metadata={
-                        "name": naming.hf_token_secret_name(),
-                        "namespace": cfg.cluster.namespace,
-                        "labels": naming.labels("credentials", instance=name),
-                    },
-                    type="Opaque",
-                    string_data={"token": secret_token},
-                    opts=in_ns,
-                )
+            obj = credentials.hf_token_secret(cfg.cluster.namespace, secret_token, instance=name)
+            token_secret.append(register_object(obj, in_ns, name=f"{name}-hf-token"))
+            annotations[credentials.FINGERPRINT_ANNOTATION] = pulumi.Output.unsecret(
+                secret_token.apply(credentials.token_fingerprint)
             )
-            # A 64-bit prefix of the token's SHA-256 reveals nothing usable; kept secret it
-            # would mark the whole Deployment spec secret and hide it from every preview.
-            annotations["tgi-infra/hf-token-sha256"] = pulumi.Output.unsecret(
-                secret_token.apply(token_fingerprint)
-            )
+        secret_name = naming.hf_token_secret_name() if token_secret else None
         shared: list[pulumi.Resource] = []
         if cfg.cache.mode == "shared":
             weights = [capacity[t.name].facts.weight_bytes for t in cfg.tiers]
@@ -91,62 +94,53 @@ class TgiPlatform(pulumi.ComponentResource):
         services: dict[str, pulumi.Output[str]] = {}
         self.tiers = {}
         for tier in cfg.tiers:
-            weight_bytes = capacity[tier.name].facts.weight_bytes
+            cap = capacity[tier.name]
             model_cache = ModelCache(
                 f"{name}-{tier.name}-cache",
-                tier,
-                namespace=cfg.cluster.namespace,
-                weight_bytes=weight_bytes,
-                cache=cfg.cache,
-                hf_token_secret=naming.hf_token_secret_name() if token_secret else None,
-                after=[ns, *token_secret, *shared],
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            ctx = tier_context(
-                cfg,
-                tier,
-                weight_bytes,
-                pod_annotations=annotations,
+                ModelCacheArgs(
+                    tier,
+                    cap.facts.weight_bytes,
+                    cfg.cluster.namespace,
+                    cfg.cache,
+                    secret_name,
+                    depends_on=[ns, *token_secret, *shared],
+                ),
+                pulumi.ResourceOptions(parent=self),
             )
             # Pods need the filled cache, the pool's nodes and the device plugin.
             needs = [model_cache.job, self.pools[tier.node_pool]]
             needs += [device_plugin] if device_plugin else []
-            tgi_tier = TgiTier(
-                f"{name}-{tier.name}", ctx, after=needs, opts=pulumi.ResourceOptions(parent=self)
+            args = TgiTierArgs.from_platform(
+                cfg,
+                cap,
+                hf_token_secret=None,  # serving pods read the cache offline: no token
+                pod_annotations=annotations,
+                depends_on=needs,
             )
+            tgi_tier = TgiTier(f"{name}-{tier.name}", args, pulumi.ResourceOptions(parent=self))
             self.tiers[tier.name] = tgi_tier
+            assert args.context is not None  # from_platform derives it
             # Serving pods run offline without the token; the benchmark Job reads the
             # (possibly gated) tokenizer from the Hub, so it gets it.
-            bench_ctx = replace(ctx, hf_token_secret=naming.hf_token_secret_name())
-            bench = benchmark_objects(
-                bench_ctx if token_secret else ctx, capacity[tier.name]
-            )
+            bench = benchmark_objects(replace(args.context, hf_token_secret=secret_name), cap)
             register_objects(bench, parent=self, depends_on=[tgi_tier])
             services[tier.name] = tgi_tier.service_name
 
         weights = {n: cap.facts.weight_bytes for n, cap in capacity.items()}
         Observability(
             f"{name}-observability",
-            cfg,
-            weights,
+            ObservabilityArgs(cfg, weights, self.tiers, platform=name),
             pulumi.ResourceOptions(parent=self),
-            tiers=self.tiers,
         )
 
         self.gateway = None
         if cfg.gateway.enabled:
             self.gateway = TenantGateway(
                 f"{name}-gateway",
-                cfg,
+                TenantGatewayArgs(cfg, tenant_keys, platform=name),
                 pulumi.ResourceOptions(parent=self, depends_on=list(self.tiers.values())),
-                supplied_keys=tenant_keys or {},
             )
 
         self.namespace = pulumi.Output.from_input(cfg.cluster.namespace)
         self.tier_services = pulumi.Output.all(**services)  # type: ignore[arg-type]
-        self.register_outputs(
-            {
-                "namespace": self.namespace,
-                "tierServices": self.tier_services,
-            }
-        )
+        self.register_outputs({"namespace": self.namespace, "tierServices": self.tier_services})

@@ -86,27 +86,56 @@ class ClusterConfig(Model):
 class NodePoolConfig(Model):
     """A pool of GPU nodes: an EKS managed node group or a Karpenter NodePool."""
 
-    name: DnsLabel
-    provisioner: Literal["managed", "karpenter"] = "managed"
+    name: DnsLabel = Field(
+        description="Pool name: nodes carry the label `tgi-infra/pool=<name>` that tiers "
+        "select (tiers[].nodePool); part of the node group, role and Karpenter names."
+    )
+    provisioner: Literal["managed", "karpenter"] = Field(
+        "managed",
+        description="`managed`: an EKS managed node group (min/max/desired sizes apply); "
+        "`karpenter`: a Karpenter NodePool and EC2NodeClass (Karpenter must run on the "
+        "cluster; desiredSize does not apply).",
+    )
     instance_types: list[str] = Field(
         min_length=1, description="AWS instance types, e.g. [g6e.xlarge]. One GPU model per pool."
     )
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
-    min_size: int = Field(0, ge=0, le=MAX_NODES)
-    max_size: int = Field(ge=1, le=MAX_NODES)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(
+        "ON_DEMAND",
+        description="EC2 purchase option of the nodes (node group capacityType, or "
+        "Karpenter's `karpenter.sh/capacity-type`). SPOT nodes can be reclaimed: keep "
+        "replicas.min ≥ 2 for tiers on them.",
+    )
+    min_size: int = Field(
+        0, ge=0, le=MAX_NODES, description="Fewest nodes (managed: scalingConfig.minSize)."
+    )
+    max_size: int = Field(
+        ge=1,
+        le=MAX_NODES,
+        description="Most nodes (managed: scalingConfig.maxSize; Karpenter: maxSize × the "
+        "largest type's GPUs is the NodePool's nvidia.com/gpu limit, or gpuLimit when "
+        "lower); the pool checks compare it with the tiers' replicas.max.",
+    )
     desired_size: int | None = Field(
         None, ge=0, le=MAX_NODES, description="Managed only; defaults to minSize."
     )
     disk_size_gib: int = Field(
         200, ge=50, le=16384, description="Root volume: images plus the node's model cache."
     )
-    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = Field(
+        "AL2023_x86_64_NVIDIA",
+        description="Node image with the NVIDIA driver. Bottlerocket NVIDIA images run "
+        "their own device plugin, so no NVIDIA device plugin DaemonSet targets them.",
+    )
     subnet_ids: list[str] = Field(
         default_factory=list,
         description="Managed only; defaults to the cluster's subnets. Karpenter selects "
         "subnets by the `karpenter.sh/discovery` tag.",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra node labels; `tgi-infra/pool` and `tgi-infra/gpu` are set by "
+        "tgi-infra and may not be overridden.",
+    )
     gpu_limit: int | None = Field(
         None, ge=1, description="Karpenter only: the pool's `limits` on nvidia.com/gpu."
     )
@@ -122,23 +151,56 @@ class NodePoolConfig(Model):
 class ModelSpec(Model):
     """Model facts for a model the Hub cannot tell us about (private, air-gapped)."""
 
-    architecture: str = "LlamaForCausalLM"
-    num_layers: int = Field(ge=1)
-    hidden_size: int = Field(ge=1)
-    num_attention_heads: int = Field(ge=1)
-    num_kv_heads: int = Field(ge=1)
-    head_dim: int | None = Field(None, ge=1)
-    vocab_size: int = Field(ge=1)
-    max_position_embeddings: int = Field(ge=1)
+    architecture: str = Field(
+        "LlamaForCausalLM", description="config.json `architectures[0]` (the model class)."
+    )
+    num_layers: int = Field(ge=1, description="config.json `num_hidden_layers`.")
+    hidden_size: int = Field(ge=1, description="config.json `hidden_size`.")
+    num_attention_heads: int = Field(ge=1, description="config.json `num_attention_heads`.")
+    num_kv_heads: int = Field(
+        ge=1,
+        description="config.json `num_key_value_heads` (equal to numAttentionHeads without "
+        "grouped-query attention); sizes the KV cache per token.",
+    )
+    head_dim: int | None = Field(
+        None, ge=1, description="config.json `head_dim`; default hiddenSize / numAttentionHeads."
+    )
+    vocab_size: int = Field(ge=1, description="config.json `vocab_size` (the logits' width).")
+    max_position_embeddings: int = Field(
+        ge=1,
+        description="config.json `max_position_embeddings`: the longest context; "
+        "maxTotalTokens may not exceed it.",
+    )
     weight_bytes: int = Field(ge=1, description="Checkpoint size as stored, in bytes.")
-    torch_dtype: Dtype = "bfloat16"
-    checkpoint_quantization: str | None = None
-    num_experts: int | None = Field(None, ge=1)
+    torch_dtype: Dtype = Field(
+        "bfloat16", description="config.json `torch_dtype`: the dtype weights load in."
+    )
+    checkpoint_quantization: str | None = Field(
+        None,
+        description="config.json `quantization_config.quant_method` of a pre-quantized "
+        "checkpoint (e.g. awq, gptq, fp8); unset for full-precision weights.",
+    )
+    num_experts: int | None = Field(
+        None, ge=1, description="Mixture-of-experts: experts per layer; unset for dense models."
+    )
 
 
 class ReplicasConfig(Model):
-    min: int = Field(1, ge=0, le=MAX_REPLICAS)
-    max: int = Field(1, ge=1, le=MAX_REPLICAS)
+    """Replicas of a tier's Deployment: the autoscaler's range."""
+
+    min: int = Field(
+        1,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Replicas at rest (the Deployment's replicas, the autoscaler's minimum).",
+    )
+    max: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICAS,
+        description="Most replicas; above min, an autoscaler (observability.autoscaler) "
+        "owns the count. The pool must fit max × numShard GPUs.",
+    )
 
 
 class AutoscalingConfig(Model):
@@ -165,10 +227,29 @@ class AutoscalingConfig(Model):
 
 
 class AlertThresholds(Model):
+    """Per-tier alert thresholds (PrometheusRule; see docs/observability.md)."""
+
     queue_size: int = Field(16, ge=1, description="Queued requests per pod, sustained 10m.")
-    time_to_first_token_p95_seconds: float = Field(5.0, gt=0)
-    error_ratio: float = Field(0.05, gt=0, le=1)
-    kv_cache_usage_ratio: float = Field(0.95, gt=0, le=1)
+    time_to_first_token_p95_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds; alert when the p95 time to first token (queue plus prefill) "
+        "stays above it for 10m.",
+    )
+    error_ratio: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Fraction of requests (0-1); alert when failures stay above it for 5m "
+        "(client disconnects not counted).",
+    )
+    kv_cache_usage_ratio: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Fraction (0-1) of a pod's KV cache the running batch reserves; alert "
+        "above it for 15m.",
+    )
     replicas_at_max_minutes: int = Field(
         30, ge=5, description="Alert when the autoscaler sits at replicas.max this long."
     )
@@ -177,7 +258,11 @@ class AlertThresholds(Model):
 class TierConfig(Model):
     """One model tier: a TGI Deployment, its router Service, cache and autoscaler."""
 
-    name: DnsLabel
+    name: DnsLabel = Field(
+        description="Tier name: `tiers[<name>]` in problems; the Kubernetes names "
+        "`<platform>-<name>` (Service, ServiceAccount, autoscaler) and "
+        "`<platform>-<name>-<model hash>` (Deployment)."
+    )
     model_id: str = Field(min_length=1, description="Hub id (org/name) or a local path.")
     revision: str = Field(
         "main", min_length=1, description="Hub revision; a 40-hex commit sha pins it."
@@ -185,7 +270,10 @@ class TierConfig(Model):
     served_model_name: str | None = Field(
         None, description="The `model` clients send; defaults to modelId."
     )
-    node_pool: DnsLabel
+    node_pool: DnsLabel = Field(
+        description="The nodePools[] entry whose nodes run the tier: its GPU sizes the "
+        "memory plan, its label and taint schedule the pods."
+    )
     engine: EngineName = Field(
         "tgi",
         description="Serving engine: tgi (default), vllm or sglang. Changing it is a model "
@@ -196,12 +284,42 @@ class TierConfig(Model):
         pattern=r"^([0-9A-Za-z][0-9A-Za-z._-]*|sha256:[0-9a-f]{64})$",
         description="TGI image tag (e.g. 3.3.6), or sha256:<digest> to pin by digest.",
     )
-    num_shard: int = Field(1, ge=1, le=8)
-    quantize: Quantize | None = None
-    dtype: Dtype | None = None
-    kv_cache_dtype: KvCacheDtype | None = None
-    max_input_tokens: int = Field(ge=1, le=MAX_TOKENS)
-    max_total_tokens: int = Field(ge=2, le=MAX_TOKENS)
+    num_shard: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="GPUs per replica, tensor parallel (TGI `--num-shard`; the pod requests "
+        "as many nvidia.com/gpu and gets a memory-backed /dev/shm). At most the GPUs of "
+        "one node; 1 with quantize exl2.",
+    )
+    quantize: Quantize | None = Field(
+        None,
+        description="Weight quantization (TGI `--quantize`). Excludes dtype, except the "
+        "bitsandbytes methods; exl2 excludes numShard > 1. Unset: the checkpoint's own.",
+    )
+    dtype: Dtype | None = Field(
+        None,
+        description="Compute dtype of the weights (TGI `--dtype`); default the "
+        "checkpoint's torch_dtype. Excludes quantize (other than bitsandbytes*).",
+    )
+    kv_cache_dtype: KvCacheDtype | None = Field(
+        None,
+        description="KV cache dtype (TGI `--kv-cache-dtype`): fp8 halves the KV bytes per "
+        "token (more concurrent tokens); default the weights' dtype.",
+    )
+    max_input_tokens: int = Field(
+        ge=1,
+        le=MAX_TOKENS,
+        description="Tokens, longest prompt accepted (TGI `--max-input-tokens`); must be "
+        "below maxTotalTokens and, without prefill chunking, at most maxBatchPrefillTokens.",
+    )
+    max_total_tokens: int = Field(
+        ge=2,
+        le=MAX_TOKENS,
+        description="Tokens, prompt plus generated, per request (TGI `--max-total-tokens`); "
+        "at most the model's context (maxPositionEmbeddings) and the KV capacity the "
+        "memory plan predicts.",
+    )
     max_batch_prefill_tokens: int | None = Field(
         None,
         ge=1,
@@ -209,8 +327,20 @@ class TierConfig(Model):
         description="Defaults to maxInputTokens + 50 (TGI 2.x's default). Always passed "
         "to TGI, so the plan and the pods agree.",
     )
-    max_concurrent_requests: int = Field(128, ge=1, le=100_000)
-    cuda_memory_fraction: float = Field(1.0, gt=0, le=1)
+    max_concurrent_requests: int = Field(
+        128,
+        ge=1,
+        le=100_000,
+        description="Requests in flight per replica before new ones get 429 overloaded "
+        "(TGI `--max-concurrent-requests`).",
+    )
+    cuda_memory_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Fraction (0-1] of each GPU's memory the server may use "
+        "(TGI `CUDA_MEMORY_FRACTION`); the memory plan uses the same fraction.",
+    )
     run_as_user: int | None = Field(
         None,
         ge=1,
@@ -218,10 +348,21 @@ class TierConfig(Model):
         "(root in TGI's official image, TGI issue #3225) with every capability dropped. Set it "
         "(e.g. 10001) only for an image you have seen start as that user.",
     )
-    trust_remote_code: bool = False
-    replicas: ReplicasConfig = ReplicasConfig()
-    autoscaling: AutoscalingConfig = AutoscalingConfig()
-    alerts: AlertThresholds = AlertThresholds()
+    trust_remote_code: bool = Field(
+        False,
+        description="Run the model repo's own modeling code (TGI `--trust-remote-code`); "
+        "needs a pinned revision (a 40-hex sha) to pass the checks.",
+    )
+    replicas: ReplicasConfig = Field(
+        ReplicasConfig(), description="Replica range of the tier's Deployment."
+    )
+    autoscaling: AutoscalingConfig = Field(
+        AutoscalingConfig(),
+        description="Queue-depth autoscaling of the tier (when replicas.max > replicas.min).",
+    )
+    alerts: AlertThresholds = Field(
+        AlertThresholds(), description="Alert thresholds of the tier's PrometheusRule."
+    )
     cpu_request: str | None = Field(
         None,
         pattern=r"^\d+(\.\d+)?m?$",
@@ -234,7 +375,11 @@ class TierConfig(Model):
         description="Host memory per replica (also its limit); default: its share of the "
         "pool's node, at most 16Gi per shard.",
     )
-    model_spec: ModelSpec | None = None
+    model_spec: ModelSpec | None = Field(
+        None,
+        description="Model facts for a model the Hub cannot describe (private, "
+        "air-gapped); when set, neither the Hub nor the catalog is asked.",
+    )
     cache_size_gib: int | None = Field(
         None, ge=1, description="Override the weight-cache volume size (default: weights × 1.3)."
     )
@@ -268,9 +413,14 @@ class TierConfig(Model):
 class TenantConfig(Model):
     """A team or customer with its own API key and limits."""
 
-    name: DnsLabel
+    name: DnsLabel = Field(
+        description="Tenant name: clients send it in the `x-tenant-id` header with their key; "
+        "names the key Secret `<platform>-tenant-<name>-api-key`."
+    )
     tiers: list[DnsLabel] = Field(min_length=1, description="Tiers this tenant may call.")
-    requests_per_minute: int = Field(ge=1)
+    requests_per_minute: int = Field(
+        ge=1, description="Requests per minute the gateway admits for this tenant (429 above)."
+    )
     tokens_per_minute: int = Field(ge=1, description="Total (input + output) tokens.")
     key_version: int = Field(
         1,
@@ -281,12 +431,22 @@ class TenantConfig(Model):
 
 
 class GatewayConfig(Model):
-    enabled: bool = True
+    """The OpenAI-compatible gateway (Gateway API, Envoy Gateway, Envoy AI Gateway)."""
+
+    enabled: bool = Field(
+        True,
+        description="Deploy the Gateway, routes, tenant keys and limits; false leaves only "
+        "the tiers' Services (clients then call them inside the cluster).",
+    )
     hostname: str = Field(
         "llm.example.com",
         pattern=r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="DNS name clients call (HTTPS listener, TLS certificate, routes); the "
+        "base URL is https://<hostname>/v1.",
     )
-    gateway_class_name: str = "envoy-gateway"
+    gateway_class_name: str = Field(
+        "envoy-gateway", description="GatewayClass of the Envoy Gateway installation."
+    )
     tls_secret_name: DnsLabel = Field(
         "tgi-gateway-tls", description="TLS certificate Secret (e.g. from cert-manager)."
     )
@@ -299,28 +459,56 @@ class GatewayConfig(Model):
     tier_requests_per_minute: int | None = Field(
         None, ge=1, description="Global limit per tier, protecting the backend."
     )
-    overcommit_warn_ratio: float = Field(1.0, gt=0)
-    overcommit_error_ratio: float = Field(3.0, gt=0)
+    overcommit_warn_ratio: float = Field(
+        1.0,
+        gt=0,
+        description="Warn when the tenants' tokensPerMinute on a tier exceed this multiple "
+        "of what its replicas.max can serve (the planner's estimate).",
+    )
+    overcommit_error_ratio: float = Field(
+        3.0,
+        gt=0,
+        description="Error above this multiple; at least overcommitWarnRatio.",
+    )
 
 
 class DashboardConfig(Model):
-    enabled: bool = True
-    sidecar_label: dict[str, str] = Field(default_factory=lambda: {"grafana_dashboard": "1"})
+    """The Grafana dashboard ConfigMap `<platform>-dashboard` in the monitoring namespace."""
+
+    enabled: bool = Field(True, description="Deploy the dashboard ConfigMap.")
+    sidecar_label: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="Label Grafana's dashboard sidecar watches for (kube-prometheus-stack: "
+        "grafana_dashboard=1); may not be empty when enabled.",
+    )
 
 
 class ObservabilityConfig(Model):
-    scrape_mode: Literal["servicemonitor", "podmonitor", "annotations"] = "servicemonitor"
+    """Metrics, recording rules, alerts, dashboard and the autoscaler."""
+
+    scrape_mode: Literal["servicemonitor", "podmonitor", "annotations"] = Field(
+        "servicemonitor",
+        description="How Prometheus finds the pods: a ServiceMonitor or PodMonitor per tier "
+        "(Prometheus Operator), or prometheus.io/* pod annotations.",
+    )
     prometheus_selector: dict[str, str] = Field(
         default_factory=lambda: {"release": "kube-prometheus-stack"},
         description="Labels your Prometheus selects monitors and rules by.",
     )
-    autoscaler: Literal["hpa", "keda", "none"] = "hpa"
+    autoscaler: Literal["hpa", "keda", "none"] = Field(
+        "hpa",
+        description="`hpa`: HorizontalPodAutoscaler on queue depth via prometheus-adapter "
+        "(its rules ConfigMap is deployed); `keda`: a KEDA ScaledObject querying "
+        "prometheusUrl; `none`: fixed replicas.min.",
+    )
     prometheus_url: str = Field(
         "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
         description="Prometheus query URL for KEDA's trigger.",
     )
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces.")
-    dashboard: DashboardConfig = DashboardConfig()
+    dashboard: DashboardConfig = Field(
+        DashboardConfig(), description="The Grafana dashboard."
+    )
     scrape_interval: str = Field(
         "15s", pattern=r"^[1-9][0-9]*(s|m)$", description="How often Prometheus scrapes TGI."
     )
@@ -338,6 +526,8 @@ class ObservabilityConfig(Model):
 
 
 class CacheConfig(Model):
+    """Where the weights are cached: the download Job fills it, the pods read it."""
+
     mode: Literal["per-tier", "shared"] = Field(
         "per-tier", description="A PVC per tier (ReadWriteOnce) or one ReadWriteMany volume."
     )
@@ -351,7 +541,13 @@ class CacheConfig(Model):
         "Changing it (or accessMode) plans new claims under new names, created before the "
         "old ones are let go.",
     )
-    headroom_ratio: float = Field(1.3, ge=1.0, le=4.0)
+    headroom_ratio: float = Field(
+        1.3,
+        ge=1.0,
+        le=4.0,
+        description="Volume size as a multiple of the checkpoint's size (room for the "
+        "tokenizer, config and download temp files); a tier's cacheSizeGib overrides it.",
+    )
     retain_on_delete: bool = Field(
         True,
         description="Keep weight PersistentVolumeClaims on the cluster when Pulumi deletes "
@@ -361,6 +557,8 @@ class CacheConfig(Model):
 
 
 class CapacityConfig(Model):
+    """Capacity planning thresholds."""
+
     min_full_length_requests: int = Field(
         4,
         ge=1,
@@ -371,15 +569,23 @@ class CapacityConfig(Model):
 class PlatformConfig(Model):
     """The whole stack: `tgi-infra:platform` in `stacks/Pulumi.<env>.yaml`."""
 
-    environment: Literal["dev", "staging", "prod"] = "dev"
-    cluster: ClusterConfig
-    node_pools: list[NodePoolConfig] = Field(min_length=1)
-    tiers: list[TierConfig] = Field(min_length=1)
-    tenants: list[TenantConfig] = Field(default_factory=list)
-    gateway: GatewayConfig = GatewayConfig()
-    observability: ObservabilityConfig = ObservabilityConfig()
-    cache: CacheConfig = CacheConfig()
-    capacity: CapacityConfig = CapacityConfig()
+    environment: Literal["dev", "staging", "prod"] = Field(
+        "dev",
+        description="Stricter checks and policy levels in prod (e.g. an unpinned revision is "
+        "an error); tag `tgi-infra/environment` on AWS resources.",
+    )
+    cluster: ClusterConfig = Field(description="The existing EKS cluster and namespaces.")
+    node_pools: list[NodePoolConfig] = Field(min_length=1, description="GPU node pools.")
+    tiers: list[TierConfig] = Field(min_length=1, description="Model tiers, one Deployment each.")
+    tenants: list[TenantConfig] = Field(
+        default_factory=list, description="Gateway tenants: API keys and limits."
+    )
+    gateway: GatewayConfig = Field(GatewayConfig(), description="The gateway.")
+    observability: ObservabilityConfig = Field(
+        ObservabilityConfig(), description="Monitoring and autoscaling."
+    )
+    cache: CacheConfig = Field(CacheConfig(), description="The weight cache.")
+    capacity: CapacityConfig = Field(CapacityConfig(), description="Planning thresholds.")
     usage_stats: Literal["on", "off", "no-stack"] = Field(
         "off", description="TGI's usage statistics (USAGE_STATS); off for air-gapped clusters."
     )

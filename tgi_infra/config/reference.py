@@ -69,7 +69,7 @@ def _constraints(field: FieldInfo) -> str:
         pattern = getattr(meta, "pattern", None)
         if pattern:
             out.append(f"pattern `{pattern}`")
-    return "; ".join(out)
+    return "; ".join(out) or "–"
 
 
 def _models(root: type[BaseModel]) -> list[type[BaseModel]]:

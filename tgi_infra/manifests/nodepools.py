@@ -107,6 +107,7 @@ def launch_template_args(cfg: PlatformConfig, pool: NodePoolConfig) -> K8s:
     Instance types, AMI and IAM stay on the node group, as EKS requires.
     """
     tags = _tags(cfg, pool)
+    instance_name = naming.prefixed(f"{cfg.cluster.name}-{pool.name}")  # carries the platform
     return {
         "description": f"tgi-infra GPU pool {pool.name} on {cfg.cluster.name}",
         "update_default_version": True,
@@ -130,7 +131,7 @@ def launch_template_args(cfg: PlatformConfig, pool: NodePoolConfig) -> K8s:
             "http_put_response_hop_limit": 1,
         },
         "tag_specifications": [
-            {"resource_type": kind, "tags": {**tags, "Name": f"tgi-{cfg.cluster.name}-{pool.name}"}}
+            {"resource_type": kind, "tags": {**tags, "Name": instance_name}}
             for kind in ("instance", "volume")
         ],
         "tags": tags,

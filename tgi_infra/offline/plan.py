@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,23 @@ class PlannedResource:
     custom: bool
     inputs: dict[str, Any] = field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    """URNs this resource was known by (`aliases`): the engine keeps their state."""
     retain_on_delete: bool = False
+    """Pulumi leaves the object on the cluster when it deletes or replaces it."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "dependencies": list(self.dependencies),
+            "aliases": list(self.aliases),
+            "retainOnDelete": self.retain_on_delete,
+            "inputs": self.inputs,
+        }
 
 
 @dataclass
@@ -71,6 +88,17 @@ class OfflinePlan:
     def retained(self) -> list[PlannedResource]:
         """Resources Pulumi keeps on the cluster when it deletes or replaces them."""
         return [r for r in self.resources if r.retain_on_delete]
+
+    def to_json(self) -> dict[str, Any]:
+        """Every resource (inputs with secrets redacted) and the stack outputs."""
+        return {
+            "stack": self.stack,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+            "secrets": self.secrets,
+            "unknown": [list(u) for u in self.unknown],
+            "notes": self.notes,
+        }
 
     def of_type(self, prefix: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type.startswith(prefix)]
@@ -95,16 +123,54 @@ def _is_stack(urn: str) -> bool:
     return urn.split("::")[2] == "pulumi:pulumi:Stack"
 
 
+class DuplicateUrn(Exception):
+    """Two resources with one URN: the engine refuses the program ("Duplicate resource URN")."""
+
+    def __init__(self, urn: str) -> None:
+        super().__init__(
+            f"duplicate resource URN {urn}: two resources share a type, parent type and "
+            "name; give each component a distinct name"
+        )
+        self.urn = urn
+
+
+def alias_urns(urn: str, request: Any) -> tuple[str, ...]:
+    """The URNs a registration's aliases stand for (same stack, project and parent type)."""
+    out = list(getattr(request, "aliasURNs", []) or [])
+    qualified, _, name = urn.rpartition("::")
+    for alias in getattr(request, "aliases", []) or []:
+        if alias.WhichOneof("alias") == "urn":
+            out.append(alias.urn)
+            continue
+        spec = alias.spec
+        typ = spec.type or request.type
+        base = qualified if typ == request.type else qualified.rpartition("$")[0] + "$" + typ
+        out.append(f"{base}::{spec.name or name}")
+    return tuple(out)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that remembers each registration's parent and the stack outputs."""
+    """A MockMonitor that remembers each registration's parent and aliases and the stack
+    outputs, and refuses a URN registered twice, as the engine does."""
 
     def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
-        self.registrations: list[tuple[str, str, str, str, bool, tuple[str, ...], bool]] = []
+        self.registrations: list[
+            tuple[str, str, str, str, bool, tuple[str, ...], tuple[str, ...], bool]
+        ] = []
         self.outputs: dict[str, Any] = {}
+        self.urns: set[str] = set()
+        self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        with self._lock:  # the SDK registers from several threads
+            before = len(self.mocks.resources)
+            response = super().RegisterResource(request)
+            if len(self.mocks.resources) > before:  # a custom resource: key inputs by URN
+                self.mocks.resources[-1].urn = response.urn
+        if request.type != "pulumi:pulumi:Stack" and response.urn in self.urns:
+            raise DuplicateUrn(response.urn)
+        self.urns.add(response.urn)
         self.registrations.append(
             (
                 response.urn,
@@ -113,6 +179,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 request.parent,
                 request.custom,
                 tuple(request.dependencies),
+                alias_urns(response.urn, request),
                 bool(getattr(request, "retainOnDelete", False)),
             )
         )
@@ -182,12 +249,20 @@ def run_offline(
     pulumi_settings.SETTINGS.outputs.clear()
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes it
     pulumi_mocks._sync_await(pulumi.runtime.stack.run_in_stack(program))
-    inputs = {(r.type, r.name): redact(normalize(r.inputs)) for r in mocks.resources}
+    inputs = {r.urn: redact(normalize(r.inputs)) for r in mocks.resources}
     resources = [
         PlannedResource(
-            urn, typ, name, parent or None, custom, inputs.get((typ, name), {}), deps, retain
+            urn,
+            typ,
+            name,
+            parent or None,
+            custom,
+            inputs.get(urn, {}),
+            deps,
+            aliases,
+            retain,
         )
-        for urn, typ, name, parent, custom, deps, retain in monitor.registrations
+        for urn, typ, name, parent, custom, deps, aliases, retain in monitor.registrations
         if typ != "pulumi:pulumi:Stack"
     ]
     outputs = redact(normalize(monitor.outputs))

@@ -15,32 +15,15 @@ from typing import Any
 import jsonschema
 import yaml
 
+from tgi_infra.manifests.kinds import CORE_GROUPS as CORE_GROUPS
+from tgi_infra.manifests.kinds import api_group as api_group
+from tgi_infra.manifests.kinds import is_custom_resource
+
 KUBERNETES_VERSION = "1.33"
-CORE_GROUPS = {
-    "",
-    "v1",
-    "apps",
-    "batch",
-    "policy",
-    "autoscaling",
-    "networking.k8s.io",
-    "rbac.authorization.k8s.io",
-    "storage.k8s.io",
-    "scheduling.k8s.io",
-}
 
 
 class SchemaUnavailable(Exception):
     """No CRD folder, or no CRD in it for this kind."""
-
-
-def api_group(obj: dict[str, Any]) -> str:
-    api_version = obj.get("apiVersion", "")
-    return api_version.split("/")[0] if "/" in api_version else ""
-
-
-def is_custom_resource(obj: dict[str, Any]) -> bool:
-    return api_group(obj) not in CORE_GROUPS
 
 
 def crd_directory() -> Path | None:

@@ -35,8 +35,9 @@ from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
 from tgi_infra.policy.pack import CONFIG_FILE_ENV
+from tgi_infra.policy_pack import PACK_DIR
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
+POLICY_DIR = PACK_DIR
 LEVELS = {
     pb.ADVISORY: "advisory",
     pb.MANDATORY: "mandatory",

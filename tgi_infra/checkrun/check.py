@@ -17,7 +17,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.markup import escape
 
-from tgi_infra.policy.harness import POLICY_DIR, AnalysisResult, analyze_plan
+from tgi_infra.checkrun.harness import POLICY_DIR, AnalysisResult, analyze_plan
 
 Source = Literal["config", "schema", "policy"]
 Level = Literal["error", "warning"]
@@ -294,6 +294,6 @@ def render(report: CheckReport, fmt: str, console: Console) -> None:
     elif fmt == "json":
         print(json.dumps(to_json(report), indent=2))
     else:
-        from tgi_infra.policy.sarif import to_sarif
+        from tgi_infra.checkrun.sarif import to_sarif
 
         print(json.dumps(to_sarif(report), indent=2))

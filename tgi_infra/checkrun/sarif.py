@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from tgi_infra.checkrun.check import CheckReport, Finding
 from tgi_infra.policy.catalog import BY_NAME
-from tgi_infra.policy.check import CheckReport, Finding
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 PLATFORM_KEY = "tgi-infra:platform"
