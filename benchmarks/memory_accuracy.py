@@ -7,7 +7,9 @@ per engine, the median and max |error| over the tuned and the held-out cases.
 With ``--fit`` it also re-fits each engine's constants on the *tuned* cases only: a grid
 search minimising the mean |ln(predicted / logged)| over them (ties: the smaller sum of
 squares), and prints the best values next to the shipped ones. Held-out cases are never
-read while fitting.
+read while fitting. TGI and SGLang ship the fitted values; vLLM ships the values its tuned
+logs print for each term (docs/capacity.md, "How the constants were set"), so its line shows
+what a fit of the totals alone would choose.
 
     PYTHONPATH=. .venv/bin/python benchmarks/memory_accuracy.py [--fit] [--cases]
 """

@@ -77,8 +77,10 @@ def test_prod_chat_tier_is_flagged_as_overcommitted_with_its_ratio() -> None:
     for tenant in raw["tenants"]:
         tenant["tokensPerMinute"] = budgets.get(tenant["name"], tenant["tokensPerMinute"])
     cfg = parse_platform(raw)
-    (problem,) = checks.check_tenant_overcommit(cfg, validate_platform(cfg).tiers)
-    assert problem.path == "tiers[chat]" and problem.severity == "warning"
+    problems = checks.check_tenant_overcommit(cfg, validate_platform(cfg).tiers)
+    # search also reaches chat-vllm, which the raised budget may overcommit too.
+    (problem,) = [p for p in problems if p.path == "tiers[chat]"]
+    assert problem.severity == "warning"
     assert "search (2000000), support-bot (2500000)" in problem.message
     assert "4,500,000 tokens/min" in problem.message
     assert "x is above gateway.overcommitWarnRatio 1.0" in problem.message

@@ -270,11 +270,11 @@ def test_prod_pool_and_tier_cost() -> None:
     cfg = stack_config("prod")
     pools, _ = resolve_pools(cfg)
     l40s = pool_cost(pools["l40s"], [cfg.tier("chat")])
-    assert (l40s.nodes_min, l40s.nodes_max) == (2, 8)
-    assert l40s.hourly_min == pytest.approx(2 * 1.861)
-    assert l40s.monthly_max == pytest.approx(8 * 1.861 * HOURS_PER_MONTH)
+    assert (l40s.nodes_min, l40s.nodes_max) == (3, 12)
+    assert l40s.hourly_min == pytest.approx(3 * 1.861)
+    assert l40s.monthly_max == pytest.approx(12 * 1.861 * HOURS_PER_MONTH)
     assert format_pool_cost(l40s) == (
-        "l40s: 2–8 × g6e.xlarge, $3.72–$14.89/h, $2,717–$10,868/month"
+        "l40s: 3–12 × g6e.xlarge, $5.58–$22.33/h, $4,076–$16,302/month"
     )
     # Karpenter keeps only the nodes pods need: one p5 for one 4-shard replica.
     h100 = pool_cost(pools["h100"], [cfg.tier("large")])

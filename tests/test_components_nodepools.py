@@ -176,7 +176,7 @@ def test_prod_pools_under_a_platform_with_providers_and_cost() -> None:
     [ds] = of_type(mocks, "kubernetes:apps/v1:DaemonSet")
     assert ds.inputs["metadata"]["namespace"] == "kube-system"
     cost = pools["l40s"].cost
-    assert cost is not None and round(cost.monthly_max) == 10868
+    assert cost is not None and round(cost.monthly_max) == 16302
 
 
 def test_no_device_plugin_when_the_gpu_operator_runs() -> None:

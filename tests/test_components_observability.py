@@ -35,17 +35,19 @@ def test_prod_registers_monitors_rules_dashboard_and_autoscalers(mocks: PlanMock
         def check(urns: list[str]) -> None:
             counts = types(mocks)
             assert counts[COMPONENT] == 1
-            assert counts["kubernetes:monitoring.coreos.com/v1:ServiceMonitor"] == 3
-            assert counts["kubernetes:monitoring.coreos.com/v1:PrometheusRule"] == 3
-            assert counts["kubernetes:autoscaling/v2:HorizontalPodAutoscaler"] == 3
+            assert counts["kubernetes:monitoring.coreos.com/v1:ServiceMonitor"] == 5
+            assert counts["kubernetes:monitoring.coreos.com/v1:PrometheusRule"] == 5
+            assert counts["kubernetes:autoscaling/v2:HorizontalPodAutoscaler"] == 5
             assert counts["kubernetes:core/v1:ConfigMap"] == 2  # dashboard, adapter rules
             assert all(f"{COMPONENT}$kubernetes:" in urn for urn in urns)
             assert sorted(obs.monitors) == [
                 "ServiceMonitor/tgi-chat",
+                "ServiceMonitor/tgi-chat-vllm",
                 "ServiceMonitor/tgi-large",
                 "ServiceMonitor/tgi-quantized",
+                "ServiceMonitor/tgi-quantized-sglang",
             ]
-            assert len(obs.autoscalers) == 3
+            assert len(obs.autoscalers) == 5
 
         return pulumi.Output.all(*[r.urn for r in obs.resources.values()]).apply(check)
 

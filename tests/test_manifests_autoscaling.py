@@ -28,7 +28,8 @@ def test_prod_renders_an_hpa_per_tier_and_the_adapter_rules() -> None:
     cfg = prod()
     objs = autoscaling.build_autoscaling_objects(cfg, WEIGHTS)
     hpas = of_kind(objs, "HorizontalPodAutoscaler")
-    assert [h["metadata"]["name"] for h in hpas] == ["tgi-chat", "tgi-large", "tgi-quantized"]
+    assert [h["metadata"]["name"] for h in hpas] == [
+        "tgi-chat", "tgi-large", "tgi-quantized", "tgi-chat-vllm", "tgi-quantized-sglang"]
     assert [o["metadata"]["name"] for o in of_kind(objs, "ConfigMap")] == [
         naming.adapter_rules_name()]
     assert_schema_valid(objs)

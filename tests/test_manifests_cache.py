@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
+import http.server
+import os
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +15,7 @@ import pytest
 from tests.support import assert_schema_valid, small_platform, small_raw
 from tgi_infra import naming
 from tgi_infra.config.loader import parse_platform
+from tgi_infra.engines import get_engine
 from tgi_infra.manifests import cache
 
 GIB = 2**30
@@ -54,46 +60,158 @@ def test_download_job_pins_revision_and_uses_the_token_secret() -> None:
     )
 
 
-def run_script(tmp_path: Path, downloader: str) -> subprocess.CompletedProcess[str]:
-    """Run the Job's real script with a stand-in `text-generation-server`."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    fake = bin_dir / "text-generation-server"
-    fake.write_text(f'#!/bin/sh\necho "args: $*" >> {tmp_path}/calls\n{downloader}\n')
-    fake.chmod(0o755)
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def run_script(
+    tmp_path: Path, *, model: str = "org/model", offline: bool = True, endpoint: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run the Job's real script with the real huggingface_hub, never the network: offline
+    from a pre-filled cache, or against a local stand-in for the Hub."""
     env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "PATH": os.environ["PATH"],
         "HF_HOME": str(tmp_path / "data"),
-        "MODEL_ID": "org/gated",
-        "REVISION": "abc",
+        "MODEL_ID": model,
+        "REVISION": SHA,
         "MODEL_HASH": "1234abcd",
+        "ALLOW_PATTERNS": ",".join(get_engine("vllm").download_patterns()),
+        "WEIGHT_PATTERNS": ",".join(get_engine("vllm").weight_patterns),
         "HF_TOKEN_SECRET": "tgi-hf-token",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        # Nothing answers here: a script that reached for the Hub would fail.
+        "HF_ENDPOINT": endpoint or "http://127.0.0.1:9",
     }
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
     return subprocess.run(
-        ["/bin/sh", "-c", cache.DOWNLOAD_SCRIPT],
+        [sys.executable, "-c", cache.DOWNLOAD_SCRIPT],
         env=env,
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
 
 
-def test_download_script_is_idempotent(tmp_path: Path) -> None:
-    first = run_script(tmp_path, "exit 0")
+def fill_cache(tmp_path: Path, files: dict[str, str], model: str = "org/model") -> Path:
+    """The hub cache layout huggingface_hub writes: models--org--name/snapshots/<sha>/."""
+    repo = tmp_path / "data" / "hub" / f"models--{model.replace('/', '--')}"
+    snapshot = repo / "snapshots" / SHA
+    snapshot.mkdir(parents=True)
+    for name, text in files.items():
+        (snapshot / name).write_text(text)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(SHA)
+    return snapshot
+
+
+COMPLETE = {
+    "config.json": "{}",
+    "tokenizer.json": "{}",
+    "tokenizer_config.json": "{}",
+    "generation_config.json": "{}",
+    "model.safetensors": "weights",
+}
+
+
+def test_download_script_is_idempotent_and_brings_the_tokenizer(tmp_path: Path) -> None:
+    fill_cache(tmp_path, COMPLETE)
+    first = run_script(tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "cached org/gated@abc" in first.stdout
-    second = run_script(tmp_path, "exit 0")
-    assert second.returncode == 0
+    assert f"cached org/model@{SHA}" in first.stdout
+    marker = tmp_path / "data" / ".tgi-infra" / "1234abcd.complete"
+    assert marker.exists()
+    # The second run neither reads the cache nor asks the Hub (online, and no Hub answers).
+    second = run_script(tmp_path, offline=False)
+    assert second.returncode == 0, second.stderr
     assert "cache hit" in second.stdout
-    assert (tmp_path / "calls").read_text().count("download-weights org/gated --revision abc") == 1
 
 
-def test_download_script_fails_loudly_naming_the_model(tmp_path: Path) -> None:
-    result = run_script(tmp_path, "echo '401 Client Error: Cannot access gated repo' >&2; exit 1")
+@pytest.mark.parametrize(
+    ("missing", "needle"),
+    [("tokenizer.json", "no tokenizer files"), ("model.safetensors", "no weights")],
+)
+def test_download_script_refuses_an_incomplete_snapshot(
+    tmp_path: Path, missing: str, needle: str
+) -> None:
+    files = {k: v for k, v in COMPLETE.items() if k != missing}
+    if missing == "tokenizer.json":
+        files.pop("tokenizer_config.json")
+    if missing == "model.safetensors":
+        files["model.safetensors.index.json"] = "{}"  # an index alone is not weights
+    fill_cache(tmp_path, files)
+    result = run_script(tmp_path)
     assert result.returncode == 1
-    assert "org/gated@abc refused or failed" in result.stderr
-    assert "gated model" in result.stderr
+    assert needle in result.stderr and f"org/model@{SHA}" in result.stderr
     assert not (tmp_path / "data" / ".tgi-infra" / "1234abcd.complete").exists()
+
+
+class _RefusingHub(http.server.BaseHTTPRequestHandler):
+    """Answers every request as the Hub answers a gated or a missing repo."""
+
+    error_code = "GatedRepo"
+    status = 403
+
+    def _refuse(self) -> None:
+        self.send_response(self.status)
+        self.send_header("X-Error-Code", self.error_code)
+        self.send_header("X-Error-Message", "Access to model org/gated is restricted.")
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(b'{"error": "refused"}')
+
+    do_GET = do_HEAD = _refuse
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "needle"),
+    [
+        ("GatedRepo", 403, "org/gated is gated and the HF token (secret tgi-hf-token) has no"),
+        ("RepoNotFound", 401, "org/gated was not found, or the HF token"),
+    ],
+)
+def test_download_script_refuses_gated_or_revoked_access_naming_the_model(
+    tmp_path: Path, code: str, status: int, needle: str
+) -> None:
+    handler = type("Handler", (_RefusingHub,), {"error_code": code, "status": status})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_script(tmp_path, model="org/gated", offline=False, endpoint=endpoint)
+    finally:
+        server.shutdown()
+    assert result.returncode == 1, result.stdout
+    assert needle in result.stderr
+    assert not (tmp_path / "data" / ".tgi-infra" / "1234abcd.complete").exists()
+
+
+@pytest.mark.parametrize("engine", ["tgi", "vllm", "sglang"])
+def test_download_job_fetches_config_tokenizer_and_weights(engine: str) -> None:
+    cfg = small_platform(engine=engine)
+    job = cache.download_job(cfg.tiers[0], "tgi", 16 * GIB, cfg.cache, None)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:2] == ["python3", "-c"]
+    assert container["image"] == get_engine(engine).image(cfg.tiers[0])
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    patterns = env["ALLOW_PATTERNS"].split(",")
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
+                 "generation_config.json", "tokenizer.model", "model-00001-of-00004.safetensors",
+                 "model.safetensors.index.json"):  # fmt: skip
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+    assert not any(fnmatch.fnmatch("pytorch_model.bin", p) for p in patterns)
+
+
+def test_download_image_can_be_a_small_one() -> None:
+    small = "registry.example.com/hf-downloader:2.4.0@sha256:" + "b" * 64
+    cfg = parse_platform(small_raw(cache={"downloadImage": small}))
+    job = cache.download_job(cfg.tiers[0], "tgi", 16 * GIB, cfg.cache, None)
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == small
 
 
 @pytest.mark.parametrize("mode", ["per-tier", "shared"])

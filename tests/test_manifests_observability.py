@@ -33,6 +33,8 @@ def test_prod_renders_a_monitor_and_rules_per_tier_and_one_dashboard() -> None:
         ("ServiceMonitor", "tgi-chat"), ("PrometheusRule", "tgi-chat"),
         ("ServiceMonitor", "tgi-large"), ("PrometheusRule", "tgi-large"),
         ("ServiceMonitor", "tgi-quantized"), ("PrometheusRule", "tgi-quantized"),
+        ("ServiceMonitor", "tgi-chat-vllm"), ("PrometheusRule", "tgi-chat-vllm"),
+        ("ServiceMonitor", "tgi-quantized-sglang"), ("PrometheusRule", "tgi-quantized-sglang"),
         ("ConfigMap", naming.dashboard_name()),
     ]
     assert_schema_valid(objs)

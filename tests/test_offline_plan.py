@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_components_and_their_children() -> None:
         "tgi-infra:observability:Observability",
     } <= kinds
     tiers = plan.of_type("tgi-infra:serving:TgiTier")
-    assert len(tiers) == 3
+    assert len(tiers) == 5  # chat, large, quantized on TGI; chat-vllm; quantized-sglang
     for tier in tiers:
         children = {r.type.split(":")[-1] for r in plan.children(tier.urn)}
         assert children == {
@@ -71,7 +72,7 @@ def test_pods_wait_for_the_cache_and_the_service_for_the_pods() -> None:
     deployment = next(
         r
         for r in plan.of_type("kubernetes:apps/v1:Deployment")
-        if r.inputs["metadata"]["name"].startswith(f"tgi-{cfg_tier}-")
+        if re.fullmatch(naming.deployment_name_pattern(cfg_tier), r.inputs["metadata"]["name"])
     )
     service = named(plan, "Service", naming.service_name(cfg_tier))
     deps = {urns[d].type.split(":")[-1] for d in deployment.dependencies}

@@ -18,6 +18,7 @@ from tests.support import assert_schema_valid, small_raw
 from tgi_infra import naming
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.engines import get_engine
 from tgi_infra.manifests import cache, serving
 from tgi_infra.manifests.autoscaling import build_autoscaling_objects
 from tgi_infra.manifests.gateway import build_gateway_objects, tenant_key_secret
@@ -32,6 +33,8 @@ from tgi_infra.policy_pack import PACK_DIR
 GIB = 2**30
 K8s = dict[str, Any]
 SHA = "0e9e39f249a16976918f6564b8830bc894c89659"
+
+TGI_REPO = get_engine("tgi").image_repository
 
 
 def platform(**tier_changes: Any) -> PlatformConfig:
@@ -144,7 +147,7 @@ def test_token_limits() -> None:
 
 def test_token_limits_ignore_the_download_job(good: list[K8s]) -> None:
     job = first(good, "Job")
-    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith(serving.TGI_IMAGE)
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith(TGI_REPO)
     assert run("tgi-token-limits", [job]) == []
 
 
@@ -288,12 +291,12 @@ def test_trust_remote_code_needs_a_pinned_revision() -> None:
     ],
 )
 def test_messages_api_version(tag: str, ok: bool) -> None:
-    objs = mutated(lambda o: server(o).update(image=f"{serving.TGI_IMAGE}:{tag}"))
+    objs = mutated(lambda o: server(o).update(image=f"{TGI_REPO}:{tag}"))
     assert (run("tgi-messages-api", objs) == []) is ok
 
 
 def test_messages_api_minimum_is_configurable() -> None:
-    old = mutated(lambda o: server(o).update(image=f"{serving.TGI_IMAGE}:2.4.1"))
+    old = mutated(lambda o: server(o).update(image=f"{TGI_REPO}:2.4.1"))
     assert run("tgi-messages-api", old) == []
     assert "TGI 2.4.1 predates" in run("tgi-messages-api", old, {"minimumVersion": "3.0"})[0]
 
@@ -638,3 +641,63 @@ def test_pack_entry_point_only_serves() -> None:
     _, serving = main.split("\nelse:\n")
     assert "serve()" in serving and "print(" not in serving
     assert (PACK_DIR / "PulumiPolicy.yaml").is_file()
+
+
+def _drop_arg(container: K8s, flag: str) -> None:
+    args = container["args"]
+    i = args.index(flag)
+    del args[i : i + 2]
+
+
+def _set_arg(container: K8s, flag: str, value: str) -> None:
+    args = container["args"]
+    args[args.index(flag) + 1] = value
+
+
+@pytest.mark.parametrize(
+    ("engine", "total", "shards", "revision"),
+    [
+        ("vllm", "--max-model-len", "--tensor-parallel-size", "--revision"),
+        ("sglang", "--context-length", "--tp-size", "--revision"),
+    ],
+)
+def test_tgi_rules_have_vllm_and_sglang_counterparts(
+    engine: str, total: str, shards: str, revision: str
+) -> None:
+    cfg = platform(engine=engine)
+    good = objects(cfg)
+    for name in ("tgi-token-limits", "tgi-revision-pinned", "tgi-gpu-limit-matches-shards",
+                 "tgi-shm-for-shards", "tgi-startup-probe", "tgi-trust-remote-code-pinned"):
+        assert run(name, good) == [], name  # fmt: skip
+
+    def change(fn: Callable[[K8s], None]) -> list[K8s]:
+        objs = copy.deepcopy(good)
+        fn(server(objs))
+        return objs
+
+    [msg] = run("tgi-token-limits", change(lambda c: _drop_arg(c, total)))
+    assert f"{total} is not set" in msg and "tiers[chat].maxTotalTokens" in msg
+    [msg] = run("tgi-token-limits", change(lambda c: _set_arg(c, total, "65536")))
+    assert f"{total}=65536 is above" in msg
+    [msg] = run("tgi-revision-pinned", change(lambda c: _set_arg(c, revision, "main")))
+    assert "--revision='main' is not a commit" in msg
+    [msg] = run("tgi-gpu-limit-matches-shards", change(lambda c: _set_arg(c, shards, "4")))
+    assert f"{shards}=4" in msg
+    [msg] = run("tgi-startup-probe", change(lambda c: c.pop("startupProbe")))
+    assert "no startupProbe" in msg
+    remote = change(lambda c: (c["args"].append("--trust-remote-code"),
+                               _set_arg(c, revision, "main")))  # fmt: skip
+    [msg] = run("tgi-trust-remote-code-pinned", remote)
+    assert "--trust-remote-code runs Python" in msg
+
+    def no_shm(objs: list[K8s]) -> None:
+        pod = first(objs, "Deployment")["spec"]["template"]["spec"]
+        pod["containers"][0]["volumeMounts"] = [
+            m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] != "/dev/shm"
+        ]
+
+    objs = copy.deepcopy(good)
+    no_shm(objs)
+    assert "no in-memory /dev/shm" in run("tgi-shm-for-shards", objs)[0]
+    # The download Job runs the engine's image with `python3 -c`: not a server.
+    assert run("tgi-token-limits", [first(good, "Job")]) == []

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support import ROOT, raw_stack, stack_path
+from tgi_infra import naming
 from tgi_infra.checkrun.harness import (
     POLICY_DIR,
     HarnessError,
@@ -73,7 +74,11 @@ def k8s(resources: Resources, kind: str, name_part: str = "") -> list[PlannedRes
 
 def tgi(resources: Resources, tier: str = "chat") -> dict[str, Any]:
     """The TGI container of a tier's Deployment."""
-    [deployment] = k8s(resources, "Deployment", f"tgi-{tier}-")
+    [deployment] = [
+        d
+        for d in k8s(resources, "Deployment")
+        if re.fullmatch(naming.deployment_name_pattern(tier), d.inputs["metadata"]["name"])
+    ]
     return deployment.inputs["spec"]["template"]["spec"]["containers"][0]
 
 

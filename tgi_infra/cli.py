@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tgi_infra.checks import StackReport
     from tgi_infra.offline.plan import OfflinePlan
 
-from tgi_infra.commands import bench_report, capacity, size
+from tgi_infra.commands import bench_report, capacity, doctor, size
 from tgi_infra.problems import ConfigInvalid, Problem
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="policy pack config JSON (default: the pack's config/<stack>.json, if any)",
     )
+
+    doctor.register(sub)
 
     p = sub.add_parser("config-reference", help="print the stack config reference (Markdown)")
     p.add_argument("--out", type=Path, help="write it to this file instead")
@@ -191,7 +193,14 @@ def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.report import capacity_table, cost_table, plan_tree, print_problems
+    from tgi_infra.report import (
+        addons_table,
+        capacity_table,
+        cost_table,
+        engine_comparison_table,
+        plan_tree,
+        print_problems,
+    )
 
     if args.program:
         return _plan_program(args, console)
@@ -212,7 +221,11 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps({"ok": True, **plan.to_json(), "problems": problems}, indent=2))
         return EXIT_OK
     console.print(plan_tree(plan))
+    console.print(addons_table(plan, report.config))
     console.print(capacity_table(report))
+    comparison = engine_comparison_table(report)
+    if comparison is not None:
+        console.print(comparison)
     console.print(cost_table(report))
     if plan.outputs:
         console.print("[bold]outputs[/bold]")
@@ -288,16 +301,24 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
         return EXIT_PROBLEMS
     plan = _offline_plan(args)
     objects = plan.kubernetes_objects()
-    files = (
+    releases = plan.of_type("kubernetes:helm.sh/v3:Release")
+    files = [
         (
             f"{i:03d}-{obj['metadata'].get('namespace', 'cluster')}-{obj['kind'].lower()}-"
             f"{obj['metadata']['name']}.yaml",
             yaml.safe_dump(obj, sort_keys=False),
         )
         for i, obj in enumerate(objects)
+    ]
+    files += [
+        (f"addons-{r.inputs.get('name', r.name)}.yaml", yaml.safe_dump(r.inputs, sort_keys=False))
+        for r in releases
+    ]
+    write_render(args.out, files)
+    console.print(
+        f"wrote {len(objects)} objects and {len(releases)} Helm releases to "
+        f"{escape(str(args.out))}"
     )
-    count = write_render(args.out, files)
-    console.print(f"wrote {count} objects to {escape(str(args.out))}")
     return EXIT_OK
 
 

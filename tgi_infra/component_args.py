@@ -312,9 +312,13 @@ class GpuNodePoolArgs:
 
 
 def gpu_node_pool_args(
-    cfg: PlatformConfig, pool: NodePoolConfig, platform: str | None = None
+    cfg: PlatformConfig,
+    pool: NodePoolConfig,
+    platform: str | None = None,
+    subnet_ids: pulumi.Input[Sequence[str]] | None = None,
 ) -> GpuNodePoolArgs:
-    """A platform pool's args, with its cost from the tiers it runs."""
+    """A platform pool's args, with its cost from the tiers it runs (and `subnet_ids`,
+    a created cluster's, for managed pools)."""
     hw = pool_hardware(pool)
     tiers = [t for t in cfg.tiers if t.node_pool == pool.name]
     return GpuNodePoolArgs(
@@ -324,6 +328,7 @@ def gpu_node_pool_args(
         environment=cfg.environment,
         cost=pool_cost(hw, tiers) if hw else None,
         platform=platform,
+        subnet_ids=subnet_ids,
     )
 
 

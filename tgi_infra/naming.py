@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from tgi_infra.config.models import CacheConfig, TierConfig
+from tgi_infra.engines.base import PORT_NAME, SERVER_PORT
 
 DEFAULT_PLATFORM = "tgi"
 """The platform name of `tgi_infra.program` and of every stack deployed before names
@@ -71,23 +72,27 @@ PART_OF = "tgi-infra"
 MANAGED_BY = "pulumi"
 TIER_LABEL = "tgi-infra/tier"
 TENANT_LABEL = "tgi-infra/tenant"
+ENGINE_LABEL = "tgi-infra/engine"
 POOL_LABEL = "tgi-infra/pool"
 MODEL_HASH_LABEL = "tgi-infra/model-hash"
 GPU_LABEL = "tgi-infra/gpu"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_RESOURCE = "nvidia.com/gpu"
 SERVICE_PORT = 80
-TGI_PORT = 8080
-"""The container port: above 1024 so TGI runs without root or NET_BIND_SERVICE."""
-TGI_PORT_NAME = "http"
+TGI_PORT = SERVER_PORT
+"""The container port every engine binds: above 1024, so no root or NET_BIND_SERVICE."""
+TGI_PORT_NAME = PORT_NAME
 
 
 def model_hash(tier: TierConfig) -> str:
-    """8 hex chars naming what a tier's pods load: model, revision and quantization.
+    """8 hex chars naming what a tier's pods load: model, revision, quantization, engine.
 
     A change of any of these is a model swap: a new Deployment (blue/green), a new cache.
+    TGI, the default engine, adds nothing to the key, so TGI tiers keep their hash.
     """
     key = f"{tier.model_id}@{tier.revision}#{tier.quantize or ''}"
+    if tier.engine != "tgi":
+        key += f"%{tier.engine}"
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
@@ -99,7 +104,12 @@ def tier_base(tier: str) -> str:
 
 
 def service_name(tier: str) -> str:
-    """The tier's router Service: stable across model swaps."""
+    """The tier's router Service: stable across model swaps and engine changes.
+
+    Always `tgi-<tier>`, never a bare `vllm` or `sglang`: Kubernetes injects
+    `<SERVICE>_PORT=tcp://...` into pods with service links, and vLLM reads VLLM_PORT,
+    SGLang SGLANG_PORT (pods also turn service links off).
+    """
     return tier_base(tier)
 
 
@@ -182,9 +192,19 @@ def device_plugin_name() -> str:
 
 
 def labels(
-    component: str, *, instance: str, tier: str | None = None, tenant: str | None = None
+    component: str,
+    *,
+    instance: str,
+    tier: str | None = None,
+    tenant: str | None = None,
+    engine: str | None = None,
 ) -> dict[str, str]:
-    """The recommended app.kubernetes.io labels plus tgi-infra's own."""
+    """The recommended app.kubernetes.io labels plus tgi-infra's own.
+
+    `app.kubernetes.io/name` names the platform's server application whatever the engine
+    (it is part of existing Deployments' immutable selectors); `tgi-infra/engine` says
+    which engine a tier's objects run.
+    """
     out = {
         "app.kubernetes.io/name": "text-generation-inference",
         "app.kubernetes.io/instance": instance,
@@ -196,12 +216,14 @@ def labels(
         out[TIER_LABEL] = tier
     if tenant:
         out[TENANT_LABEL] = tenant
+    if engine:
+        out[ENGINE_LABEL] = engine
     return out
 
 
 def tier_selector(tier: str) -> dict[str, str]:
-    """Selects every TGI server pod of a tier, whichever model version (not its download
-    Job's pods): NetworkPolicy, monitors, PDB."""
+    """Selects every server pod of a tier, whichever model version and engine (not its
+    download Job's pods): NetworkPolicy, monitors, PDB."""
     return {
         "app.kubernetes.io/name": "text-generation-inference",
         "app.kubernetes.io/component": "server",

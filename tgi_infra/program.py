@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import pulumi
 
-from tgi_infra.components.cluster import KUBECONFIG_KEY, cluster_providers
+from tgi_infra.components.cluster import KUBECONFIG_KEY, cluster_setup
 from tgi_infra.components.platform import TgiPlatform
 from tgi_infra.config.loader import CONFIG_NAMESPACE, parse_platform
 from tgi_infra.problems import ConfigInvalid, Problem
@@ -55,18 +55,21 @@ def main() -> None:
         kubeconfig = (
             config.require_secret(KUBECONFIG_KEY) if cfg.cluster.kubeconfig_from_secret else None
         )
-        aws_provider, k8s_provider = cluster_providers(cfg, kubeconfig=kubeconfig)
+        setup = cluster_setup(cfg, kubeconfig=kubeconfig)
         platform = TgiPlatform(
             PLATFORM_NAME,
             cfg,
-            pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+            pulumi.ResourceOptions(providers=[setup.aws_provider, setup.k8s_provider]),
             hf_token=config.get_secret("hfToken"),
             tenant_keys=tenant_keys,
+            network=setup.network,
         )
     except ConfigInvalid as exc:
         fail(exc.problems)
     pulumi.export("namespace", platform.namespace)
     pulumi.export("tierServices", platform.tier_services)
+    if setup.cluster is not None:
+        pulumi.export("clusterEndpoint", setup.cluster.cluster.endpoint)
     if platform.gateway is not None:
         pulumi.export("gatewayEndpoint", platform.gateway.endpoint)
         pulumi.export("tenantKeys", platform.gateway.tenant_keys)

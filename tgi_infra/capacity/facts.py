@@ -35,6 +35,11 @@ class ModelFacts:
     # sizes the warmup prefill's activations from it; None falls back to 3.5 x hidden_size.
     intermediate_size: int | None = None
     trust_remote_code: bool = False
+    # config.json rope_scaling (or rope_parameters): type and factor, which vLLM multiplies
+    # into the derived max_model_len for some rope types (engines/vllm/rules.py).
+    rope_scaling_type: str | None = None
+    rope_scaling_factor: float | None = None
+    rope_scaling_has_original_max: bool = False  # rope_scaling.original_max_position_embeddings
     license: str | None = None
     gated: bool | str | None = None
     revision: str | None = None

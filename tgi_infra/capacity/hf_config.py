@@ -320,6 +320,16 @@ def facts_from_config(
         elif quant.get("load_in_4bit") or quant.get("load_in_8bit"):
             quant_method = "bitsandbytes"
 
+    rope = merged.get("rope_scaling") or merged.get("rope_parameters")
+    rope_type = rope_factor = None
+    rope_original = False
+    if isinstance(rope, Mapping):
+        rope_original = "original_max_position_embeddings" in rope
+        kind = rope.get("rope_type") or rope.get("type")
+        rope_type = str(kind) if kind else None
+        factor = rope.get("factor")
+        rope_factor = float(factor) if isinstance(factor, int | float) else None
+
     dtype = _normalize_dtype(merged.get("torch_dtype")) or _normalize_dtype(merged.get("dtype"))
 
     architectures = config.get("architectures") or text_config_of(config).get("architectures")
@@ -356,6 +366,9 @@ def facts_from_config(
         num_experts=experts,
         intermediate_size=intermediate,
         trust_remote_code=trust_remote_code,
+        rope_scaling_type=rope_type,
+        rope_scaling_factor=rope_factor,
+        rope_scaling_has_original_max=rope_original,
         license=license,
         gated=gated,
         revision=revision,

@@ -1,7 +1,7 @@
 """Preview-time checks of a whole stack: every problem at once, each with a fix.
 
-`validate_platform` is the one entry point: references, node pools, TGI's launcher rules
-and the memory model per tier. It never raises for a bad stack; it returns problems.
+`validate_platform` is the one entry point: references, node pools, each tier's engine
+startup rules and memory plan. It never raises for a bad stack; it returns problems.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
+from tgi_infra.checks.addons import check_addons
 from tgi_infra.checks.cache import check_cache_access
 from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
 from tgi_infra.checks.inputs import check_requests_positive, check_tier_inputs
@@ -35,6 +36,7 @@ from tgi_infra.checks.references import check_references
 from tgi_infra.checks.slo import check_slo
 from tgi_infra.checks.text import check_texts
 from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.engines import engine_of
 from tgi_infra.problems import Problem, errors
 
 FactsResolver = Callable[[TierConfig], ModelFacts]
@@ -82,7 +84,10 @@ def validate_platform(
     report.problems += check_tier_requests(cfg, report.pools)
     report.problems += check_cache_access(cfg)
     for tier in cfg.tiers:
-        report.problems += check_tier_arguments(tier) + check_requests_positive(tier)
+        arguments = check_tier_arguments(tier) + check_requests_positive(tier)
+        report.problems += arguments + engine_of(tier).notices(tier)
+        # A quantize/dtype the engine does not know cannot be planned: its problem says so.
+        unplannable = any(p.check.endswith("-value") for p in arguments)
         report.problems += check_model_policy(cfg, tier)
         hw = report.pools.get(tier.node_pool)
         try:
@@ -99,7 +104,7 @@ def validate_platform(
             continue
         report.problems += check_model_facts(cfg, tier, facts)
         report.problems += check_tier_inputs(tier, facts, cfg.cache)
-        if hw is None:
+        if hw is None or unplannable:
             continue
         cap = plan_tier(tier, facts, hw.gpu, hw.gpus_per_node)
         report.tiers[tier.name] = cap
@@ -110,6 +115,7 @@ def validate_platform(
     report.problems += check_observability(cfg)
     report.problems += check_gateway(cfg)
     report.problems += check_tenant_overcommit(cfg, report.tiers)
+    report.problems += check_addons(cfg)
     report.problems += check_slo(cfg, report.tiers)
     return report
 

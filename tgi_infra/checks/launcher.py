@@ -1,7 +1,7 @@
-"""TGI's own startup rules (launcher and router), ported as named checks.
+"""Each tier's engine startup rules and memory plan, dispatched to the tier's engine plug-in.
 
-Each check says what TGI would have said at startup, minutes after the pod was scheduled,
-and what to change in the stack. The capacity arithmetic comes from `capacity.memory`.
+The rules themselves live with their engine (`tgi_infra.engines.<engine>`); this module keeps
+the planner's view of a tier (`TierCapacity`) and the two entry points the stack checks call.
 """
 
 from __future__ import annotations
@@ -10,12 +10,19 @@ from dataclasses import dataclass
 
 from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
-from tgi_infra.capacity.kv import error_band_problem
-from tgi_infra.capacity.memory import MemoryPlan, max_total_tokens_for_requests, plan_memory
+from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.config.models import TierConfig
+from tgi_infra.engines import engine_of
+from tgi_infra.engines.tgi.rules import BITSANDBYTES
 from tgi_infra.problems import Problem
 
-BITSANDBYTES = ("bitsandbytes", "bitsandbytes-nf4", "bitsandbytes-fp4")
+__all__ = [
+    "BITSANDBYTES",
+    "TierCapacity",
+    "check_tier_arguments",
+    "check_tier_capacity",
+    "plan_tier",
+]
 
 
 @dataclass(frozen=True)
@@ -34,180 +41,23 @@ class TierCapacity:
 
 
 def plan_tier(tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int) -> TierCapacity:
-    memory = plan_memory(
-        facts,
-        gpu_memory_bytes=gpu.memory_bytes,
-        num_shard=tier.num_shard,
-        quantize=tier.quantize,
-        dtype=tier.dtype,
-        kv_cache_dtype=tier.kv_cache_dtype,
-        max_batch_prefill_tokens=tier.effective_max_batch_prefill_tokens,
-        cuda_memory_fraction=tier.cuda_memory_fraction,
-        max_input_tokens=tier.max_input_tokens,
-        max_total_tokens=tier.max_total_tokens,
-        tgi_version=tier.image_version if tier.image_version[:1].isdigit() else "3.3",
-    )
+    """The tier's memory plan from its engine's memory model."""
+    memory = engine_of(tier).memory_plan(tier, facts, gpu)
     return TierCapacity(tier, facts, gpu, gpus_per_node, memory)
 
 
 def check_tier_arguments(tier: TierConfig) -> list[Problem]:
-    """Rules TGI's launcher applies to its arguments alone (no model, no GPU)."""
-    path = f"tiers[{tier.name}]"
-    problems: list[Problem] = []
-    if tier.max_input_tokens >= tier.max_total_tokens:
-        problems.append(
-            Problem(
-                f"{path}.maxInputTokens",
-                f"{tier.max_input_tokens} must be below maxTotalTokens {tier.max_total_tokens} "
-                "(TGI: `max_input_tokens` must be < `max_total_tokens`): the difference is the "
-                "room left for generated tokens.",
-                f"lower maxInputTokens to at most {tier.max_total_tokens - 1}, or raise "
-                "maxTotalTokens.",
-                "input-below-total",
-            )
-        )
-    prefill = tier.effective_max_batch_prefill_tokens
-    if tier.max_input_tokens > prefill:
-        chunking = _major(tier.image_version) >= 3
-        problems.append(
-            Problem(
-                f"{path}.maxBatchPrefillTokens",
-                f"{prefill} is below maxInputTokens {tier.max_input_tokens} (TGI: "
-                "`max_batch_prefill_tokens` must be >= `max_input_tokens` unless prefill "
-                "chunking is on). "
-                + (
-                    "TGI 3 chunks long prompts with flashinfer attention, but not for vision "
-                    "models or paged attention, where the router refuses to start."
-                    if chunking
-                    else f"TGI {tier.image_version} does not chunk prefills."
-                ),
-                f"raise maxBatchPrefillTokens to at least {tier.max_input_tokens}, or lower "
-                "maxInputTokens.",
-                "prefill-covers-input",
-                "warning" if chunking else "error",
-            )
-        )
-    if tier.dtype is not None and tier.quantize is not None and tier.quantize not in BITSANDBYTES:
-        problems.append(
-            Problem(
-                f"{path}.dtype",
-                f"dtype {tier.dtype} cannot be combined with quantize {tier.quantize} (TGI: "
-                "`dtype` and `quantize` are mutually exclusive, except for bitsandbytes).",
-                "drop dtype; the quantized kernels choose it.",
-                "dtype-with-quantize",
-            )
-        )
-    if tier.quantize == "exl2" and tier.num_shard > 1:
-        problems.append(
-            Problem(
-                f"{path}.numShard",
-                f"{tier.num_shard} shards with quantize exl2 (TGI: sharding is currently not "
-                "supported with `exl2` quantization).",
-                "use numShard 1 and a GPU that holds the model, or another quantization.",
-                "exl2-single-shard",
-            )
-        )
-    return problems
+    """The engine's rules on the tier alone: legal enums, engineArgs, its own refusals."""
+    return engine_of(tier).check_arguments(tier)
 
 
 def check_tier_capacity(cap: TierCapacity, *, min_full_length_requests: int) -> list[Problem]:
-    """Rules that need the model and the GPU: sharding, context, memory, KV capacity."""
-    tier, facts, mem = cap.tier, cap.facts, cap.memory
-    path = f"tiers[{tier.name}]"
-    gib = 2**30
-    problems: list[Problem] = []
-    if tier.num_shard > cap.gpus_per_node:
-        problems.append(
-            Problem(
-                f"{path}.numShard",
-                f"{tier.num_shard} shards need {tier.num_shard} GPUs on one node, but pool "
-                f"{tier.node_pool!r} has {cap.gpus_per_node} {cap.gpu.name} per node.",
-                f"use at most {cap.gpus_per_node} shards, or an instance type with "
-                f"{tier.num_shard}+ GPUs.",
-                "shards-fit-node",
-            )
-        )
-    if facts.num_attention_heads % tier.num_shard:
-        problems.append(
-            Problem(
-                f"{path}.numShard",
-                f"{facts.model_id} has {facts.num_attention_heads} attention heads, not divisible "
-                f"by {tier.num_shard} shards (TGI: `num_heads` must be divisible by `num_shards`).",
-                f"use a shard count that divides {facts.num_attention_heads}.",
-                "shards-divide-heads",
-            )
-        )
-    if tier.max_total_tokens > facts.max_position_embeddings:
-        problems.append(
-            Problem(
-                f"{path}.maxTotalTokens",
-                f"{tier.max_total_tokens} exceeds the model's context length "
-                f"{facts.max_position_embeddings} ({facts.model_id}, max_position_embeddings).",
-                f"lower maxTotalTokens to at most {facts.max_position_embeddings}.",
-                "context-length",
-            )
-        )
-    if mem.max_batch_total_tokens <= 0:
-        need = mem.weights_bytes_per_shard + mem.cuda_context_bytes + mem.prefill_peak_bytes
-        problems.append(
-            Problem(
-                path,
-                f"weights ({mem.weights_bytes_per_shard / gib:.1f} GiB per shard) plus CUDA "
-                f"context and the warmup prefill of {tier.effective_max_batch_prefill_tokens} "
-                f"tokens ({mem.prefill_peak_bytes / gib:.1f} GiB) need {need / gib:.1f} GiB, more "
-                f"than the {mem.usable_bytes / gib:.1f} GiB usable on a {cap.gpu.name}; TGI "
-                "would fail warmup (CUDA out of memory).",
-                "add shards, quantize (awq/gptq/fp8), lower maxBatchPrefillTokens, or use a "
-                "larger GPU.",
-                "weights-fit",
-            )
-        )
-        return problems
-    if tier.max_total_tokens > mem.max_batch_total_tokens:
-        problems.append(
-            Problem(
-                f"{path}.maxTotalTokens",
-                f"{tier.max_total_tokens} exceeds the KV cache TGI would allocate on a "
-                f"{cap.gpu.name} × {tier.num_shard}: {mem.max_batch_total_tokens} tokens "
-                "(TGI: `max_total_tokens` must be <= `max_batch_total_tokens`).",
-                f"lower maxTotalTokens to at most {mem.max_batch_total_tokens}, use an fp8 KV "
-                "cache, quantize, add shards, or use a larger GPU.",
-                "total-within-kv",
-            )
-        )
-    elif tier.effective_max_batch_prefill_tokens > mem.max_batch_total_tokens:
-        problems.append(
-            Problem(
-                f"{path}.maxBatchPrefillTokens",
-                f"{tier.effective_max_batch_prefill_tokens} exceeds the KV cache of "
-                f"{mem.max_batch_total_tokens} tokens (TGI: `max_batch_prefill_tokens` must be "
-                "<= `max_batch_total_tokens`).",
-                f"lower maxBatchPrefillTokens to at most {mem.max_batch_total_tokens}.",
-                "prefill-within-kv",
-            )
-        )
-    elif cap.full_length_requests < min_full_length_requests:
-        best = max_total_tokens_for_requests(mem, min_full_length_requests)
-        problems.append(
-            Problem(
-                f"{path}.maxTotalTokens",
-                f"the KV cache ({mem.max_batch_total_tokens} tokens) holds only "
-                f"{cap.full_length_requests} request(s) of {tier.max_total_tokens} tokens; "
-                f"long requests will serialize and queue (capacity.minFullLengthRequests = "
-                f"{min_full_length_requests}).",
-                f"lower maxTotalTokens to {best} to hold {min_full_length_requests}, or add "
-                "memory (fp8 KV cache, quantization, shards).",
-                "kv-holds-requests",
-                "warning",
-            )
-        )
-    if not problems:
-        near = error_band_problem("tgi", mem.max_batch_total_tokens, tier.max_total_tokens,
-                                  f"{path}.maxTotalTokens")
-        problems += [near] if near else []
-    return problems
-
-
-def _major(version: str) -> int:
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else 3
+    """The engine's rules that need the model and the GPU."""
+    return engine_of(cap.tier).check_capacity(
+        cap.tier,
+        cap.facts,
+        cap.gpu,
+        cap.gpus_per_node,
+        cap.memory,
+        min_full_length_requests=min_full_length_requests,
+    )

@@ -210,16 +210,21 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
 
 
 def node_pools(
-    cfg: PlatformConfig, *, parent: pulumi.Resource, platform: str = naming.DEFAULT_PLATFORM
+    cfg: PlatformConfig,
+    *,
+    parent: pulumi.Resource,
+    platform: str = naming.DEFAULT_PLATFORM,
+    subnet_ids: pulumi.Input[Sequence[str]] | None = None,
 ) -> tuple[dict[str, GpuNodePool], NvidiaDevicePlugin | None]:
     """A `GpuNodePool` per configured pool under `parent` (`<platform>-pool-<pool>`), and
     the device plugin unless the cluster has the GPU operator or every pool runs
-    Bottlerocket. The "tgi" platform's pools keep the URNs they had as `pool-<pool>`."""
+    Bottlerocket. The "tgi" platform's pools keep the URNs they had as `pool-<pool>`.
+    `subnet_ids`: managed pools' subnets (a created cluster's; default: looked up)."""
     legacy = platform == naming.DEFAULT_PLATFORM
     pools = {
         p.name: GpuNodePool(
             f"{platform}-pool-{p.name}",
-            gpu_node_pool_args(cfg, p, platform),
+            gpu_node_pool_args(cfg, p, platform, subnet_ids),
             pulumi.ResourceOptions(parent=parent),
             renamed_from=f"pool-{p.name}" if legacy else None,
         )

@@ -16,6 +16,7 @@ from tgi_infra.component_args import (
     TgiTierArgs,
     validated_platform,
 )
+from tgi_infra.components.addons import AddonNetwork, AddonWiring, PlatformAddons
 from tgi_infra.components.gateway import TenantGateway
 from tgi_infra.components.kube import register_object, register_objects
 from tgi_infra.components.nodepools import GpuNodePool, node_pools
@@ -36,7 +37,8 @@ class TgiPlatform(pulumi.ComponentResource):
     `ConfigInvalid` (each problem naming its field) before registering anything. Every
     child and Kubernetes object is named from `name`, so two platforms fit in one stack
     and on one cluster. Pass the kubernetes (and AWS) providers through `opts.providers`.
-    `hf_token` and `tenant_keys` (tenant name to API key) are Pulumi secrets.
+    `hf_token` and `tenant_keys` (tenant name to API key) are Pulumi secrets. `network`
+    places the add-ons' AWS parts (default: looked up from the existing cluster).
     """
 
     namespace: pulumi.Output[str]
@@ -53,13 +55,19 @@ class TgiPlatform(pulumi.ComponentResource):
         *,
         hf_token: pulumi.Input[str] | None = None,
         tenant_keys: Mapping[str, pulumi.Input[str]] | None = None,
+        network: AddonNetwork | None = None,
     ) -> None:
         report = validated_platform(config, tenant_keys or {})
         for problem in report.warnings:
             pulumi.log.warn(str(problem))
+        # Every descendant waits for the release of its controller (components/addons.py).
+        self._wiring = AddonWiring()
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(transformations=[self._wiring])
+        )
         super().__init__("tgi-infra:platform:TgiPlatform", name, None, opts)
         with naming.platform(name):
-            self._build(name, report.config, report.capacity, hf_token, tenant_keys or {})
+            self._build(name, report.config, report.capacity, hf_token, tenant_keys or {}, network)
 
     def _build(
         self,
@@ -68,8 +76,18 @@ class TgiPlatform(pulumi.ComponentResource):
         capacity: Mapping[str, Any],
         hf_token: pulumi.Input[str] | None,
         tenant_keys: Mapping[str, pulumi.Input[str]],
+        network: AddonNetwork | None = None,
     ) -> None:
-        self.pools, device_plugin = node_pools(cfg, parent=self, platform=name)
+        self.addons = PlatformAddons(
+            f"{name}-addons",
+            cfg,
+            {n: cap.facts.weight_bytes for n, cap in capacity.items()},
+            network=network,
+            wiring=self._wiring,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        subnets = list(network.subnet_ids) if network and network.cluster else None
+        self.pools, device_plugin = node_pools(cfg, parent=self, platform=name, subnet_ids=subnets)
         ns = register_object(namespace(cfg), pulumi.ResourceOptions(parent=self))
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         token_secret: list[pulumi.Resource] = []

@@ -8,20 +8,15 @@ need model facts live in ``tgi_infra.checks`` so that every problem is reported 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints
 
-from tgi_infra.engines import EngineName
+from tgi_infra.config.addons import AddonsConfig, ClusterCreateSettings
+from tgi_infra.config.base import DnsLabel, Model
+from tgi_infra.engines import DEFAULT_VERSIONS, EngineName
 
-DEFAULT_TGI_VERSION = "3.3.6"
-
-DnsLabel = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"),
-]
-"""A lowercase DNS label short enough to prefix Kubernetes object names (≤ 40 chars)."""
+DEFAULT_TGI_VERSION = DEFAULT_VERSIONS["tgi"]
 
 # TGI's launcher enums (launcher/src/main.rs): Quantization, Dtype, KVCacheDtype.
 Quantize = Literal[
@@ -38,29 +33,27 @@ Quantize = Literal[
 ]
 Dtype = Literal["float16", "bfloat16"]
 KvCacheDtype = Literal["fp8_e4m3fn", "fp8_e5m2"]
+# A tier's quantize / dtype / kvCacheDtype: legal values differ per engine and are checked
+# against the engine's own CLI (`<engine>-quantize-value` ...), so the field takes a token.
+EngineChoice = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+]
+EngineArgValue = bool | int | float | str | list[bool | int | float | str] | dict[str, Any]
 MAX_REPLICAS = 500
 MAX_NODES = 1000  # above any EKS node group or Karpenter pool this library sizes
 MAX_TOKENS = 10_000_000  # above any context length a GPU holds
 PINNED_REVISION = re.compile(r"^[0-9a-f]{40}$")
 
 
-class Model(BaseModel):
-    """Base for every config model: camelCase aliases, unknown keys rejected, strict types
-    (no `true` or `2.0` turned into an integer, no number into a string)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        strict=True,
-    )
-
-
 class ClusterConfig(Model):
-    """The existing EKS cluster the platform is deployed into."""
+    """The EKS cluster the platform is deployed into: an existing one, or one it creates."""
 
-    name: str = Field(min_length=1, description="Name of the existing EKS cluster.")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Name of the EKS cluster: looked up when `create` is false, the name of "
+        "the new cluster when it is true.",
+    )
     region: str = Field(
         pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. us-east-1."
     )
@@ -79,7 +72,18 @@ class ClusterConfig(Model):
     gpu_operator_installed: bool = Field(
         False,
         description="The NVIDIA GPU operator (or a device plugin) already runs on the "
-        "cluster; when false, the NVIDIA device plugin DaemonSet is deployed.",
+        "cluster; when false, the NVIDIA device plugin DaemonSet is deployed. Same as "
+        "`addons.nvidia.mode: existing`.",
+    )
+    create: bool = Field(
+        False,
+        description="Create the EKS cluster (control plane, VPC or given subnets, a system "
+        "node group for the controllers, access entries, the Pod Identity agent) instead of "
+        "looking up an existing one. Excludes `kubeconfigFromSecret`.",
+    )
+    settings: ClusterCreateSettings = Field(
+        ClusterCreateSettings(),
+        description="How a created cluster is built (only read when `create` is true).",
     )
 
 
@@ -279,67 +283,93 @@ class TierConfig(Model):
         description="Serving engine: tgi (default), vllm or sglang. Changing it is a model "
         "swap: a new Deployment becomes ready before the Service moves (blue/green).",
     )
-    image_version: str = Field(
-        DEFAULT_TGI_VERSION,
+    image_version: str | None = Field(
+        None,
         pattern=r"^([0-9A-Za-z][0-9A-Za-z._-]*|sha256:[0-9a-f]{64})$",
-        description="TGI image tag (e.g. 3.3.6), or sha256:<digest> to pin by digest.",
+        description="The engine's image version: a release (tgi 3.3.7, vllm 0.34.0, sglang "
+        "0.5.23, optionally with the image's variant suffix, e.g. 0.5.23-cu130) or "
+        "sha256:<digest> to pin by digest. Unset: the engine's pinned release "
+        "(`tgi_infra.engines.DEFAULT_VERSIONS`).",
+    )
+    engine_args: dict[str, EngineArgValue] = Field(
+        default_factory=dict,
+        description="Engine-only flags, keyed as the engine's CLI spells them without the "
+        "leading `--` (vllm `enable-prefix-caching: false`, sglang `schedule-policy: lpm`, "
+        "tgi `max-waiting-tokens: 20`). Each key must be a flag of the tier's engine at its "
+        "pinned version, with a value of the flag's type (true/false for switches); flags "
+        "the platform sets from tier fields, and credential flags, are refused.",
     )
     num_shard: int = Field(
         1,
         ge=1,
         le=8,
-        description="GPUs per replica, tensor parallel (TGI `--num-shard`; the pod requests "
-        "as many nvidia.com/gpu and gets a memory-backed /dev/shm). At most the GPUs of "
-        "one node; 1 with quantize exl2.",
+        description="GPUs per replica (tensor parallel). tgi: NUM_SHARD; vllm: "
+        "--tensor-parallel-size; sglang: --tp-size. The pod requests as many nvidia.com/gpu "
+        "and gets a memory-backed /dev/shm. At most the GPUs of one node; must divide the "
+        "attention heads; 1 with tgi quantize exl2.",
     )
-    quantize: Quantize | None = Field(
+    quantize: EngineChoice | None = Field(
         None,
-        description="Weight quantization (TGI `--quantize`). Excludes dtype, except the "
-        "bitsandbytes methods; exl2 excludes numShard > 1. Unset: the checkpoint's own.",
+        description="Weight quantization, in the engine's own vocabulary. tgi: QUANTIZE "
+        "(awq, gptq, fp8, eetq, bitsandbytes-nf4...); vllm: --quantization (awq, gptq, fp8, "
+        "compressed-tensors...); sglang: --quantization (awq, gptq, fp8, w8a8_fp8...). On tgi "
+        "it excludes dtype (but bitsandbytes*), and exl2 excludes numShard > 1. Unset: what "
+        "the checkpoint's quantization_config says.",
     )
-    dtype: Dtype | None = Field(
+    dtype: EngineChoice | None = Field(
         None,
-        description="Compute dtype of the weights (TGI `--dtype`); default the "
-        "checkpoint's torch_dtype. Excludes quantize (other than bitsandbytes*).",
+        description="Activation/weight dtype. tgi: DTYPE (float16, bfloat16; excludes "
+        "quantize other than bitsandbytes*); vllm and sglang: --dtype (auto, half, float16, "
+        "bfloat16, float, float32). Unset: the checkpoint's torch_dtype.",
     )
-    kv_cache_dtype: KvCacheDtype | None = Field(
+    kv_cache_dtype: EngineChoice | None = Field(
         None,
-        description="KV cache dtype (TGI `--kv-cache-dtype`): fp8 halves the KV bytes per "
-        "token (more concurrent tokens); default the weights' dtype.",
+        description="KV cache dtype. tgi: KV_CACHE_DTYPE (fp8_e4m3fn, fp8_e5m2); vllm: "
+        "--kv-cache-dtype (auto, fp8, fp8_e4m3, fp8_e5m2...); sglang: --kv-cache-dtype "
+        "(auto, fp8_e4m3, fp8_e5m2...). Unset: the model's dtype.",
     )
     max_input_tokens: int = Field(
         ge=1,
         le=MAX_TOKENS,
-        description="Tokens, longest prompt accepted (TGI `--max-input-tokens`); must be "
-        "below maxTotalTokens and, without prefill chunking, at most maxBatchPrefillTokens.",
+        description="Longest prompt, in tokens. tgi: MAX_INPUT_TOKENS (longer prompts get a "
+        "422). vllm and sglang have no such limit (a prompt may use all of maxTotalTokens "
+        "but one); the platform still checks it is below maxTotalTokens and sizes the "
+        "prefill batch from it.",
     )
     max_total_tokens: int = Field(
         ge=2,
         le=MAX_TOKENS,
-        description="Tokens, prompt plus generated, per request (TGI `--max-total-tokens`); "
-        "at most the model's context (maxPositionEmbeddings) and the KV capacity the "
-        "memory plan predicts.",
+        description="Longest request, prompt plus generated tokens. tgi: MAX_TOTAL_TOKENS; "
+        "vllm: --max-model-len; sglang: --context-length (not sglang's --max-total-tokens, "
+        "which is the KV pool size).",
     )
     max_batch_prefill_tokens: int | None = Field(
         None,
         ge=1,
         le=MAX_TOKENS,
-        description="Defaults to maxInputTokens + 50 (TGI 2.x's default). Always passed "
-        "to TGI, so the plan and the pods agree.",
+        description="Tokens prefilled in one forward pass. Defaults to maxInputTokens + 50 "
+        "(TGI 2.x's default) and is always passed, so the plan and the pods agree. tgi: "
+        "MAX_BATCH_PREFILL_TOKENS; vllm: --max-num-batched-tokens (chunked prefill, on by "
+        "default, splits longer prompts); sglang: --max-prefill-tokens.",
     )
     max_concurrent_requests: int = Field(
         128,
         ge=1,
         le=100_000,
-        description="Requests in flight per replica before new ones get 429 overloaded "
-        "(TGI `--max-concurrent-requests`).",
+        description="tgi: MAX_CONCURRENT_REQUESTS, requests in flight (queued + running) "
+        "before TGI answers 429. vllm: --max-num-seqs and sglang: --max-running-requests, "
+        "requests in the running batch (the rest wait in the engine's queue, unbounded).",
     )
     cuda_memory_fraction: float = Field(
         1.0,
         gt=0,
         le=1,
-        description="Fraction (0-1] of each GPU's memory the server may use "
-        "(TGI `CUDA_MEMORY_FRACTION`); the memory plan uses the same fraction.",
+        description="Share of each GPU's memory the engine may use. tgi: "
+        "CUDA_MEMORY_FRACTION (1.0, TGI's default; it keeps 10% wiggle room itself). vllm: "
+        "--gpu-memory-utilization and sglang: --mem-fraction-static, passed only when set in "
+        "the stack; unset, they keep the engine's own startup default (vllm: 1.0 with its "
+        "extensible KV cache sized from measured memory, else 0.92; sglang: derived from "
+        "the GPU's memory, the chunked prefill size and CUDA graph sizes).",
     )
     run_as_user: int | None = Field(
         None,
@@ -350,8 +380,9 @@ class TierConfig(Model):
     )
     trust_remote_code: bool = Field(
         False,
-        description="Run the model repo's own modeling code (TGI `--trust-remote-code`); "
-        "needs a pinned revision (a 40-hex sha) to pass the checks.",
+        description="Run the model repo's own code. tgi: TRUST_REMOTE_CODE; vllm and sglang: "
+        "--trust-remote-code. Needs a pinned revision (a 40-hex sha) to pass the "
+        "checks.",
     )
     replicas: ReplicasConfig = Field(
         ReplicasConfig(), description="Replica range of the tier's Deployment."
@@ -394,6 +425,16 @@ class TierConfig(Model):
         "(docs/capacity.md); `tgi-infra bench-report` compares its results with the plan. "
         "Unset: no Job.",
     )
+
+    @property
+    def engine_version(self) -> str:
+        """imageVersion, or the engine's pinned release when unset."""
+        return self.image_version or DEFAULT_VERSIONS[self.engine]
+
+    @property
+    def memory_fraction_set(self) -> bool:
+        """cudaMemoryFraction given in the stack (not the default)."""
+        return "cuda_memory_fraction" in self.model_fields_set
 
     @property
     def effective_max_batch_prefill_tokens(self) -> int:
@@ -506,9 +547,7 @@ class ObservabilityConfig(Model):
         description="Prometheus query URL for KEDA's trigger.",
     )
     otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces.")
-    dashboard: DashboardConfig = Field(
-        DashboardConfig(), description="The Grafana dashboard."
-    )
+    dashboard: DashboardConfig = Field(DashboardConfig(), description="The Grafana dashboard.")
     scrape_interval: str = Field(
         "15s", pattern=r"^[1-9][0-9]*(s|m)$", description="How often Prometheus scrapes TGI."
     )
@@ -548,6 +587,15 @@ class CacheConfig(Model):
         description="Volume size as a multiple of the checkpoint's size (room for the "
         "tokenizer, config and download temp files); a tier's cacheSizeGib overrides it.",
     )
+    download_image: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._/-]*(:[0-9A-Za-z._-]+)?(@sha256:[0-9a-f]{64})?$",
+        description="Image of the download Job: any image with python3 and huggingface_hub "
+        ">= 0.23 (e.g. one you build FROM python:3.12-slim with `pip install "
+        "huggingface_hub==2.4.0`, pinned by digest), so the Job needs no PyPI access. "
+        "Unset: the tier engine's own pinned image, which ships huggingface_hub and is "
+        "pulled for the pods anyway.",
+    )
     retain_on_delete: bool = Field(
         True,
         description="Keep weight PersistentVolumeClaims on the cluster when Pulumi deletes "
@@ -574,7 +622,9 @@ class PlatformConfig(Model):
         description="Stricter checks and policy levels in prod (e.g. an unpinned revision is "
         "an error); tag `tgi-infra/environment` on AWS resources.",
     )
-    cluster: ClusterConfig = Field(description="The existing EKS cluster and namespaces.")
+    cluster: ClusterConfig = Field(
+        description="The EKS cluster (existing, or created with `create`) and namespaces."
+    )
     node_pools: list[NodePoolConfig] = Field(min_length=1, description="GPU node pools.")
     tiers: list[TierConfig] = Field(min_length=1, description="Model tiers, one Deployment each.")
     tenants: list[TenantConfig] = Field(
@@ -586,6 +636,11 @@ class PlatformConfig(Model):
     )
     cache: CacheConfig = Field(CacheConfig(), description="The weight cache.")
     capacity: CapacityConfig = Field(CapacityConfig(), description="Planning thresholds.")
+    addons: AddonsConfig = Field(
+        AddonsConfig(),
+        description="The controllers the platform's objects need, one entry each, "
+        "`mode: install | existing | off` (default existing: relied on, not installed).",
+    )
     usage_stats: Literal["on", "off", "no-stack"] = Field(
         "off", description="TGI's usage statistics (USAGE_STATS); off for air-gapped clusters."
     )

@@ -1,18 +1,22 @@
 """The weight cache: a volume per model version (or one shared), filled by a download Job.
 
-The Job runs TGI's own `text-generation-server download-weights` at the pinned revision
-with the HF token, so the cache layout is exactly what TGI reads with HF_HUB_OFFLINE=1.
-It is idempotent (a marker per model hash), and fails loudly, naming the model, when the
-Hub refuses (gated model without access, revoked token, unknown revision).
+The Job runs `engines/download_snapshot.py` (huggingface_hub's `snapshot_download` at the
+pinned revision, with the HF token) restricted to the files the tier's engine loads:
+config, tokenizer, generation config and its weight format. The cache is the hub layout
+every engine reads with HF_HUB_OFFLINE=1. It is idempotent (a marker per model hash), and
+fails loudly, naming the model, when the Hub refuses (gated model without access, revoked
+token, unknown revision) or the snapshot lacks config, tokenizer or weights.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from tgi_infra import naming
 from tgi_infra.capacity.timing import download_seconds
 from tgi_infra.config.models import CacheConfig, TierConfig
+from tgi_infra.engines import download_snapshot, engine_of
 from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
 from tgi_infra.manifests.serving import (
     DATA_DIR,
@@ -30,24 +34,18 @@ from tgi_infra.manifests.serving import (
 GIB = 2**30
 MIN_CACHE_GIB = 10
 
-DOWNLOAD_SCRIPT = """\
-set -eu
-marker="$HF_HOME/.tgi-infra/$MODEL_HASH.complete"
-if [ -f "$marker" ]; then
-  echo "tgi-infra: cache hit for $MODEL_ID@$REVISION"
-  exit 0
-fi
-mkdir -p "$HF_HOME/.tgi-infra"
-if ! text-generation-server download-weights "$MODEL_ID" --revision "$REVISION"; then
-  echo "tgi-infra: download of $MODEL_ID@$REVISION refused or failed." >&2
-  echo "tgi-infra: a 401/403 above means the HF token (secret $HF_TOKEN_SECRET) is missing," >&2
-  echo "tgi-infra: revoked, or has no access to this gated model: request access on the" >&2
-  echo "tgi-infra: model page or rotate tgi-infra:hfToken. A 404 means the revision is wrong." >&2
-  exit 1
-fi
-touch "$marker"
-echo "tgi-infra: cached $MODEL_ID@$REVISION"
-"""
+DOWNLOAD_SCRIPT = Path(download_snapshot.__file__).read_text()
+
+
+def download_image(tier: TierConfig, cache: CacheConfig) -> str:
+    """cache.downloadImage, or the tier engine's pinned image (it ships huggingface_hub)."""
+    return cache.download_image or image(tier)
+
+
+def _download_image_skips(tier: TierConfig, cache: CacheConfig) -> tuple[str, ...]:
+    if cache.download_image:
+        return () if "@sha256:" in cache.download_image else ("CKV_K8S_43",)
+    return image_skips(tier)
 
 
 def cache_size_gib(weight_bytes: int, cache: CacheConfig, override_gib: int | None = None) -> int:
@@ -119,6 +117,8 @@ def download_job(
         {"name": "MODEL_ID", "value": tier.model_id},
         {"name": "REVISION", "value": tier.revision},
         {"name": "MODEL_HASH", "value": naming.model_hash(tier)},
+        {"name": "ALLOW_PATTERNS", "value": ",".join(engine_of(tier).download_patterns())},
+        {"name": "WEIGHT_PATTERNS", "value": ",".join(engine_of(tier).weight_patterns)},
         {"name": "HF_HOME", "value": DATA_DIR},
         {"name": "HOME", "value": "/tmp"},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
@@ -139,7 +139,7 @@ def download_job(
                 LOGICAL_NAME: f"{naming.tier_base(tier.name)}-download",
                 PULUMI_TIMEOUT: str(deadline + 300),
                 **skip_annotations(
-                    *image_skips(tier),
+                    *_download_image_skips(tier, cache),
                     "CKV_K8S_11",
                     "CKV_K8S_15",
                     "CKV_K8S_35",
@@ -160,9 +160,10 @@ def download_job(
                     "containers": [
                         {
                             "name": "download",
-                            "image": image(tier),
+                            "image": download_image(tier, cache),
                             "imagePullPolicy": "IfNotPresent",
-                            "command": ["/bin/sh", "-c", DOWNLOAD_SCRIPT],
+                            # The engine images' entrypoints are their servers.
+                            "command": ["python3", "-c", DOWNLOAD_SCRIPT],
                             "env": env,
                             "resources": {
                                 "requests": {"cpu": "1", "memory": "4Gi"},

@@ -281,7 +281,8 @@ def device_plugin_pools(cfg: PlatformConfig) -> list[str]:
     """Pools whose nodes need the device plugin DaemonSet: AL2023 NVIDIA AMIs ship the
     driver but not the plugin; Bottlerocket NVIDIA ships both; the GPU operator brings its
     own."""
-    if cfg.cluster.gpu_operator_installed:
+    nvidia = (cfg.addons.nvidia.mode, cfg.addons.nvidia.kind)
+    if cfg.cluster.gpu_operator_installed or nvidia != ("install", "device-plugin"):
         return []
     return [p.name for p in cfg.node_pools if not is_bottlerocket(p)]
 

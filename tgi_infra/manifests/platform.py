@@ -54,7 +54,10 @@ def tier_context(
         usage_stats=cfg.usage_stats,
         hf_token_secret=naming.hf_token_secret_name() if has_hf_token else None,
         autoscaled=is_autoscaled(cfg, tier),
-        extra_env=tuple(tracing_env(cfg, tier)),
+        # TGI takes its tracing settings as env (observability.tracing_env); the other
+        # engines as flags, rendered by their plug-in from the endpoint.
+        extra_env=tuple(tracing_env(cfg, tier)) if tier.engine == "tgi" else (),
+        otlp_endpoint=None if tier.engine == "tgi" else cfg.observability.otlp_endpoint,
         pod_annotations={**scrape_annotations(cfg, tier), **(pod_annotations or {})},
         node_selector=node_selector,
         tolerations=tuple(tolerations),

@@ -1,7 +1,10 @@
-"""One TGI tier as Kubernetes objects: ServiceAccount, Deployment, router Service, PDB.
+"""One tier as Kubernetes objects: ServiceAccount, Deployment, router Service, PDB.
+
+The container (image, command, args, env, port, probes) comes from the tier's engine
+plug-in (`tgi_infra.engines`); nothing here names an engine's flag.
 
 Blue/green model swaps: the Deployment is named and labelled by `naming.model_hash`
-(model, revision, quantization). A swap renders a Deployment with a new name; the
+(model, revision, quantization, engine). A swap renders a Deployment with a new name; the
 component creates it and waits for it to be ready before the Service's selector moves to
 the new hash, and the old Deployment is deleted last.
 """
@@ -20,11 +23,11 @@ from tgi_infra.capacity.node_fit import (
 )
 from tgi_infra.capacity.timing import pod_startup_seconds
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
+from tgi_infra.engines import engine_of
+from tgi_infra.engines.base import DATA_DIR, GRACEFUL_SHUTDOWN_SECONDS, ServingContext
 from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
 
-TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference"
-DATA_DIR = "/data"
-TGI_GRACEFUL_SHUTDOWN_SECONDS = 90
+TGI_GRACEFUL_SHUTDOWN_SECONDS = GRACEFUL_SHUTDOWN_SECONDS
 PROBE_PERIOD_SECONDS = 10
 SHM_SIZE = "1Gi"
 LOGICAL_NAME = "pulumi.tgi-infra/logical-name"
@@ -54,46 +57,39 @@ class TierContext:
     pod_annotations: dict[str, str] = field(default_factory=dict)
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: tuple[K8s, ...] = ()
+    otlp_endpoint: str | None = None  # engines that take it as a flag (not TGI's env)
 
 
 def image(tier: TierConfig) -> str:
-    """By tag (`3.3.6`) or, when imageVersion is `sha256:<digest>`, by digest."""
-    separator = "@" if tier.image_version.startswith("sha256:") else ":"
-    return f"{TGI_IMAGE}{separator}{tier.image_version}"
+    """The engine's image by tag, or by digest when imageVersion is `sha256:<digest>`."""
+    return engine_of(tier).image(tier)
 
 
 def image_skips(tier: TierConfig) -> tuple[str, ...]:
-    return () if tier.image_version.startswith("sha256:") else ("CKV_K8S_43",)
+    return () if tier.engine_version.startswith("sha256:") else ("CKV_K8S_43",)
 
 
-def tgi_env(ctx: TierContext) -> list[K8s]:
-    """Every launcher flag from the tier, as the env vars TGI's launcher reads."""
-    tier = ctx.tier
-    values: dict[str, str | None] = {
-        "MODEL_ID": tier.model_id,
-        "REVISION": tier.revision,
-        "NUM_SHARD": str(tier.num_shard),
-        "QUANTIZE": tier.quantize,
-        "DTYPE": tier.dtype,
-        "KV_CACHE_DTYPE": tier.kv_cache_dtype,
-        "MAX_INPUT_TOKENS": str(tier.max_input_tokens),
-        "MAX_TOTAL_TOKENS": str(tier.max_total_tokens),
-        "MAX_BATCH_PREFILL_TOKENS": str(tier.effective_max_batch_prefill_tokens),
-        "MAX_CONCURRENT_REQUESTS": str(tier.max_concurrent_requests),
-        "CUDA_MEMORY_FRACTION": str(tier.cuda_memory_fraction),
-        "TRUST_REMOTE_CODE": "true" if tier.trust_remote_code else None,
-        "HOSTNAME": "0.0.0.0",
-        "PORT": str(naming.TGI_PORT),
-        "HF_HOME": DATA_DIR,
-        "HF_HUB_OFFLINE": "1",
-        "USAGE_STATS": ctx.usage_stats,
-        "JSON_OUTPUT": "true",
-        "HOME": "/tmp",
-    }
-    env: list[K8s] = [{"name": k, "value": v} for k, v in values.items() if v is not None]
+def server_container(ctx: TierContext) -> K8s:
+    """name, image, command, args and env of the tier's engine container."""
+    engine = engine_of(ctx.tier)
+    spec = engine.container(
+        ctx.tier,
+        ServingContext(
+            usage_stats=ctx.usage_stats,
+            otlp_endpoint=ctx.otlp_endpoint,
+            service_name=naming.service_name(ctx.tier.name),
+        ),
+    )
+    env: list[K8s] = [{"name": k, "value": v} for k, v in spec.env]
     if ctx.hf_token_secret:
         env.append(secret_env("HF_TOKEN", ctx.hf_token_secret))
-    return env + list(ctx.extra_env)
+    out: K8s = {"name": engine.name, "image": image(ctx.tier), "imagePullPolicy": "IfNotPresent"}
+    if spec.command is not None:
+        out["command"] = list(spec.command)
+    if spec.args:
+        out["args"] = list(spec.args)
+    out["env"] = env + list(ctx.extra_env)
+    return out
 
 
 def secret_env(name: str, secret: str, key: str = "token") -> K8s:
@@ -132,23 +128,27 @@ def probes(ctx: TierContext) -> K8s:
 
     Liveness only starts once startup succeeded, so a pod is never killed mid-load.
     """
-    health = {"httpGet": {"path": "/health", "port": naming.TGI_PORT_NAME}}
+    paths = engine_of(ctx.tier).probe
+
+    def get(path: str) -> K8s:
+        return {"httpGet": {"path": path, "port": naming.TGI_PORT_NAME}}
+
     budget = pod_startup_seconds(ctx.weight_bytes // ctx.tier.num_shard)
     return {
         "startupProbe": {
-            **health,
+            **get(paths.startup),
             "periodSeconds": PROBE_PERIOD_SECONDS,
             "timeoutSeconds": 5,
             "failureThreshold": math.ceil(budget / PROBE_PERIOD_SECONDS),
         },
         "readinessProbe": {
-            **health,
+            **get(paths.readiness),
             "periodSeconds": PROBE_PERIOD_SECONDS,
             "timeoutSeconds": 5,
             "failureThreshold": 3,
         },
         "livenessProbe": {
-            **health,
+            **get(paths.liveness),
             "periodSeconds": 30,
             "timeoutSeconds": 10,
             "failureThreshold": 6,
@@ -186,17 +186,13 @@ def deployment(ctx: TierContext) -> K8s:
     gpus = str(tier.num_shard)
     vols, mounts = volumes(ctx)
     pod_labels = {
-        **naming.labels("server", instance=tier.name, tier=tier.name),
+        **naming.labels("server", instance=tier.name, tier=tier.name, engine=tier.engine),
         **naming.version_selector(tier),
     }
+    port = engine_of(tier).port
     container = {
-        "name": "tgi",
-        "image": image(tier),
-        "imagePullPolicy": "IfNotPresent",
-        "env": tgi_env(ctx),
-        "ports": [
-            {"name": naming.TGI_PORT_NAME, "containerPort": naming.TGI_PORT, "protocol": "TCP"}
-        ],
+        **server_container(ctx),
+        "ports": [{"name": naming.TGI_PORT_NAME, "containerPort": port, "protocol": "TCP"}],
         "resources": {
             "requests": {
                 "cpu": cpu,
@@ -244,8 +240,12 @@ def deployment(ctx: TierContext) -> K8s:
                 "spec": {
                     "serviceAccountName": naming.service_account_name(tier.name),
                     "automountServiceAccountToken": False,
+                    # No `<SERVICE>_PORT` env from the namespace's Services: a Service named
+                    # vllm or sglang would inject VLLM_PORT / SGLANG_PORT (tcp://...), which
+                    # those engines read as their own settings.
                     "enableServiceLinks": False,
-                    "terminationGracePeriodSeconds": TGI_GRACEFUL_SHUTDOWN_SECONDS + 30,
+                    "terminationGracePeriodSeconds": engine_of(tier).graceful_shutdown_seconds
+                    + 30,
                     "securityContext": pod_security(tier.run_as_user),
                     "nodeSelector": dict(ctx.node_selector),
                     "tolerations": list(ctx.tolerations),
@@ -274,7 +274,9 @@ def service(ctx: TierContext) -> K8s:
         "metadata": {
             "name": naming.service_name(tier.name),
             "namespace": ctx.namespace,
-            "labels": naming.labels("router", instance=tier.name, tier=tier.name),
+            "labels": naming.labels(
+                "router", instance=tier.name, tier=tier.name, engine=tier.engine
+            ),
         },
         "spec": {
             "type": "ClusterIP",
@@ -334,7 +336,7 @@ def network_policy(ctx: TierContext) -> K8s:
         for ns in sorted({ctx.gateway_namespace, ctx.monitoring_namespace})
     ]
     egress: list[K8s] = [dns_egress()]
-    otlp_port = _otlp_port(ctx.extra_env)
+    otlp_port = _otlp_port(ctx.extra_env, ctx.otlp_endpoint)
     if otlp_port:
         egress.append({"ports": [{"protocol": "TCP", "port": otlp_port}]})
     return {
@@ -348,7 +350,9 @@ def network_policy(ctx: TierContext) -> K8s:
         "spec": {
             "podSelector": {"matchLabels": naming.tier_selector(tier.name)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": ns_from, "ports": [{"protocol": "TCP", "port": naming.TGI_PORT}]}],
+            "ingress": [
+                {"from": ns_from, "ports": [{"protocol": "TCP", "port": engine_of(tier).port}]}
+            ],
             "egress": egress,
         },
     }
@@ -368,8 +372,10 @@ def dns_egress() -> K8s:
     }
 
 
-def _otlp_port(env: tuple[K8s, ...]) -> int | None:
-    endpoint = next((e.get("value") for e in env if e.get("name") == "OTLP_ENDPOINT"), None)
+def _otlp_port(env: tuple[K8s, ...], endpoint: str | None = None) -> int | None:
+    endpoint = endpoint or next(
+        (e.get("value") for e in env if e.get("name") == "OTLP_ENDPOINT"), None
+    )
     if not endpoint:
         return None
     tail = str(endpoint).rstrip("/").rsplit(":", 1)[-1]

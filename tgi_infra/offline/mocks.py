@@ -174,3 +174,53 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.calls.append((args.token, dict(args.args)))
         answer = CALL_RESULTS.get(args.token)
         return answer(dict(args.args)) if answer else {}
+
+
+# Add-ons (components/addons.py): VPC lookup, queue, file system.
+CALL_RESULTS.update(
+    {
+        "aws:ec2/getVpc:getVpc": lambda args: {
+            "id": args.get("id") or "vpc-0mock",
+            "cidrBlock": "10.0.0.0/16",
+            "arn": f"arn:aws:ec2:us-east-1:123456789012:vpc/{args.get('id')}",
+        },
+    }
+)
+RESOURCE_OUTPUTS.update(
+    {
+        "aws:sqs/queue:Queue": lambda i, n: {
+            "arn": f"arn:aws:sqs:us-east-1:123456789012:{i.get('name', n)}",
+            "url": f"https://sqs.us-east-1.amazonaws.com/123456789012/{i.get('name', n)}",
+        },
+        "aws:efs/fileSystem:FileSystem": lambda i, n: {"id": f"fs-{fake_hex(n, length=8)}"},
+        "aws:cloudwatch/eventRule:EventRule": lambda i, n: {"name": n},
+        "aws:ec2/securityGroup:SecurityGroup": lambda i, n: {"id": f"sg-{fake_hex(n, length=8)}"},
+    }
+)
+CALL_RESULTS.update(
+    {
+        "aws:index/getAvailabilityZones:getAvailabilityZones": lambda args: {
+            "names": ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"],
+            "zoneIds": ["use1-az1", "use1-az2", "use1-az4", "use1-az6"],
+            "id": "us-east-1",
+        },
+        "aws:ec2/getSubnet:getSubnet": lambda args: {
+            "id": args.get("id"),
+            "vpcId": "vpc-0mock",
+            "cidrBlock": "10.0.128.0/19",
+        },
+    }
+)
+# A created cluster (components/cluster.py EksCluster).
+RESOURCE_OUTPUTS.update(
+    {
+        "aws:eks/cluster:Cluster": lambda i, n: {
+            "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{i.get('name', n)}",
+            "endpoint": f"https://{fake_hex('eks', n)}.gr7.us-east-1.eks.amazonaws.com",
+            "certificateAuthority": {"data": "LS0tLS1CRUdJTi1NT0NLLUNB"},
+            "vpcConfig": {**(i.get("vpcConfig") or {}), "clusterSecurityGroupId": "sg-0cluster"},
+        },
+        "aws:ec2/vpc:Vpc": lambda i, n: {"id": f"vpc-{fake_hex(n, length=8)}"},
+        "aws:ec2/subnet:Subnet": lambda i, n: {"id": f"subnet-{fake_hex(n, length=8)}"},
+    }
+)

@@ -39,8 +39,9 @@ class PolicySpec:
 POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(
         "tgi-token-limits",
-        "Every TGI container sets MAX_INPUT_TOKENS and MAX_TOTAL_TOKENS, input below total, "
-        "both at or under the environment's caps.",
+        "Every engine server sets its request length at or under the environment's caps: "
+        "TGI MAX_INPUT_TOKENS and MAX_TOTAL_TOKENS (input below total), vLLM "
+        "--max-model-len, SGLang --context-length.",
         "Unset, TGI sizes requests and its KV cache for the model's full context (often 128k "
         "tokens): fewer concurrent requests, OOMs at warmup, and one tenant's huge prompt "
         "stalls everyone. The caps bound prompt cost and time to first token per environment.",
@@ -68,7 +69,8 @@ POLICIES: tuple[PolicySpec, ...] = (
     ),
     PolicySpec(
         "tgi-revision-pinned",
-        "TGI's model revision (REVISION) is a 40-hex commit sha (mandatory in prod).",
+        "The model revision (TGI REVISION, vLLM/SGLang --revision) is a 40-hex commit sha "
+        "(mandatory in prod).",
         "A branch such as `main` moves: the next pod start loads whatever was pushed, with no "
         "review and no blue/green swap (the Deployment name hashes the revision).",
         "resource",
@@ -85,21 +87,23 @@ POLICIES: tuple[PolicySpec, ...] = (
     ),
     PolicySpec(
         "tgi-gpu-limit-matches-shards",
-        "Every TGI container has an nvidia.com/gpu limit equal to NUM_SHARD.",
+        "Every engine server has an nvidia.com/gpu limit equal to its shards (TGI NUM_SHARD, "
+        "vLLM --tensor-parallel-size, SGLang --tp-size).",
         "Fewer GPUs than shards and TGI fails at startup; more and the extra GPUs sit idle "
         "while no other pod can claim them; none and the pod may land on a CPU node.",
         "resource",
     ),
     PolicySpec(
         "tgi-shm-for-shards",
-        "Sharded TGI (NUM_SHARD > 1) mounts an emptyDir with medium Memory at /dev/shm.",
+        "A sharded server (any engine, more than one GPU) mounts an emptyDir with medium "
+        "Memory at /dev/shm.",
         "Tensor parallelism exchanges activations through NCCL over shared memory; the "
         "runtime's default 64 MiB /dev/shm makes it crash or fall back to slow paths.",
         "resource",
     ),
     PolicySpec(
         "tgi-startup-probe",
-        "Every TGI container has a startupProbe.",
+        "Every engine server (TGI, vLLM, SGLang) has a startupProbe.",
         "TGI refuses connections while it downloads, loads and warms up the model (minutes): "
         "without a startup probe, liveness kills it mid-load in a restart loop.",
         "resource",
@@ -115,7 +119,8 @@ POLICIES: tuple[PolicySpec, ...] = (
     ),
     PolicySpec(
         "tgi-trust-remote-code-pinned",
-        "TRUST_REMOTE_CODE only together with a pinned (40-hex) model revision.",
+        "Remote code (TGI TRUST_REMOTE_CODE, vLLM/SGLang --trust-remote-code) only together "
+        "with a pinned (40-hex) model revision.",
         "Remote code is arbitrary Python from the model repo running next to the GPU and the "
         "HF token; at a moving revision it is unreviewed code anyone with push access controls.",
         "resource",

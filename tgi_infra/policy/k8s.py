@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tgi_infra import naming
+from tgi_infra.engines import ENGINE_NAMES, get_engine
+from tgi_infra.engines.base import Engine
 
 TGI_IMAGE_REPOSITORY = "text-generation-inference"
 LAUNCHER = "text-generation-launcher"
@@ -195,6 +197,40 @@ def is_tgi_server(container: Mapping[str, Any]) -> bool:
         return False
     command = sequence(container.get("command"))
     return not command or str(command[0]).rsplit("/", 1)[-1] == LAUNCHER
+
+
+def server_engine(container: Mapping[str, Any]) -> Engine | None:
+    """The engine whose server this container runs (TGI, vLLM, SGLang), or None (the
+    download Job, sidecars, anything else)."""
+    image = container.get("image")
+    if not isinstance(image, str):
+        return None
+    command = [str(c) for c in sequence(container.get("command"))]
+    return next(
+        (e for e in map(get_engine, ENGINE_NAMES) if e.is_server(image, command)), None
+    )
+
+
+def is_server(container: Mapping[str, Any]) -> bool:
+    return server_engine(container) is not None
+
+
+def server_setting(container: Mapping[str, Any], engine: Engine, key: str) -> str | None:
+    """A neutral setting (`Engine.policy_settings`: max_total_tokens, num_shard, revision...)
+    as the engine's container carries it: its flag (or, for TGI, flag or env); None when
+    absent or when the engine has no such setting."""
+    name = engine.policy_settings.get(key)
+    if name is None:
+        return None
+    if not name.startswith("--"):
+        return launcher_setting(container, name)
+    args = [str(a) for a in sequence(container.get("args"))]
+    for i, arg in enumerate(args):
+        if arg == name:
+            return args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--") else ""
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def env_entries(container: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

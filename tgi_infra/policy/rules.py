@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from tgi_infra import naming
+from tgi_infra.engines.base import Engine
 from tgi_infra.policy.k8s import (
     PINNED_REVISION,
     as_int,
     containers,
     env_entries,
     gpu_limit,
-    is_tgi_image,
-    is_tgi_server,
     is_truthy,
     kind_of,
     labels_of,
@@ -30,6 +29,8 @@ from tgi_infra.policy.k8s import (
     parse_image,
     pod_spec,
     sequence,
+    server_engine,
+    server_setting,
 )
 
 Config = Mapping[str, Any]
@@ -66,51 +67,70 @@ def _tgi_servers(
     resource_type: str, props: Mapping[str, Any]
 ) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     """(pod spec, container) for every TGI server container of a workload."""
+    for spec, container, engine in _servers(resource_type, props):
+        if engine.name == "tgi":
+            yield spec, container
+
+
+def _servers(
+    resource_type: str, props: Mapping[str, Any]
+) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any], Engine]]:
+    """(pod spec, container, engine) for every engine server container (TGI, vLLM, SGLang)."""
     spec = _pods(resource_type, props)
     if spec is None:
         return
     for container in containers(spec):
-        if is_tgi_server(container):
-            yield spec, container
+        engine = server_engine(container)
+        if engine is not None:
+            yield spec, container, engine
 
 
 def _label(container: Mapping[str, Any]) -> str:
     return f"container {container.get('name', '?')}"
 
 
-def _revision(container: Mapping[str, Any]) -> str:
-    return launcher_setting(container, "REVISION") or "main"
+def _revision(container: Mapping[str, Any], engine: Engine) -> str:
+    return server_setting(container, engine, "revision") or "main"
+
+
+def _name(engine: Engine, key: str) -> str:
+    """The engine's own name of a neutral setting, for messages (MAX_TOTAL_TOKENS,
+    --max-model-len, --context-length)."""
+    return engine.policy_settings[key]
 
 
 def check_token_limits(resource_type: str, props: Mapping[str, Any], config: Config) -> list[str]:
-    """MAX_INPUT_TOKENS and MAX_TOTAL_TOKENS set, input < total, both under the caps."""
+    """Every engine server sets its request length (TGI MAX_TOTAL_TOKENS and
+    MAX_INPUT_TOKENS, vLLM --max-model-len, SGLang --context-length) under the caps."""
     cap_input = as_int(config.get("maxInputTokens")) or DEFAULT_MAX_INPUT_TOKENS
     cap_total = as_int(config.get("maxTotalTokens")) or DEFAULT_MAX_TOTAL_TOKENS
     out: list[str] = []
-    for _, c in _tgi_servers(resource_type, props):
+    for _, c, engine in _servers(resource_type, props):
         at = f"{where(resource_type, props)} {_label(c)}"
-        raw_input = launcher_setting(c, "MAX_INPUT_TOKENS") or launcher_setting(
-            c, "MAX_INPUT_LENGTH"
-        )
-        raw_total = launcher_setting(c, "MAX_TOTAL_TOKENS")
+        raw_input = server_setting(c, engine, "max_input_tokens")
+        if engine.name == "tgi":
+            raw_input = raw_input or launcher_setting(c, "MAX_INPUT_LENGTH")
+        raw_total = server_setting(c, engine, "max_total_tokens")
         max_input, max_total = as_int(raw_input), as_int(raw_total)
-        for name, raw, value, cap, key in (
-            ("MAX_INPUT_TOKENS", raw_input, max_input, cap_input, "maxInputTokens"),
-            ("MAX_TOTAL_TOKENS", raw_total, max_total, cap_total, "maxTotalTokens"),
-        ):
-            path = tier_path(props, key)
+        limits = [("max_total_tokens", raw_total, max_total, cap_total, "maxTotalTokens")]
+        if "max_input_tokens" in engine.policy_settings:
+            limits.insert(0, ("max_input_tokens", raw_input, max_input, cap_input,
+                              "maxInputTokens"))  # fmt: skip
+        for key, raw, value, cap, field in limits:
+            name = _name(engine, key)
+            path = tier_path(props, field)
             if value is None:
                 shown = "is not set" if raw is None else f"is {raw!r}, not a whole number"
                 out.append(
-                    f"{at}: {name} {shown}; TGI then derives it from the model's context "
-                    f"length (often 128k tokens) and sizes its KV cache for that. "
-                    f"Fix: set {path} (≤ {cap})."
+                    f"{at}: {name} {shown}; {engine.display_name} then derives it from the "
+                    "model's context length (often 128k tokens) and sizes its KV cache for "
+                    f"that. Fix: set {path} (≤ {cap})."
                 )
             elif value > cap:
                 out.append(
                     f"{at}: {name}={value} is above this environment's cap of {cap}. "
                     f"Fix: lower {path} to {cap} or less, or raise the pack's "
-                    f"`tgi-token-limits.{key}` for this environment."
+                    f"`tgi-token-limits.{field}` for this environment."
                 )
         if max_input is not None and max_total is not None and max_input >= max_total:
             out.append(
@@ -135,9 +155,11 @@ def check_image_pinned(resource_type: str, props: Mapping[str, Any], config: Con
         if ref.digest or (ref.tag and ref.tag != "latest"):
             continue
         shown = "no tag (that is `latest`)" if ref.tag is None else "the tag `latest`"
+        engine = server_engine(c)
         fix = (
-            f"set {tier_path(props, 'imageVersion')} to a release, e.g. 3.3.6"
-            if is_tgi_image(image)
+            f"set {tier_path(props, 'imageVersion')} to a release, e.g. "
+            f"{engine.default_version}, or unset it for the engine's pinned release"
+            if engine is not None
             else "pin a version tag or a @sha256 digest"
         )
         out.append(
@@ -151,14 +173,15 @@ def check_image_pinned(resource_type: str, props: Mapping[str, Any], config: Con
 def check_revision_pinned(
     resource_type: str, props: Mapping[str, Any], config: Config
 ) -> list[str]:
-    """The model revision (REVISION) is a 40-hex commit sha."""
+    """The model revision (TGI REVISION, vLLM and SGLang --revision) is a 40-hex sha."""
     out: list[str] = []
-    for _, c in _tgi_servers(resource_type, props):
-        revision = _revision(c)
+    for _, c, engine in _servers(resource_type, props):
+        revision = _revision(c, engine)
         if PINNED_REVISION.match(revision):
             continue
         out.append(
-            f"{where(resource_type, props)} {_label(c)}: REVISION={revision!r} is not a commit "
+            f"{where(resource_type, props)} {_label(c)}: {_name(engine, 'revision')}="
+            f"{revision!r} is not a commit "
             "sha; a push to the model repo changes what new pods load, with no review and no "
             f"blue/green swap. Fix: set {tier_path(props, 'revision')} to the 40-hex commit sha "
             "from the model's Hub page (Files → history)."
@@ -218,23 +241,26 @@ def check_hf_token_secret_ref(
 def check_gpu_limit_matches_shards(
     resource_type: str, props: Mapping[str, Any], config: Config
 ) -> list[str]:
-    """The nvidia.com/gpu limit is set and equals NUM_SHARD (one GPU per shard)."""
+    """The nvidia.com/gpu limit is set and equals the shards (TGI NUM_SHARD, vLLM
+    --tensor-parallel-size, SGLang --tp-size): one GPU per shard."""
     out: list[str] = []
-    for _, c in _tgi_servers(resource_type, props):
+    for _, c, engine in _servers(resource_type, props):
         at = f"{where(resource_type, props)} {_label(c)}"
         gpus = gpu_limit(c)
-        raw_shards = launcher_setting(c, "NUM_SHARD")
+        raw_shards = server_setting(c, engine, "num_shard")
         shards = as_int(raw_shards)
+        shard_name = _name(engine, "num_shard")
         if gpus is None:
             out.append(
                 f"{at}: no {naming.GPU_RESOURCE} limit; the pod may land on a node without a "
                 "GPU or share one with another pod. "
-                f"Fix: set resources.limits[{naming.GPU_RESOURCE}] to NUM_SHARD "
+                f"Fix: set resources.limits[{naming.GPU_RESOURCE}] to {shard_name} "
                 f"({tier_path(props, 'numShard')})."
             )
         elif raw_shards is not None and shards != gpus:
             out.append(
-                f"{at}: {naming.GPU_RESOURCE} limit {gpus} ≠ NUM_SHARD={raw_shards}; TGI "
+                f"{at}: {naming.GPU_RESOURCE} limit {gpus} ≠ {shard_name}={raw_shards}; "
+                f"{engine.display_name} "
                 + (
                     "fails to start with fewer GPUs than shards"
                     if shards is not None and shards > gpus
@@ -246,10 +272,10 @@ def check_gpu_limit_matches_shards(
 
 
 def check_shm_for_shards(resource_type: str, props: Mapping[str, Any], config: Config) -> list[str]:
-    """Sharded TGI (more than one GPU) mounts an in-memory emptyDir at /dev/shm."""
+    """A sharded server (more than one GPU, any engine) mounts an in-memory /dev/shm."""
     out: list[str] = []
-    for spec, c in _tgi_servers(resource_type, props):
-        shards = as_int(launcher_setting(c, "NUM_SHARD")) or gpu_limit(c) or 1
+    for spec, c, engine in _servers(resource_type, props):
+        shards = as_int(server_setting(c, engine, "num_shard")) or gpu_limit(c) or 1
         if shards < 2:
             continue
         memory_volumes = {
@@ -273,12 +299,13 @@ def check_shm_for_shards(resource_type: str, props: Mapping[str, Any], config: C
 
 
 def check_startup_probe(resource_type: str, props: Mapping[str, Any], config: Config) -> list[str]:
-    """Every TGI server has a startupProbe (weights download and warmup take minutes)."""
+    """Every engine server has a startupProbe (loading and warmup take minutes)."""
     return [
         f"{where(resource_type, props)} {_label(c)}: no startupProbe; liveness and readiness "
-        "probes kill or flap the pod while TGI downloads and warms up the model. Fix: add a "
-        "startupProbe on /health with failureThreshold × periodSeconds above the load time."
-        for _, c in _tgi_servers(resource_type, props)
+        f"probes kill or flap the pod while {engine.display_name} loads and warms up the "
+        f"model. Fix: add a startupProbe on {engine.probe.startup} with failureThreshold × "
+        "periodSeconds above the load time."
+        for _, c, engine in _servers(resource_type, props)
         if not isinstance(c.get("startupProbe"), Mapping)
     ]
 
@@ -314,17 +341,18 @@ def check_gpu_toleration(resource_type: str, props: Mapping[str, Any], config: C
 def check_trust_remote_code_pinned(
     resource_type: str, props: Mapping[str, Any], config: Config
 ) -> list[str]:
-    """TRUST_REMOTE_CODE only together with a pinned revision."""
+    """Remote code (TGI TRUST_REMOTE_CODE, --trust-remote-code) only at a pinned revision."""
     out: list[str] = []
-    for _, c in _tgi_servers(resource_type, props):
-        if not is_truthy(launcher_setting(c, "TRUST_REMOTE_CODE")):
+    for _, c, engine in _servers(resource_type, props):
+        if not is_truthy(server_setting(c, engine, "trust_remote_code")):
             continue
-        revision = _revision(c)
+        revision = _revision(c, engine)
         if PINNED_REVISION.match(revision):
             continue
         out.append(
-            f"{where(resource_type, props)} {_label(c)}: TRUST_REMOTE_CODE runs Python from the "
-            f"model repo at REVISION={revision!r}, which anyone with push access can change. "
+            f"{where(resource_type, props)} {_label(c)}: {_name(engine, 'trust_remote_code')} "
+            f"runs Python from the model repo at {_name(engine, 'revision')}={revision!r}, "
+            "which anyone with push access can change. "
             f"Fix: pin {tier_path(props, 'revision')} to the audited commit sha, or drop "
             f"{tier_path(props, 'trustRemoteCode')}."
         )

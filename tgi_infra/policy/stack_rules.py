@@ -20,7 +20,7 @@ from tgi_infra.policy.k8s import (
     as_int,
     containers,
     get_path,
-    is_tgi_server,
+    is_server,
     labels_of,
     mapping,
     name_of,
@@ -59,11 +59,12 @@ def of_kind(objs: Iterable[PlanObject], *kinds: str) -> list[PlanObject]:
 
 
 def tgi_workloads(objs: Iterable[PlanObject]) -> list[PlanObject]:
-    """Workloads with a TGI server container (Deployments, StatefulSets, Pods...)."""
+    """Workloads with an engine server container, TGI, vLLM or SGLang (Deployments,
+    StatefulSets, Pods...)."""
     out = []
     for o in objs:
         spec = pod_spec(o.kind, o.props)
-        if spec is not None and any(is_tgi_server(c) for c in containers(spec)):
+        if spec is not None and any(is_server(c) for c in containers(spec)):
             out.append(o)
     return out
 

@@ -1,0 +1,86 @@
+"""Rules every engine shares: they follow from the platform, not from one engine's CLI.
+
+TGI words some of them as its launcher does (`engines/tgi/rules.py`); vLLM and SGLang use
+these, each passing its own flag names for the message.
+"""
+
+from __future__ import annotations
+
+from tgi_infra.capacity.catalog import Gpu
+from tgi_infra.capacity.memory import MemoryPlan, max_total_tokens_for_requests
+from tgi_infra.config.models import TierConfig
+from tgi_infra.problems import Problem
+
+GIB = 2**30
+
+
+def input_below_total(tier: TierConfig) -> list[Problem]:
+    """maxInputTokens < maxTotalTokens: the difference is the room left to generate."""
+    if tier.max_input_tokens < tier.max_total_tokens:
+        return []
+    return [
+        Problem(
+            f"tiers[{tier.name}].maxInputTokens",
+            f"{tier.max_input_tokens} must be below maxTotalTokens {tier.max_total_tokens}: "
+            "the difference is the room left for generated tokens.",
+            f"lower maxInputTokens to at most {tier.max_total_tokens - 1}, or raise "
+            "maxTotalTokens.",
+            "input-below-total",
+        )
+    ]
+
+
+def shards_fit_node(tier: TierConfig, gpu: Gpu, gpus_per_node: int) -> list[Problem]:
+    if tier.num_shard <= gpus_per_node:
+        return []
+    return [
+        Problem(
+            f"tiers[{tier.name}].numShard",
+            f"{tier.num_shard} shards need {tier.num_shard} GPUs on one node, but pool "
+            f"{tier.node_pool!r} has {gpus_per_node} {gpu.name} per node.",
+            f"use at most {gpus_per_node} shards, or an instance type with "
+            f"{tier.num_shard}+ GPUs.",
+            "shards-fit-node",
+        )
+    ]
+
+
+def weights_fit(tier: TierConfig, gpu: Gpu, mem: MemoryPlan, engine: str) -> list[Problem]:
+    """Weights, CUDA context and the prefill peak leave room for a KV cache at all."""
+    if mem.max_batch_total_tokens > 0:
+        return []
+    need = mem.weights_bytes_per_shard + mem.cuda_context_bytes + mem.prefill_peak_bytes
+    return [
+        Problem(
+            f"tiers[{tier.name}]",
+            f"weights ({mem.weights_bytes_per_shard / GIB:.1f} GiB per shard) plus CUDA "
+            f"context and a prefill of {tier.effective_max_batch_prefill_tokens} tokens "
+            f"({mem.prefill_peak_bytes / GIB:.1f} GiB) need {need / GIB:.1f} GiB, more than "
+            f"the {mem.usable_bytes / GIB:.1f} GiB usable on a {gpu.name}; {engine} would "
+            "fail at startup (CUDA out of memory, or no memory left for the KV cache).",
+            "add shards, quantize, lower maxBatchPrefillTokens, or use a larger GPU.",
+            "weights-fit",
+        )
+    ]
+
+
+def kv_holds_requests(
+    tier: TierConfig, mem: MemoryPlan, min_full_length_requests: int
+) -> list[Problem]:
+    """Warn when the KV cache holds fewer than capacity.minFullLengthRequests requests."""
+    held = mem.max_batch_total_tokens // tier.max_total_tokens
+    if held >= min_full_length_requests or held == 0:
+        return []
+    best = max_total_tokens_for_requests(mem, min_full_length_requests)
+    return [
+        Problem(
+            f"tiers[{tier.name}].maxTotalTokens",
+            f"the KV cache ({mem.max_batch_total_tokens} tokens) holds only {held} "
+            f"request(s) of {tier.max_total_tokens} tokens; long requests will serialize "
+            f"and queue (capacity.minFullLengthRequests = {min_full_length_requests}).",
+            f"lower maxTotalTokens to {best} to hold {min_full_length_requests}, or add "
+            "memory (fp8 KV cache, quantization, shards).",
+            "kv-holds-requests",
+            "warning",
+        )
+    ]
