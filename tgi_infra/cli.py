@@ -311,7 +311,7 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
         for i, obj in enumerate(objects)
     ]
     files += [
-        (f"addons-{r.inputs.get('name', r.name)}.yaml", yaml.safe_dump(r.inputs, sort_keys=False))
+        (f"addons/{r.inputs.get('name', r.name)}.yaml", yaml.safe_dump(r.inputs, sort_keys=False))
         for r in releases
     ]
     write_render(args.out, files)

@@ -53,8 +53,9 @@ def prepare(out: Path) -> set[str]:
         raise _refuse(
             out, f"{MARKER} is unreadable.", "remove the folder and render again."
         ) from None
-    owned = {str(n) for n in owned if isinstance(n, str) and "/" not in n and n not in (".", "..")}
-    foreign = sorted(set(entries) - owned - {MARKER})
+    owned = {str(n) for n in owned if isinstance(n, str) and _safe_name(str(n))}
+    tops = {n.split("/", 1)[0] for n in owned}
+    foreign = sorted(set(entries) - tops - {MARKER})
     if foreign:
         raise _refuse(
             out,
@@ -65,13 +66,26 @@ def prepare(out: Path) -> set[str]:
     return owned
 
 
+def _safe_name(name: str) -> bool:
+    """A file name, or one folder level and a file name (`addons/x.yaml`): no `..`."""
+    parts = name.split("/")
+    return 1 <= len(parts) <= 2 and all(p not in ("", ".", "..") for p in parts)
+
+
 def write_render(out: Path, files: Iterable[tuple[str, str]]) -> int:
     """Write (name, text) pairs into `out`, replace the marker, remove stale own files."""
     owned = prepare(out)
     written: list[str] = []
     try:
         for name, text in files:
+            if not _safe_name(name):
+                raise _refuse(out, f"would write {name[:80]!r} outside it.", "report a bug.")
             target = out / name
+            if "/" in name:
+                folder = target.parent
+                if folder.is_symlink():
+                    raise _refuse(folder, "is a symlink; render never writes through it.", "rm it.")
+                folder.mkdir(exist_ok=True)
             if target.is_symlink():
                 target.unlink()
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
