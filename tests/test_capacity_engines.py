@@ -66,11 +66,18 @@ XFAIL: dict[str, str] = {
         "activation-quant buffers, V1's profile run); the case's GPU is also assumed"
     ),
 }
+# Each TGI case not marked xfail: its |error| at the shipped constants plus 3 points, so a
+# change of more than 3 points on any case (or removing a term) fails a test.
 TGI_TOLERANCE: dict[str, float] = {
-    REPORTS[4].case: 0.03,  # Llama-3.1-8B, A10G, TGI 2.2 (tuned, -0.3 %)
-    REPORTS[7].case: 0.03,  # Mistral-7B, A100, TGI 2.0, prefill 32768 (held out, +0.9 %)
-    REPORTS[10].case: 0.08,  # Qwen2.5-VL-3B, A6000, TGI 3.2 (held out, -6.6 %)
-    REPORTS[8].case: 0.30,  # Llama-3.3-70B AWQ, 2x RTX 3090, TGI 3.0 (held out, +24.8 %)
+    REPORTS[0].case: 0.14,  # Llama-2-7b, A10G, TGI 0.9.x (tuned, -10.7 %)
+    REPORTS[1].case: 0.15,  # Llama-7B, A10, TGI 0.9.x (held out, -11.1 %)
+    REPORTS[2].case: 0.17,  # gemma-2b, L4, TGI 1.4 (tuned, -14.0 %)
+    REPORTS[3].case: 0.16,  # Swallow-7b, A10, TGI 2.0.3 (held out, -12.6 %)
+    REPORTS[4].case: 0.033,  # Llama-3.1-8B, A10G, TGI 2.2 (tuned, +0.3 %)
+    REPORTS[6].case: 0.23,  # gemma-3-27b VLM, 2x A6000, TGI 3.3 (held out, +19.6 %)
+    REPORTS[7].case: 0.04,  # Mistral-7B, A100, TGI 2.0, prefill 32768 (held out, +0.7 %)
+    REPORTS[9].case: 0.05,  # prometheus-7b fp8, L40S, TGI 3.0.0 (held out, -1.4 %)
+    REPORTS[10].case: 0.11,  # Qwen2.5-VL-3B, A6000, TGI 3.2.3 (held out, -8.0 %)
 }
 
 ENGINE_CASES = VLLM_CASES + SGLANG_CASES
@@ -114,8 +121,10 @@ def test_held_out_medians() -> None:
 
 def test_error_band_covers_the_held_out_errors() -> None:
     held = {
+        # Strict-xfail cases are logs whose inputs cannot be recovered (an unidentified local
+        # checkpoint, TGI#2842); they stay in the medians but do not widen the warning band.
         "tgi": [abs(_predict(r) - r.reported) / r.reported for r in REPORTS
-                if r.role == "held_out"],
+                if r.role == "held_out" and not r.xfail],
         "vllm": [error(c) for c in VLLM_CASES if c.role == "held_out"],
         "sglang": [error(c) for c in SGLANG_CASES if c.role == "held_out"],
     }
@@ -161,6 +170,7 @@ TGI_ABLATIONS = [
     ("tgi NCCL", "NCCL_BYTES_PER_SHARD", 0),
     ("tgi wiggle room", "TGI_WIGGLE_ROOM", 1.0),
     ("tgi legacy wiggle room", "LEGACY_WIGGLE_ROOM", 1.0),
+    ("tgi prefill logits", "PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY", 0),
 ]
 
 
@@ -312,21 +322,24 @@ def test_launcher_warns_inside_the_error_band() -> None:
 
     f = engine_logs.LLAMA_31_8B
     tokens = plan_tier(
-        TierConfig(name="t", model_id=f.model_id, node_pool="p", max_input_tokens=4000,
-                   max_total_tokens=4096, max_batch_prefill_tokens=4096),
+        TierConfig(name="t", model_id=f.model_id, node_pool="p", max_input_tokens=1000,
+                   max_total_tokens=2048, max_batch_prefill_tokens=4096),
         f, gpu("A10G"), 1,
     ).memory.max_batch_total_tokens
+    band = ERROR_BAND["tgi"]
 
     def problems(total: int) -> list:
         tier = TierConfig(name="t", model_id=f.model_id, node_pool="p",
-                          max_input_tokens=4000, max_total_tokens=total,
+                          max_input_tokens=1000, max_total_tokens=total,
                           max_batch_prefill_tokens=4096)
         return check_tier_capacity(plan_tier(tier, f, gpu("A10G"), 1),
                                    min_full_length_requests=1)
 
-    near = [p for p in problems(int(tokens * 0.9)) if p.check == "kv-within-error-band"]
-    assert near and near[0].severity == "warning" and "±31%" in near[0].message
-    assert not [p for p in problems(4096) if p.check == "kv-within-error-band"]
+    near = [p for p in problems(int(tokens * (1 - band / 2)))
+            if p.check == "kv-within-error-band"]
+    assert near and near[0].severity == "warning" and f"±{band:.0%}" in near[0].message
+    assert tokens * (1 - band) >= 2048
+    assert not [p for p in problems(2048) if p.check == "kv-within-error-band"]
 
 
 def test_vllm_default_max_num_seqs() -> None:

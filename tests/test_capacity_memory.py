@@ -40,7 +40,7 @@ L40S = 45589 * MIB
 # Not in gpus.yaml: vllm-project/vllm#10517 logs "total_gpu_memory=23.58GiB" on an RTX 3090.
 RTX_3090 = 24146 * MIB
 
-PER_CASE_TOLERANCE = 0.30
+PER_CASE_TOLERANCE = 0.25  # issue 13's per-engine max target
 MEDIAN_TOLERANCE = 0.20
 
 
@@ -449,6 +449,13 @@ REPORTS = (
         "github.com/huggingface/text-generation-inference/issues/2842",
         "held_out", LLAMA_33_70B_AWQ, RTX_3090, 2, "3.0.1", 4096, 4096, 4097, 13793,
         quantize="awq",
+        xfail=(
+            "TGI 3.0.0+ stops at 0.9 x total (flash_causal_lm.py get_free_memory(MEMORY_FRACTION"
+            " * TGI_WIGGLE_ROOM), commit a04356fb): the log's 13793 tokens x 160 KiB leave "
+            "20.5 GB used per shard, about the assumed 19.9 GB of AWQ weights alone, so "
+            "context + NCCL would be ~0; KV is a tenth of the memory here, so 1.7 GB of "
+            "uncertainty in the unidentified local checkpoint is -80 %"
+        ),
         assumptions=(
             "local folder llama-3.3-70b-instruct-awq taken as a standard 4-bit g128 AWQ export "
             "(39.77 GB, as casperhansen/llama-3-70b-instruct-awq); RTX 3090 total 23.58 GiB "
@@ -461,25 +468,27 @@ REPORTS = (
         "prometheus-7b-v2.0 (Mistral), 1x L40S, TGI 3.0.0, --quantize fp8, zero config",
         "github.com/huggingface/text-generation-inference/issues/2915 "
         "(author's comment, log of 2025-01-17)",
-        "held_out", MISTRAL_7B, L40S, 1, "3.0.0", 4096, 4096, 4097, 241374, quantize="fp8",
+        "held_out", MISTRAL_7B, L40S, 1, "3.0.0", 24147, 24147, 24148, 241374, quantize="fp8",
         assumptions=(
             "the issue names A10 and L40S: 241374 tokens x 128 KiB = 29.5 GiB of KV cannot fit "
             "a 24 GB A10, so L40S; the comment's log assumed to be the issue's own launch "
             "(text-generation-launcher --model-id=prometheus-eval/prometheus-7b-v2.0 "
-            "--quantize=fp8), a Mistral-7B-Instruct-v0.2 fine-tune; no prefill flag: compute "
-            "unknown for nvidia-l40s in the 3.0 launcher -> 4096"
+            "--quantize=fp8), a Mistral-7B-Instruct-v0.2 fine-tune; no prefill flag: the 3.0.0 "
+            "launcher knows nvidia-l40s (363 TFLOP/s) -> compute_optimal 24147 tokens "
+            "(tgi_launcher.default_max_batch_prefill_tokens; earlier taken as 4096: +6.4 %)"
         ),
     ),
     Report(
         "Qwen2.5-VL-3B-Instruct (VLM), 1x RTX A6000, TGI 3.2.3, zero config",
         "github.com/huggingface/text-generation-inference/issues/3181",
-        "held_out", QWEN25_VL_3B, RTX_A6000, 1, "3.2.3", 4096, 4096, 4097, 1069251,
+        "held_out", QWEN25_VL_3B, RTX_A6000, 1, "3.2.3", 10000, 10000, 10001, 1069251,
         assumptions=(
             "the 1069251 log is the first one in the issue body, taken as the run of the "
             "issue's model (Qwen2.5-VL-3B-Instruct, ~3.75 B parameters) rather than the later "
-            "text-only Qwen2.5-3B-Instruct run (with the text model: 1043890, -2.4 %); no "
-            "prefill flag: a VLM has no compute estimate -> launcher default 4096 (8000 as in "
-            "the 3.3 Gemma 3 log would give -6.6 %)"
+            "text-only Qwen2.5-3B-Instruct run; no prefill flag: the 3.2.3 launcher "
+            "(launcher/src/main.rs, `default_optimal`) defaults qwen2_vl / qwen2_5_vl to "
+            "10_000 prefill tokens (RTX A6000 has no compute entry, so no compute_optimal); "
+            "the warmup image's vision-tower activations are not modelled"
         ),
     ),
 )
@@ -525,3 +534,58 @@ def test_public_reports_median_error():
     assert len(tuned) == 3 and len(held_out) == 8
     assert statistics.median(tuned) <= MEDIAN_TOLERANCE
     assert statistics.median(held_out) <= MEDIAN_TOLERANCE
+
+
+def test_wiggle_room_and_stop_rule_by_release():
+    # huggingface/text-generation-inference, server/.../models/flash_causal_lm.py `warmup` at
+    # each tag: v0.9.4-v1.4.0 `int(free_memory // total_cache_size)`; v1.4.1-v2.2.0
+    # `free_memory * 0.95` (commit 0d794af6); v2.3.0-v2.4.1 `free_memory * TGI_WIGGLE_ROOM`
+    # (e415b690); v3.0.0-v3.3.7 `get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM)`
+    # (a04356fb, #2808).
+    from tgi_infra.capacity.memory import wiggle_room
+
+    assert [wiggle_room(v) for v in ((0, 9, 4), (1, 4, 0), (1, 4, 1), (2, 2, 0), (2, 3, 0),
+                                     (2, 4, 1))] == [1.0, 1.0, 0.95, 0.95, 0.90, 0.90]
+    for version in ("3.0.0", "3.0.1", "3.1.0", "3.3.7"):
+        plan = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version=version)
+        assert plan.usable_bytes == int(0.9 * A100_80GB)
+    old = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version="2.4.1")
+    assert old.usable_bytes > int(0.9 * A100_80GB)  # 0.9 of what is free, not of the total
+
+
+def test_launcher_default_prefill_budget():
+    # launcher/src/main.rs (v3.0.0-v3.3.7) compute_optimal / default_optimal / vram_maximum.
+    from tgi_infra.capacity.tgi_launcher import default_max_batch_prefill_tokens, model_flop
+
+    # Config::flop for Llama-3.1-8B: (6 x 32 x 128 x 4096 + 4 x 8 x 128 x 4096
+    # + 6 x 4096 x 14336) x 32 layers.
+    assert model_flop(LLAMA_31_8B) == (
+        6 * 32 * 128 * 4096 + 4 * 8 * 128 * 4096 + 6 * 4096 * 14336) * 32
+    assert model_flop(QWEN25_VL_3B) is None  # vision_config: no compute estimate
+
+    def d(f, name, smi, **kw):
+        return default_max_batch_prefill_tokens(f, product_name=name, nvidia_smi_mib=smi, **kw)
+
+    # Known cards: f16 FLOP/s x shards // flop, e.g. A100 312e12 // 15.03e9.
+    assert d(LLAMA_31_8B, "NVIDIA A100-SXM4-80GB", 81920) == 312 * 10**12 // model_flop(
+        LLAMA_31_8B)
+    assert d(LLAMA_31_8B, "NVIDIA L4", 23034) == 121 * 10**12 // model_flop(LLAMA_31_8B)
+    assert d(LLAMA_31_8B, "NVIDIA L4", 23034, num_shard=2) == (
+        242 * 10**12 // model_flop(LLAMA_31_8B))
+    # Unknown names (nvidia-smi "Tesla T4", GeForce cards, RTX A6000): 4096, VLM defaults.
+    assert d(LLAMA_31_8B, "NVIDIA RTX A6000", 49140) == 4096
+    # ... still capped by vram_maximum: 16 GiB x 0.95 leaves ~0.4 GiB beside 16 GB of weights.
+    assert d(LLAMA_31_8B, "Tesla T4", 15360) < 4096
+    assert d(LLAMA_33_70B_AWQ, "NVIDIA GeForce RTX 3090", 24576, num_shard=2,
+             version=(3, 0, 1)) == 4096
+    assert d(QWEN25_VL_3B, "NVIDIA RTX A6000", 49140, version=(3, 2, 3)) == 10_000
+    assert d(QWEN25_VL_3B, "NVIDIA RTX A6000", 49140, version=(3, 1, 0)) == 4096
+    assert d(GEMMA_3_27B, "NVIDIA RTX A6000", 49140, num_shard=2, version=(3, 3, 0)) == 8000
+    # H200 joined the table in 3.1.1.
+    assert d(LLAMA_31_8B, "NVIDIA H200", 143771, version=(3, 1, 0)) == 4096
+    assert d(LLAMA_31_8B, "NVIDIA H200", 143771, version=(3, 1, 1)) > 60_000
+    # Capped by max_position_embeddings (Llama-2: 4096) and by vram_maximum.
+    assert d(LLAMA_2_7B, "NVIDIA H100 80GB HBM3", 81559) == 4096
+    assert d(LLAMA_31_70B, "NVIDIA A10G", 23028, num_shard=4) < 4096 * 2
+    # TGI 2.x: max_input_tokens + 50.
+    assert d(LLAMA_31_8B, "NVIDIA L4", 23034, version=(2, 4, 0), max_input_tokens=4095) == 4145

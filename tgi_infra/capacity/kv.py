@@ -30,6 +30,7 @@ from tgi_infra.capacity.memory import (
     weight_bytes_per_shard,
 )
 from tgi_infra.capacity.sglang_memory import plan_sglang
+from tgi_infra.capacity.tgi_launcher import default_max_batch_prefill_tokens
 from tgi_infra.capacity.vllm_memory import plan_vllm
 from tgi_infra.engines import DEFAULT_VERSIONS, ENGINE_NAMES
 from tgi_infra.problems import Problem
@@ -37,7 +38,7 @@ from tgi_infra.problems import Problem
 # Held-out max |error| of each model on public startup logs, rounded up to a whole percent:
 # the band inside which a "fits" is not certain (docs/capacity.md,
 # benchmarks/memory_accuracy.py; tests/test_capacity_engines.py keeps it >= the measured max).
-ERROR_BAND: dict[str, float] = {"tgi": 0.31, "vllm": 0.24, "sglang": 0.08}
+ERROR_BAND: dict[str, float] = {"tgi": 0.20, "vllm": 0.24, "sglang": 0.08}
 
 # Quantization methods each memory model understands, and the TGI method whose weight
 # arithmetic (memory._served_weight_bytes) stands for it.
@@ -177,8 +178,11 @@ def plan_kv(
     notes: list[str] = []
     terms: dict[str, int | float]
     if engine == "tgi":
-        prefill = s.max_batch_prefill_tokens or (
-            s.max_input_tokens + 50 if s.max_input_tokens else 4096
+        prefill = s.max_batch_prefill_tokens or default_max_batch_prefill_tokens(
+            facts, product_name=gpu.product_name,
+            nvidia_smi_mib=s.gpu_memory_mib or gpu.nvidia_smi_mib, num_shard=tp,
+            cuda_memory_fraction=s.cuda_memory_fraction or 1.0, version=v,
+            max_input_tokens=s.max_input_tokens,
         )
         mem = plan_memory(
             facts, gpu_memory_bytes=total, num_shard=tp, quantize=quantize, dtype=s.dtype,

@@ -17,9 +17,14 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
   ``num_blocks = kv_memory // total_cache_size + batch.num_blocks``.
 - ``server/text_generation_server/utils/import_utils.py`` ``get_cuda_free_memory``:
   ``free = mem_get_info().free - (1 - fraction) * total_memory``.
-- TGI >= 3.1 calls it with ``MEMORY_FRACTION * TGI_WIGGLE_ROOM`` (``models/globals.py``,
-  ``TGI_WIGGLE_ROOM`` defaults to 0.90), i.e. it stops at ``fraction * 0.9 * total``; TGI 1.x
-  and 2.0 kept ``free * 0.95``, TGI 2.1 to 3.0 ``free * TGI_WIGGLE_ROOM``.
+- The wiggle room by release (``git show vX:.../flash_causal_lm.py``, ``FlashCausalLM.warmup``;
+  free memory is always read after the warmup prefill, its KV blocks counted back in):
+  0.9.4 to 1.4.0 ``num_blocks = int(free_memory // total_cache_size) + ...`` (none);
+  1.4.1 to 2.2.x ``int((free_memory * 0.95) // total_cache_size)`` (commit 0d794af6, "cuda
+  graphs", 2024-02-12); 2.3.x and 2.4.x ``free_memory * TGI_WIGGLE_ROOM`` (commit e415b690);
+  3.0.0 to 3.3.7 ``get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM)`` (commit
+  a04356fb, #2808), i.e. it stops at ``fraction * 0.9 * total``. ``TGI_WIGGLE_ROOM``
+  (``models/globals.py``) defaults to 0.90 in every release that has it.
 - ``backends/v3/src/client/grpc_client.rs`` ``warmup``: the warmup batch is requests of
   ``max_input_tokens`` tokens until ``max_batch_prefill_tokens`` is reached, each asking for
   ``max_total_tokens - truncate`` new tokens, with ``prefill_logprobs: true``. Since TGI 3.0
@@ -29,6 +34,11 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
 - ``server/text_generation_server/layers/tensor_parallel.py``: embeddings and ``lm_head`` are
   sharded over the vocab (the head is loaded whole when the vocab does not divide); GPTQ, AWQ,
   EETQ and Marlin leave ``lm_head`` unquantized.
+
+- The 0.9.1-0.9.3 tags do not size the cache (warmup takes ``max_total_tokens`` as given and
+  the router logs no "Setting max batch total tokens"), so such a log is from >= 0.9.4.
+- The prefill budget the launcher picks when ``--max-batch-prefill-tokens`` is unset (3.0+:
+  from the GPU's FLOP/s and memory) is ``tgi_launcher.default_max_batch_prefill_tokens``.
 
 Two constants are fitted on public startup logs (see ``docs/capacity.md`` and
 ``benchmarks/memory_accuracy.py``): `CUDA_CONTEXT_BYTES` and
@@ -56,8 +66,18 @@ TGI_KV_CACHE_DTYPES: tuple[str, ...] = typing.get_args(KvCacheDtype)
 
 # server/text_generation_server/models/globals.py: TGI_WIGGLE_ROOM = float(os.getenv(..., "0.90"))
 TGI_WIGGLE_ROOM = 0.90
-# flash_causal_lm.py before TGI_WIGGLE_ROOM existed: `int((free_memory * 0.95) // ...)`.
+# flash_causal_lm.py 1.4.1 to 2.2.x, before TGI_WIGGLE_ROOM existed:
+# `int((free_memory * 0.95) // total_cache_size)`; 0.9.4 to 1.4.0 kept no wiggle room.
 LEGACY_WIGGLE_ROOM = 0.95
+
+
+def wiggle_room(version: tuple[int, int, int]) -> float:
+    """Share of the post-prefill free memory TGI < 3.0 turns into KV blocks (module doc)."""
+    if version >= (2, 3, 0):
+        return TGI_WIGGLE_ROOM
+    if version >= (1, 4, 1):
+        return LEGACY_WIGGLE_ROOM
+    return 1.0
 # server/text_generation_server/models/globals.py: BLOCK_SIZE per attention backend.
 BLOCK_SIZES: dict[str, int] = {"flashinfer": 1, "flashdecoding": 256, "paged": 16}
 # launcher/src/main.rs `resolve_attention`: flashinfer only for these head dims.
@@ -69,7 +89,7 @@ DEFAULT_TGI_VERSION = "3.3"
 # cuBLAS/flash-attention workspaces, allocator slack). The value that minimises the mean
 # |ln(predicted / logged)| over the "tuned" reports of tests/test_capacity_memory.py
 # (`benchmarks/memory_accuracy.py --fit`; docs/capacity.md).
-CUDA_CONTEXT_BYTES = 1216 * MIB
+CUDA_CONTEXT_BYTES = 1280 * MIB
 # Assumed (no tuned case isolates it): NCCL communicator buffers per shard when num_shard > 1.
 NCCL_BYTES_PER_SHARD = 512 * MIB
 # Fitted with CUDA_CONTEXT_BYTES, within the 4-6 the source allows: bytes per (prefill token
@@ -376,17 +396,17 @@ def plan_memory(
     block_bytes = kv_per_token * block_size
 
     # -- free memory -> KV blocks
-    if version >= (3, 1, 0):
+    if version >= (3, 0, 0):
         # get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM): stop at f * 0.9 * total.
         usable = int(cuda_memory_fraction * TGI_WIGGLE_ROOM * gpu_memory_bytes)
         kv_budget = usable - base
         tokens = (kv_budget // block_bytes) * block_size if kv_budget > 0 else 0
         notes.append(
-            f"TGI >= 3.1 stops at cuda_memory_fraction x TGI_WIGGLE_ROOM ({TGI_WIGGLE_ROOM}) of "
+            f"TGI >= 3.0 stops at cuda_memory_fraction x TGI_WIGGLE_ROOM ({TGI_WIGGLE_ROOM}) of "
             "the GPU; the warmup batch's own KV blocks are counted back in."
         )
     else:
-        wiggle = TGI_WIGGLE_ROOM if version >= (2, 1, 0) else LEGACY_WIGGLE_ROOM
+        wiggle = wiggle_room(version)
         blocks_per_request = math.ceil((max_total - 1) / block_size)
         warm_blocks = n_requests * blocks_per_request
         warm_bytes = warm_blocks * block_bytes
