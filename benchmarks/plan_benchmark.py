@@ -5,10 +5,12 @@ For platforms of growing size (tiers, with ten tenants per tier), it times:
   - plan: the real program (`tgi_infra.program.main`) under Pulumi's mocks;
   - bare: registering the same Kubernetes objects directly with pulumi_kubernetes under the
     same mocks, no components, no checks (the baseline, measured in the same run).
-It prints the median of --repeats runs, the plan/bare ratio (target <= 1.5), the same ratio
-per registered resource (the plan also registers what the baseline lacks: a RandomPassword
-per tenant, IAM roles and node groups, the components themselves), and seconds per tier
-(flat when plan time grows linearly with tiers).
+It prints the median of --repeats runs, the plan/bare ratio (target <= 1.2 at 50 tiers), the
+same ratio per registered resource (the plan also registers what the baseline lacks: a
+RandomPassword per tenant, IAM roles and node groups, the components themselves), seconds
+per tier (flat when plan time grows linearly with tiers) and the peak resident memory each
+stage adds (each run in a spawned process; the bare baseline's includes its own plan of
+the objects it registers, so it is an upper bound).
 
     .venv/bin/python benchmarks/plan_benchmark.py [--tiers 10 25 50] [--repeats 3]
 """
@@ -16,7 +18,9 @@ per tenant, IAM roles and node groups, the components themselves), and seconds p
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -84,13 +88,42 @@ def validate_and_plan_capacity(raw: dict[str, Any]) -> Any:
     return validate_platform(parse_platform(raw))
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    seconds, result = [], None
+def _stage(kind: str, tiers: int, tenants: int, conn: Any) -> None:
+    """One timed run in a fresh (spawned) process: (seconds, peak MiB, MiB before)."""
+    raw = generated_platform(tiers, tenants)
+    config = {"tgi-infra:platform": raw}
+    if kind == "validate":
+        fn: Callable[[], Any] = partial(validate_and_plan_capacity, raw)
+    elif kind == "plan":
+        fn = partial(run_offline, program, config, stack="bench")
+    else:
+        objects = run_offline(program, config, stack="bench").kubernetes_objects()
+        fn = partial(run_offline, bare_program(objects), {}, stack="bare")
+    # Warm up: imports (pulumi_aws alone takes seconds) are not the plan's cost.
+    run_offline(program, {"tgi-infra:platform": generated_platform(1, 1)}, stack="warm")
+    validate_and_plan_capacity(generated_platform(1, 1))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - start
+    conn.send((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, before))
+    conn.close()
+
+
+def measured(kind: str, tiers: int, tenants: int, repeats: int) -> tuple[float, float]:
+    """(median seconds, peak MiB above the process's start) of one stage, each run in a
+    spawned process so the heap and the Pulumi runtime start fresh."""
+    ctx = multiprocessing.get_context("spawn")
+    seconds, peaks = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), result
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_stage, args=(kind, tiers, tenants, child))
+        proc.start()
+        secs, peak, before = parent.recv()
+        proc.join()
+        seconds.append(secs)
+        peaks.append(peak - before if kind != "bare" else peak)
+    return statistics.median(seconds), max(peaks)
 
 
 def bare_program(objects: list[dict[str, Any]]) -> Callable[[], None]:
@@ -127,7 +160,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    table = Table(title="offline plan benchmark (median of runs, seconds)")
+    table = Table(title="offline plan benchmark (median of runs, seconds; peak RSS MiB)")
     for col in (
         "tiers",
         "tenants",
@@ -139,6 +172,9 @@ def main() -> None:
         "plan / bare",
         "per-resource ratio",
         "plan s / tier",
+        "validate MiB",
+        "plan MiB",
+        "bare MiB",
     ):
         table.add_column(col, justify="right")
     for tiers in args.tiers:
@@ -147,11 +183,11 @@ def main() -> None:
         report = validate_platform(parse_platform(raw))
         assert report.ok, [str(p) for p in report.problems if p.severity == "error"]
         config = {"tgi-infra:platform": raw}
-        validate_s, _ = timed(partial(validate_and_plan_capacity, raw), args.repeats)
-        plan_s, plan = timed(partial(run_offline, program, config, stack="bench"), args.repeats)
+        validate_s, validate_mib = measured("validate", tiers, tenants, args.repeats)
+        plan_s, plan_mib = measured("plan", tiers, tenants, args.repeats)
+        plan = run_offline(program, config, stack="bench")
         objects = plan.kubernetes_objects()
-        bare = bare_program(objects)
-        bare_s, _ = timed(partial(run_offline, bare, {}, stack="bare"), args.repeats)
+        bare_s, bare_mib = measured("bare", tiers, tenants, args.repeats)
         table.add_row(
             str(tiers),
             str(tenants),
@@ -163,6 +199,9 @@ def main() -> None:
             f"{plan_s / bare_s:.2f}",
             f"{(plan_s / len(plan.resources)) / (bare_s / len(objects)):.2f}",
             f"{plan_s / tiers:.3f}",
+            f"{validate_mib:.0f}",
+            f"{plan_mib:.0f}",
+            f"{bare_mib:.0f}",
         )
     Console(width=160).print(table)
 

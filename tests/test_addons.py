@@ -362,7 +362,8 @@ def test_tiers_wait_for_the_gpu_operator_and_the_storage_class() -> None:
         assert {"tgi-addons-nvidia", "efs-sc", "tgi-addons-efs"} <= _waits_for(plan, server)
     (sc,) = plan.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
     assert sc.inputs["provisioner"] == "efs.csi.aws.com"
-    assert sc.inputs["parameters"]["fileSystemId"].startswith("fs-")
+    # The EFS file system is created by this stack: its id is unknown in a preview.
+    assert sc.inputs["parameters"]["fileSystemId"] == "[unknown]"
     assert "tgi-addons-efs" in _waits_for(plan, sc)
 
 
@@ -408,7 +409,8 @@ def test_cluster_create_adds_the_cluster_and_nodes_wait_for_it() -> None:
     for res in plan.resources:
         if res.type.startswith("aws:eks/") and res.type != "aws:eks/cluster:Cluster":
             assert "tgi-cluster-eks" in _waits_for(plan, res), res.name
-    assert plan.outputs["clusterEndpoint"].startswith("https://")
+    # A cluster this stack creates: its endpoint is unknown in a preview.
+    assert plan.outputs["clusterEndpoint"] == "[unknown]"
     assert not [c for c in plan.resources if c.type == "aws:eks/getCluster:getCluster"]
 
 

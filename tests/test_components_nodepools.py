@@ -19,7 +19,7 @@ from tgi_infra.components.nodepools import GpuNodePool, node_pools
 from tgi_infra.config.loader import parse_platform
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests.credentials import managed_policy_arn
-from tgi_infra.offline.mocks import PlanMocks, RecordedResource
+from tgi_infra.offline.mocks import MOCK_ACCOUNT, PlanMocks, RecordedResource
 
 NODE_POLICIES = {
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -89,7 +89,7 @@ def test_managed_pool() -> None:
     assert inputs["launchTemplate"]["version"] == "1"
     assert inputs["nodeRoleArn"].startswith("arn:aws:iam::")
     # Subnets come from the EKS cluster lookup, which the mocks answer.
-    assert inputs["subnetIds"] == ["subnet-0a1b2c3d", "subnet-1a2b3c4d", "subnet-2a3b4c5d"]
+    assert inputs["subnetIds"] == ["subnet-mocked0a", "subnet-mocked1b", "subnet-mocked2c"]
     assert ("aws:eks/getCluster:getCluster", {"name": "test"}) in [
         (token, {k: v for k, v in args.items() if k == "name"}) for token, args in mocks.calls
     ]
@@ -140,7 +140,7 @@ def test_karpenter_pool_reuses_an_existing_role() -> None:
         return GpuNodePool("p", gpu_node_pool_args(cfg, cfg.node_pools[0], "tgi")).node_role_arn
 
     mocks, arn = run(program)
-    assert arn == "arn:aws:iam::123456789012:role/KarpenterNodeRole-test"
+    assert arn == f"arn:aws:iam::{MOCK_ACCOUNT}:role/KarpenterNodeRole-test"
     assert [t for t, _ in mocks.calls] == ["aws:iam/getRole:getRole"]
     assert not of_type(mocks, "aws:iam/role:Role")
     assert not of_type(mocks, "aws:eks/accessEntry:AccessEntry")

@@ -36,7 +36,8 @@ def test_volume_is_sized_from_weights_with_headroom() -> None:
 
 def test_shared_mode_uses_one_claim_for_all_tiers() -> None:
     cfg = parse_platform(small_raw(cache={"mode": "shared", "storageClassName": "efs-sc"}))
-    assert cache.claim_name(cfg.tiers[0], cfg.cache) == naming.shared_cache_name()
+    assert cache.claim_name(cfg.tiers[0], cfg.cache) == naming.shared_cache_name(cfg.cache)
+    assert cache.claim_name(cfg.tiers[0], cfg.cache).startswith("tgi-model-cache-")
     claim = cache.shared_volume_claim([16 * GIB, 40 * GIB], "tgi", cfg.cache)
     assert claim["spec"]["storageClassName"] == "efs-sc"
     assert claim["spec"]["resources"]["requests"]["storage"] == "73Gi"

@@ -13,7 +13,8 @@ import yaml
 
 from tests.support import STACKS, offline_plan, raw_stack, require_tool
 from tgi_infra import naming
-from tgi_infra.offline.plan import PLACEHOLDER_SECRETS, OfflinePlan, PlannedResource
+from tgi_infra.offline.plan import PLACEHOLDER, REDACTED, OfflinePlan, PlannedResource, run_offline
+from tgi_infra.program import main
 from tgi_infra.validation import (
     SchemaUnavailable,
     crd_directory,
@@ -124,17 +125,19 @@ def test_model_swap_is_blue_green() -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_secret_in_plaintext(stack: str) -> None:
-    plan = plan_of(stack)
+    token = "hf_" + "k" * 34
+    config = {**raw_stack(stack), "tgi-infra:hfToken": {"secure": "v1:AAAA"}}
+    plan = run_offline(main, config, stack=stack, secrets={"tgi-infra:hfToken": token})
     text = json.dumps([r.inputs for r in plan.resources]) + json.dumps(plan.outputs)
-    for value in PLACEHOLDER_SECRETS.values():
-        assert value not in text
+    assert token not in text and PLACEHOLDER not in text
+    assert "tgi-infra:hfToken" in plan.secrets
     secret = named(plan, "Secret", naming.hf_token_secret_name())
     assert secret.inputs["stringData"] == {"token": "[secret]"}
     tenants = [t["name"] for t in raw_stack(stack)["tgi-infra:platform"].get("tenants", [])]
-    assert plan.outputs["tenantKeys"] == dict.fromkeys(tenants, "[secret]")
+    assert plan.outputs["tenantKeys"] == "[secret]"  # generated keys: unknown and secret
     for tenant in tenants:
         key = named(plan, "Secret", naming.tenant_key_secret_name(tenant))
-        assert set(key.inputs["stringData"].values()) == {"[secret]"}
+        assert key.inputs["stringData"] == REDACTED  # generated: unknown and secret
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -144,7 +147,8 @@ def test_rendered_objects_validate_against_real_schemas(stack: str) -> None:
     unvalidated: set[str] = set()
     for obj in objects:
         if not is_custom_resource(obj):
-            failures += validate_core_object(obj)
+            # A generated key's stringData is unknown and secret in a preview: no shape yet.
+            failures += validate_core_object({k: v for k, v in obj.items() if v != REDACTED})
             continue
         if crd_directory() is None:
             pytest.skip("no ../shared/crds beside the checkout: CRD schemas unavailable")

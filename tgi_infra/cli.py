@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,17 +21,33 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    from tgi_infra.checks import StackReport
     from tgi_infra.offline.plan import OfflinePlan
 
 from tgi_infra.commands import bench_report, capacity, doctor, size
-from tgi_infra.problems import ConfigInvalid
+from tgi_infra.problems import ConfigInvalid, Problem
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def stack_name_arg(value: str) -> str:
+    """`--stack`: a Pulumi stack name, never a path."""
+    if not STACK_NAME.match(value) or ".." in value:
+        raise argparse.ArgumentTypeError(
+            f"{_bounded(value, 60)!r} is not a stack name (letters, digits, . _ -, at most "
+            "100); pass a file with --config instead"
+        )
+    return value
+
+
 def _stack_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     where = p.add_mutually_exclusive_group(required=required)
-    where.add_argument("--stack", help="stack name: stacks/Pulumi.<NAME>.yaml")
+    where.add_argument(
+        "--stack", type=stack_name_arg, help="stack name: stacks/Pulumi.<NAME>.yaml"
+    )
     where.add_argument("--config", type=Path, help="path to a Pulumi stack file")
 
 
@@ -111,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _bounded(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _stack_path(args: argparse.Namespace) -> Path:
     from tgi_infra.config.loader import stack_file
 
@@ -120,16 +141,24 @@ def _stack_path(args: argparse.Namespace) -> Path:
 def _stack_name(args: argparse.Namespace) -> str:
     if args.stack:
         return str(args.stack)
-    name = Path(args.config).name
-    return name.removeprefix("Pulumi.").removesuffix(".yaml")
+    name = Path(args.config).name.removeprefix("Pulumi.").removesuffix(".yaml")
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", name)[:100].lstrip(".-_")
+    return name or "stack"
+
+
+def _validated(args: argparse.Namespace) -> StackReport:
+    """The stack file's config validated whole: platform, secrets, tenant keys."""
+    from tgi_infra.checks.stack import validate_stack_config
+    from tgi_infra.config.loader import read_stack_file
+
+    path = _stack_path(args)
+    return validate_stack_config(read_stack_file(path), str(path))
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import load_stack
     from tgi_infra.report import capacity_table, print_problems
 
-    report = validate_platform(load_stack(_stack_path(args)))
+    report = _validated(args)
     if args.json:
         print(
             json.dumps(
@@ -164,8 +193,6 @@ def _offline_plan(args: argparse.Namespace) -> OfflinePlan:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import load_stack
     from tgi_infra.report import (
         addons_table,
         capacity_table,
@@ -180,7 +207,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if not (args.stack or args.config):
         console.print("plan: one of --stack, --config or --program is required")
         return EXIT_USAGE
-    report = validate_platform(load_stack(_stack_path(args)))
+    report = _validated(args)
     if not report.ok:
         if args.format == "json":
             print(json.dumps({"ok": False, "problems": [asdict(p) for p in report.problems]}))
@@ -205,7 +232,33 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         for key, value in sorted(plan.outputs.items()):
             console.print(f"  {key}: {escape(json.dumps(value))}", soft_wrap=True)
     print_problems(console, report.problems)
+    _print_plan_notes(console, plan)
     return EXIT_OK
+
+
+def _print_plan_notes(console: Console, plan: OfflinePlan) -> None:
+    """What the plan assumed and did not do: secrets, unknowns, mocks, no state."""
+    if plan.secrets:
+        console.print(
+            f"[dim]secrets declared (planned with a placeholder, shown as \\[secret]): "
+            f"{escape(', '.join(plan.secrets))}[/dim]",
+            soft_wrap=True,
+        )
+    if plan.unknown:
+        console.print(
+            f"[dim]{len(plan.unknown)} value(s) computed at `pulumi up` are \\[unknown] "
+            "(ids, ARNs, generated keys)[/dim]",
+            soft_wrap=True,
+        )
+    kept = [r for r in plan.retained() if r.type.endswith("PersistentVolumeClaim")]
+    if kept:
+        console.print(
+            f"[dim]{len(kept)} weight cache claim(s) are kept on the cluster when deleted or "
+            "replaced (cache.retainOnDelete: true); delete them by hand once unused[/dim]",
+            soft_wrap=True,
+        )
+    for note in plan.notes:
+        console.print(f"[dim]{escape(note)}[/dim]", soft_wrap=True)
 
 
 def _plan_program(args: argparse.Namespace, console: Console) -> int:
@@ -238,40 +291,67 @@ def _plan_program(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_render(args: argparse.Namespace, console: Console) -> int:
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import load_stack
+    from tgi_infra.offline.output import prepare, write_render
     from tgi_infra.report import print_problems
 
-    report = validate_platform(load_stack(_stack_path(args)))
+    prepare(args.out)  # refuse a bad --out before the (slow) plan
+    report = _validated(args)
     if not report.ok:
         print_problems(console, report.problems)
         return EXIT_PROBLEMS
     plan = _offline_plan(args)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     objects = plan.kubernetes_objects()
-    for i, obj in enumerate(objects):
-        meta = obj["metadata"]
-        ns = meta.get("namespace", "cluster")
-        path = out / f"{i:03d}-{ns}-{obj['kind'].lower()}-{meta['name']}.yaml"
-        path.write_text(yaml.safe_dump(obj, sort_keys=False))
     releases = plan.of_type("kubernetes:helm.sh/v3:Release")
-    if releases:
-        (out / "addons").mkdir(exist_ok=True)
-    for r in releases:
-        (out / "addons" / f"{r.inputs.get('name', r.name)}.yaml").write_text(
-            yaml.safe_dump(r.inputs, sort_keys=False)
+    files = [
+        (
+            f"{i:03d}-{obj['metadata'].get('namespace', 'cluster')}-{obj['kind'].lower()}-"
+            f"{obj['metadata']['name']}.yaml",
+            yaml.safe_dump(obj, sort_keys=False),
         )
-    console.print(f"wrote {len(objects)} objects and {len(releases)} Helm releases to {out}")
+        for i, obj in enumerate(objects)
+    ]
+    files += [
+        (f"addons/{r.inputs.get('name', r.name)}.yaml", yaml.safe_dump(r.inputs, sort_keys=False))
+        for r in releases
+    ]
+    write_render(args.out, files)
+    console.print(
+        f"wrote {len(objects)} objects and {len(releases)} Helm releases to "
+        f"{escape(str(args.out))}"
+    )
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.checkrun.check import default_pack_config, render, run_check
+    from tgi_infra.checkrun.harness import HarnessError, load_pack_config
 
     stack = _stack_name(args)
     pack_config = args.policy_config or default_pack_config(stack)
-    report = run_check(_stack_path(args), stack, pack_config=pack_config)
+    flag = "--policy-config" if args.policy_config else "policy config"
+    fix = "pass a JSON object of policy names to levels (see policy/README.md)."
+    try:
+        load_pack_config(pack_config)
+    except (OSError, UnicodeDecodeError, ValueError, HarnessError) as exc:
+        raise ConfigInvalid(
+            [
+                Problem(
+                    f"{flag} {_bounded(str(pack_config))}", _bounded(str(exc)), fix, "policy-config"
+                )
+            ]
+        ) from None
+    try:
+        report = run_check(_stack_path(args), stack, pack_config=pack_config)
+    except HarnessError as exc:
+        if "policy pack config" not in str(exc):
+            raise
+        raise ConfigInvalid(
+            [
+                Problem(
+                    f"{flag} {_bounded(str(pack_config))}", _bounded(str(exc)), fix, "policy-config"
+                )
+            ]
+        ) from None
     render(report, args.format, console)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
@@ -281,7 +361,19 @@ def cmd_config_reference(args: argparse.Namespace, console: Console) -> int:
 
     text = render_reference()
     if args.out:
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as exc:
+            raise ConfigInvalid(
+                [
+                    Problem(
+                        f"--out {_bounded(str(args.out))}",
+                        f"cannot be written ({exc.strerror}).",
+                        "pass a writable file path.",
+                        "cli-flag",
+                    )
+                ]
+            ) from None
     else:
         print(text, end="")
     return EXIT_OK

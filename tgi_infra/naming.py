@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from tgi_infra.config.models import TierConfig
+from tgi_infra.config.models import CacheConfig, TierConfig
 from tgi_infra.engines.base import PORT_NAME, SERVER_PORT
 
 DEFAULT_PLATFORM = "tgi"
@@ -117,16 +117,32 @@ def deployment_name(tier: TierConfig) -> str:
     return f"{tier_base(tier.name)}-{model_hash(tier)}"
 
 
-def cache_name(tier: TierConfig) -> str:
-    return f"{deployment_name(tier)}-cache"
+def storage_suffix(cache: CacheConfig | None) -> str:
+    """'' for the default storage (cluster default class, ReadWriteMany), else a hash of
+    class and access mode: a PersistentVolumeClaim cannot change either in place, so a
+    change is a new claim, created before the old one is let go."""
+    if cache is None or (cache.storage_class_name is None and cache.access_mode == "ReadWriteMany"):
+        return ""
+    key = f"{cache.storage_class_name or ''}|{cache.access_mode}"
+    return "-" + hashlib.sha256(key.encode()).hexdigest()[:6]
+
+
+def cache_name(tier: TierConfig, cache: CacheConfig | None = None) -> str:
+    """A tier's weight claim: per model version and storage (class, access mode)."""
+    return f"{deployment_name(tier)}-cache{storage_suffix(cache)}"
 
 
 def download_job_name(tier: TierConfig) -> str:
     return f"{deployment_name(tier)}-download"
 
 
-def shared_cache_name() -> str:
-    return prefixed("model-cache")
+def download_policy_name(tier: str) -> str:
+    """The NetworkPolicy of a tier's download Jobs (stable across model swaps)."""
+    return f"{tier_base(tier)}-download"
+
+
+def shared_cache_name(cache: CacheConfig | None = None) -> str:
+    return prefixed("model-cache") + storage_suffix(cache)
 
 
 def service_account_name(tier: str) -> str:

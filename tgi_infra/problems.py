@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -39,8 +39,16 @@ def warnings(problems: Iterable[Problem]) -> list[Problem]:
 
 
 class ConfigInvalid(Exception):
-    """Raised with every problem of a stack that cannot be built."""
+    """Raised with every problem of a stack that cannot be built.
 
-    def __init__(self, problems: list[Problem]):
+    ``partial`` (a `PlatformConfig` or None) is what parsed once the failing entries were
+    dropped, and ``dropped`` their paths: the semantic checks still run on it.
+    """
+
+    def __init__(
+        self, problems: list[Problem], *, partial: Any = None, dropped: Iterable[str] = ()
+    ):
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        self.partial = partial
+        self.dropped = set(dropped)
+        super().__init__("\n".join(str(p) for p in problems[:50]))

@@ -94,8 +94,8 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFactsError(f"{p} is truncated (header of {length} bytes, {len(raw)} read).")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFactsError(f"{p} has a corrupt safetensors header: {exc}.") from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSON errors too
+        raise ModelFactsError(f"{p} has a corrupt safetensors header: {str(exc)[:120]}.") from exc
     if not isinstance(header, dict):
         raise ModelFactsError(f"{p} has a corrupt safetensors header (not a JSON object).")
     return header
@@ -154,8 +154,9 @@ def _read_json(path: Path, what: str) -> Any:
         raise ModelFactsError(f"{path} is missing: {what}.", fallback_ok=False) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelFactsError(f"cannot read {path}: {exc}.", fallback_ok=False) from exc
-    except json.JSONDecodeError as exc:
-        raise ModelFactsError(f"{path} is not valid JSON ({exc}).", fallback_ok=False) from exc
+    except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit number, deep nesting
+        shown = str(exc)[:120]
+        raise ModelFactsError(f"{path} is not valid JSON ({shown}).", fallback_ok=False) from exc
 
 
 def _index_total_size(index: Any) -> int | None:
@@ -182,9 +183,10 @@ def _local_weights(directory: Path) -> tuple[int, dict[str, int]]:
         return add(summarize_safetensors(single)), by_dtype
     if index_path.is_file():
         index = _read_json(index_path, "the safetensors index")
+        weight_map = index.get("weight_map") if isinstance(index, Mapping) else None
         shards = (
-            sorted({str(v) for v in (index.get("weight_map") or {}).values()})
-            if isinstance(index, Mapping)
+            sorted({str(v) for v in weight_map.values() if "/" not in str(v)})
+            if isinstance(weight_map, Mapping)
             else []
         )
         total = _index_total_size(index)

@@ -171,15 +171,14 @@ def run_check(
     pack_dir: Path = POLICY_DIR,
 ) -> CheckReport:
     """All of `check` for one stack file; ConfigInvalid when it cannot even be parsed."""
-    from tgi_infra.checks import validate_platform
-    from tgi_infra.config.loader import platform_from_stack_config, read_stack_file
+    from tgi_infra.checks.stack import validate_stack_config
+    from tgi_infra.config.loader import read_stack_file
     from tgi_infra.offline.plan import run_offline
     from tgi_infra.program import main as program
 
     config = read_stack_file(stack_path)
-    cfg = platform_from_stack_config(config, str(stack_path))
-    report = CheckReport(stack, stack_path, environment=cfg.environment)
-    validation = validate_platform(cfg)
+    validation = validate_stack_config(config, str(stack_path))
+    report = CheckReport(stack, stack_path, environment=validation.config.environment)
     report.findings += [
         Finding("config", p.check, p.severity, p.message, p.path, p.fix)
         for p in validation.problems

@@ -34,6 +34,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
+from tgi_infra.policy.pack import CONFIG_FILE_ENV
 from tgi_infra.policy_pack import PACK_DIR
 
 POLICY_DIR = PACK_DIR
@@ -125,9 +126,12 @@ def pack_python(pack_dir: Path) -> str:
     runtime = pack_project(pack_dir).get("runtime")
     venv = runtime.get("options", {}).get("virtualenv") if isinstance(runtime, dict) else None
     if venv:
-        python = (pack_dir / venv).resolve() / "bin" / "python"
-        if python.exists():
-            return str(python)
+        try:
+            python = (pack_dir / venv).resolve() / "bin" / "python"
+            if python.exists():
+                return str(python)
+        except (OSError, RuntimeError):  # a broken or looping virtualenv link: use ours
+            pass
     return sys.executable
 
 
@@ -246,6 +250,7 @@ class PolicyPackProcess:
         self._stderr: IO[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.AnalyzerStub | None = None
+        self._config_file: IO[str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> PolicyPackProcess:
@@ -272,7 +277,14 @@ class PolicyPackProcess:
             }
         )
         if self.config:
-            env["PULUMI_CONFIG"] = json.dumps(self.config)
+            # In a file, not the environment: a 200-tier stack's config is larger than one
+            # environment variable may be (Linux: 128 KiB, "Argument list too long").
+            self._config_file = tempfile.NamedTemporaryFile(  # noqa: SIM115  # close()
+                "w", suffix=".json", prefix="tgi-infra-config-", encoding="utf-8"
+            )
+            json.dump(self.config, self._config_file)
+            self._config_file.flush()
+            env[CONFIG_FILE_ENV] = self._config_file.name
         return env
 
     def start(self) -> None:
@@ -353,6 +365,9 @@ class PolicyPackProcess:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        if self._config_file is not None:
+            self._config_file.close()
+            self._config_file = None
 
     @property
     def running(self) -> bool:
@@ -500,5 +515,9 @@ def analyze_plan(
 ) -> AnalysisResult:
     """Start the pack, analyze one plan, stop the pack."""
     given = load_pack_config(pack_config)
-    with PolicyPackProcess(pack_dir, stack=stack, stack_config=stack_config) as pack:
+    # The pack's time grows with the plan: allow 0.1 s per resource above the 60 s floor.
+    timeout = max(60.0, 0.1 * len(resources))
+    with PolicyPackProcess(
+        pack_dir, stack=stack, stack_config=stack_config, call_timeout=timeout
+    ) as pack:
         return pack.analyze(resources, given)

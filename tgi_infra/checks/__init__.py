@@ -16,12 +16,14 @@ from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
 from tgi_infra.checks.addons import check_addons
 from tgi_infra.checks.cache import check_cache_access
 from tgi_infra.checks.gateway import check_gateway, check_tenant_overcommit
+from tgi_infra.checks.inputs import check_requests_positive, check_tier_inputs
 from tgi_infra.checks.launcher import (
     TierCapacity,
     check_tier_arguments,
     check_tier_capacity,
     plan_tier,
 )
+from tgi_infra.checks.names import check_name_collisions, check_name_syntax
 from tgi_infra.checks.nodepools import check_node_pools
 from tgi_infra.checks.observability import check_observability
 from tgi_infra.checks.pools import (
@@ -32,6 +34,7 @@ from tgi_infra.checks.pools import (
 )
 from tgi_infra.checks.references import check_references
 from tgi_infra.checks.slo import check_slo
+from tgi_infra.checks.text import check_texts
 from tgi_infra.config.models import PlatformConfig, TierConfig
 from tgi_infra.engines import engine_of
 from tgi_infra.problems import Problem, errors
@@ -74,13 +77,14 @@ def validate_platform(
 ) -> StackReport:
     report = StackReport(cfg)
     report.problems += check_references(cfg)
+    report.problems += check_name_syntax(cfg) + check_name_collisions(cfg) + check_texts(cfg)
     report.pools, pool_problems = resolve_pools(cfg)
     report.problems += pool_problems
     report.problems += check_pool_fit(cfg, report.pools)
     report.problems += check_tier_requests(cfg, report.pools)
     report.problems += check_cache_access(cfg)
     for tier in cfg.tiers:
-        arguments = check_tier_arguments(tier)
+        arguments = check_tier_arguments(tier) + check_requests_positive(tier)
         report.problems += arguments + engine_of(tier).notices(tier)
         # A quantize/dtype the engine does not know cannot be planned: its problem says so.
         unplannable = any(p.check.endswith("-value") for p in arguments)
@@ -99,6 +103,7 @@ def validate_platform(
             )
             continue
         report.problems += check_model_facts(cfg, tier, facts)
+        report.problems += check_tier_inputs(tier, facts, cfg.cache)
         if hw is None or unplannable:
             continue
         cap = plan_tier(tier, facts, hw.gpu, hw.gpus_per_node)

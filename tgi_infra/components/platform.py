@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -103,7 +104,10 @@ class TgiPlatform(pulumi.ComponentResource):
         if cfg.cache.mode == "shared":
             weights = [capacity[t.name].facts.weight_bytes for t in cfg.tiers]
             claim = cache_builders.shared_volume_claim(weights, cfg.cluster.namespace, cfg.cache)
-            shared.append(register_object(claim, in_ns))
+            keep = pulumi.ResourceOptions.merge(
+                in_ns, pulumi.ResourceOptions(retain_on_delete=cfg.cache.retain_on_delete)
+            )
+            shared.append(register_object(claim, keep))
 
         services: dict[str, pulumi.Output[str]] = {}
         self.tiers = {}
@@ -127,14 +131,16 @@ class TgiPlatform(pulumi.ComponentResource):
             args = TgiTierArgs.from_platform(
                 cfg,
                 cap,
-                hf_token_secret=secret_name,
+                hf_token_secret=None,  # serving pods read the cache offline: no token
                 pod_annotations=annotations,
                 depends_on=needs,
             )
             tgi_tier = TgiTier(f"{name}-{tier.name}", args, pulumi.ResourceOptions(parent=self))
             self.tiers[tier.name] = tgi_tier
             assert args.context is not None  # from_platform derives it
-            bench = benchmark_objects(args.context, cap)
+            # Serving pods run offline without the token; the benchmark Job reads the
+            # (possibly gated) tokenizer from the Hub, so it gets it.
+            bench = benchmark_objects(replace(args.context, hf_token_secret=secret_name), cap)
             register_objects(bench, parent=self, depends_on=[tgi_tier])
             services[tier.name] = tgi_tier.service_name
 

@@ -57,9 +57,10 @@ class ModelCache(pulumi.ComponentResource):
         after = list(args.depends_on)
         if cache.mode == "per-tier":
             claim = cache_builders.tier_volume_claim(tier, args.namespace, args.weight_bytes, cache)
-            after.append(
-                register_object(claim, pulumi.ResourceOptions(parent=self, depends_on=after))
+            keep = pulumi.ResourceOptions(
+                parent=self, depends_on=after, retain_on_delete=cache.retain_on_delete
             )
+            after.append(register_object(claim, keep))
         egress = cache_builders.download_network_policy(tier, args.namespace)
         after.append(register_object(egress, pulumi.ResourceOptions(parent=self, depends_on=after)))
         job = cache_builders.download_job(

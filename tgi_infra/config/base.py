@@ -15,11 +15,13 @@ DnsLabel = Annotated[
 
 
 class Model(BaseModel):
-    """Base for every config model: camelCase aliases, unknown keys rejected."""
+    """Base for every config model: camelCase aliases, unknown keys rejected, strict types
+    (no `true` or `2.0` turned into an integer, no number into a string)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        strict=True,
     )

@@ -6,20 +6,30 @@ a path in the stack's own terms (``tiers[chat].maxInputTokens``), never a traceb
 
 from __future__ import annotations
 
+import copy
 import difflib
+import reprlib
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from tgi_infra.config.models import PlatformConfig
+from tgi_infra.config.safe_yaml import (
+    MAX_DEPTH,
+    MAX_INT,
+    MAX_SCALAR_CHARS,
+    YamlRefused,
+    load_yaml,
+)
 from tgi_infra.problems import ConfigInvalid, Problem
 
 CONFIG_NAMESPACE = "tgi-infra"
 PLATFORM_KEY = f"{CONFIG_NAMESPACE}:platform"
+MAX_NODES = 200_000
+"""Values in one platform config: a 200-tier, 2000-tenant stack has about 20 000."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -36,31 +46,30 @@ def stack_file(stack: str, root: Path | None = None) -> Path:
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
-    """The `config:` mapping of a Pulumi stack file."""
+    """The `config:` mapping of a Pulumi stack file (read by the bounded YAML loader)."""
     if not path.is_file():
-        raise ConfigInvalid(
-            [Problem(str(path), "stack file not found.", "check --stack / --config.", "stack-file")]
-        )
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigInvalid(
             [
                 Problem(
-                    where,
-                    f"not valid YAML ({getattr(exc, 'problem', exc)}).",
-                    "fix the YAML syntax.",
+                    _bounded_text(str(path)),
+                    "stack file not found (or not a regular file).",
+                    "check --stack / --config.",
                     "stack-file",
                 )
             ]
+        )
+    try:
+        document = load_yaml(path) or {}
+    except YamlRefused as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise ConfigInvalid(
+            [Problem(_bounded_text(where), exc.reason, exc.fix, "stack-file")]
         ) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ConfigInvalid(
             [
                 Problem(
-                    str(path),
+                    _bounded_text(str(path)),
                     "a stack file is a mapping with a `config:` mapping.",
                     "see stacks/Pulumi.dev.yaml.",
                     "stack-file",
@@ -91,7 +100,12 @@ def load_stack(path: Path) -> PlatformConfig:
 
 
 def parse_platform(raw: Any) -> PlatformConfig:
-    """Validate the structured `tgi-infra:platform` value; all schema problems at once."""
+    """Validate the structured `tgi-infra:platform` value; all schema problems at once.
+
+    On schema problems the `ConfigInvalid` carries `partial`: the config with every list
+    entry (tier, pool, tenant) or optional key that failed dropped, so that the semantic
+    checks can still run on what parsed (see `salvage`).
+    """
     if not isinstance(raw, dict):
         raise ConfigInvalid(
             [
@@ -102,10 +116,107 @@ def parse_platform(raw: Any) -> PlatformConfig:
                 )
             ]
         )
+    shape = check_shape(raw)
+    if shape:
+        raise ConfigInvalid(shape)
     try:
         return PlatformConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigInvalid([_problem(err, raw) for err in exc.errors()]) from None
+        problems = [_problem(err, raw) for err in exc.errors()]
+        partial, dropped = salvage(raw, exc)
+        raise ConfigInvalid(problems, partial=partial, dropped=dropped) from None
+
+
+def check_shape(raw: Any) -> list[Problem]:
+    """Bounds on the raw value before pydantic sees it: depth, entries, text, integers.
+
+    The YAML loader already bounds stack files; this covers config handed over by Pulumi
+    (JSON) and by callers. Iterative, so deep nesting cannot raise RecursionError.
+    """
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(raw, ())]
+    seen = 0
+    while stack:
+        node, loc = stack.pop()
+        seen += 1
+        where = format_path(loc, raw) if len(loc) < 12 else "platform"
+        if seen > MAX_NODES:
+            return [Problem("platform", f"more than {MAX_NODES} values.", "split the stack.")]
+        if len(loc) > MAX_DEPTH:
+            return [
+                Problem(where, f"nested deeper than {MAX_DEPTH} levels.", "see docs/config.md.")
+            ]
+        if isinstance(node, dict):
+            stack += [(v, (*loc, k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, (*loc, i)) for i, v in enumerate(node)]
+        elif isinstance(node, str) and len(node) > MAX_SCALAR_CHARS:
+            return [
+                Problem(
+                    where,
+                    f"a text of {len(node)} characters (at most {MAX_SCALAR_CHARS}).",
+                    "shorten it.",
+                    "schema-string_too_long",
+                )
+            ]
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INT:
+            return [
+                Problem(
+                    where,
+                    f"{_short(node)} is out of range.",
+                    f"use at most {MAX_INT}.",
+                    "schema-int_range",
+                )
+            ]
+    return []
+
+
+def salvage(raw: dict[str, Any], exc: ValidationError) -> tuple[PlatformConfig | None, set[str]]:
+    """What parsed: `raw` without the list entries and optional keys that failed.
+
+    Returns the config (None when a required part itself failed) and the dropped names
+    (``tiers[chat]``), so reference checks do not report what the schema already did.
+    """
+    fixed = copy.deepcopy(raw)
+    dropped: set[str] = set()
+    for _ in range(4):
+        removals: dict[tuple[Any, ...], None] = {}
+        for err in exc.errors():
+            loc = tuple(k for k in err["loc"] if not _is_tag(k))
+            cut = next((i for i, k in enumerate(loc) if isinstance(k, int)), None)
+            target = loc[: cut + 1] if cut is not None else loc
+            if target:
+                removals[target] = None
+        if not removals:
+            return None, dropped
+        for target in sorted(removals, key=_order, reverse=True):
+            dropped.add(format_path(target, fixed))
+            _remove(fixed, target)
+        try:
+            return PlatformConfig.model_validate(fixed), dropped
+        except ValidationError as again:
+            exc = again
+    return None, dropped
+
+
+def _is_tag(key: Any) -> bool:
+    return isinstance(key, str) and key.startswith(("literal[", "function-"))
+
+
+def _remove(node: Any, loc: tuple[Any, ...]) -> None:
+    for key in loc[:-1]:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = loc[-1]
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        del node[last]
+    elif isinstance(node, dict):
+        node.pop(last, None)
+
+
+def _order(loc: tuple[Any, ...]) -> list[tuple[int, Any]]:
+    return [(0, k) if isinstance(k, int) else (1, str(k)) for k in loc]
 
 
 def _problem(err: Any, raw: dict[str, Any]) -> Problem:
@@ -135,11 +246,13 @@ def format_path(loc: tuple[Any, ...], raw: Any) -> str:
         if isinstance(key, int):
             item = node[key] if isinstance(node, list) and key < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
-            parts.append(f"[{name}]" if isinstance(name, str) and name else f"[{key}]")
+            usable = isinstance(name, str) and 0 < len(name) <= 64 and name.isprintable()
+            parts.append(f"[{name}]" if usable else f"[{key}]")
             node = item
         else:
             if not isinstance(key, str) or key.startswith(("literal[", "function-")):
                 continue
+            key = key if len(key) <= 64 and key.isprintable() else repr(key[:40]) + "..."
             parts.append(f".{key}" if parts else key)
             node = node.get(key) if isinstance(node, dict) else None
     return "".join(parts) or "platform"
@@ -177,9 +290,22 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = 4
+_REPR.maxlevel = 2
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A bounded rendering: never walks more than a few items of a large value."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    text = _REPR.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bounded_text(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _fix_for(err: Any) -> str:

@@ -575,7 +575,10 @@ class CacheConfig(Model):
         description="ReadWriteOnce (EBS) serves one node only: fine for a single replica.",
     )
     storage_class_name: str | None = Field(
-        None, description="e.g. efs-sc or fsx-sc for ReadWriteMany; cluster default if unset."
+        None,
+        description="e.g. efs-sc or fsx-sc for ReadWriteMany; cluster default if unset. "
+        "Changing it (or accessMode) plans new claims under new names, created before the "
+        "old ones are let go.",
     )
     headroom_ratio: float = Field(
         1.3,
@@ -592,6 +595,12 @@ class CacheConfig(Model):
         "huggingface_hub==2.4.0`, pinned by digest), so the Job needs no PyPI access. "
         "Unset: the tier engine's own pinned image, which ships huggingface_hub and is "
         "pulled for the pods anyway.",
+    )
+    retain_on_delete: bool = Field(
+        True,
+        description="Keep weight PersistentVolumeClaims on the cluster when Pulumi deletes "
+        "or replaces them (a removed tier, a model swap, a storage change): their data stays "
+        "until you delete them. false lets `pulumi up` delete them.",
     )
 
 

@@ -55,7 +55,11 @@ def cache_size_gib(weight_bytes: int, cache: CacheConfig, override_gib: int | No
 
 
 def claim_name(tier: TierConfig, cache: CacheConfig) -> str:
-    return naming.shared_cache_name() if cache.mode == "shared" else naming.cache_name(tier)
+    """The claim a tier's pods mount: named after the model version and the storage, so a
+    storage change is planned as a new claim (create-before-delete), never in place."""
+    if cache.mode == "shared":
+        return naming.shared_cache_name(cache)
+    return naming.cache_name(tier, cache)
 
 
 def volume_claim(
@@ -87,7 +91,7 @@ def tier_volume_claim(
     tier: TierConfig, namespace: str, weight_bytes: int, cache: CacheConfig
 ) -> K8s:
     return volume_claim(
-        naming.cache_name(tier),
+        naming.cache_name(tier, cache),
         namespace,
         cache_size_gib(weight_bytes, cache, tier.cache_size_gib),
         cache,
@@ -98,7 +102,7 @@ def tier_volume_claim(
 
 def shared_volume_claim(weights: list[int], namespace: str, cache: CacheConfig) -> K8s:
     return volume_claim(
-        naming.shared_cache_name(), namespace, cache_size_gib(sum(weights), cache), cache
+        naming.shared_cache_name(cache), namespace, cache_size_gib(sum(weights), cache), cache
     )
 
 
@@ -194,7 +198,7 @@ def download_network_policy(tier: TierConfig, namespace: str) -> K8s:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": f"{naming.tier_base(tier.name)}-download",
+            "name": naming.download_policy_name(tier.name),
             "namespace": namespace,
             "labels": labels,
         },

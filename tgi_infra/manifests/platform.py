@@ -37,7 +37,7 @@ def tier_context(
     tier: TierConfig,
     weight_bytes: int,
     *,
-    has_hf_token: bool = True,
+    has_hf_token: bool = False,
     pod_annotations: dict[str, Any] | None = None,
 ) -> TierContext:
     pool = cfg.node_pool(tier.node_pool)

@@ -3,6 +3,11 @@
 `PlanMocks` answers every resource with its inputs plus the outputs a real provider would
 add (an id, a generated password, an ARN), and every provider function (`aws.eks.get_cluster`
 ...) with plausible data. Each area adds its answers to `RESOURCE_OUTPUTS` / `CALL_RESULTS`.
+
+Nothing here was read from AWS, so every invented value says so: the account is
+`MOCK_ACCOUNT`, ids and subnets contain `mocked`, the region is the stack's own. With
+`unknown_computed` (what `tgi-infra plan` uses) the values a provider computes when it
+creates a resource (ids, ARNs, generated passwords) are unknown, as in `pulumi preview`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from typing import Any
 import pulumi
 
 Outputs = dict[str, Any]
+MOCK_ACCOUNT = "000000000000"
+"""The AWS account of every mocked ARN: no real account has it."""
+MOCK_MARK = "mocked"
+_REGION = {"value": "us-east-1"}
 
 # type token -> function(inputs, name) returning outputs a real provider adds.
 RESOURCE_OUTPUTS: dict[str, Callable[[Outputs, str], Outputs]] = {}
@@ -33,7 +42,7 @@ def _random_password(inputs: Outputs, name: str) -> Outputs:
 
 def _aws_arn(kind: str) -> Callable[[Outputs, str], Outputs]:
     def outputs(inputs: Outputs, name: str) -> Outputs:
-        return {"arn": f"arn:aws:{kind}::123456789012:{name}", "id": name}
+        return {"arn": f"arn:aws:{kind}::{MOCK_ACCOUNT}:{name}", "id": name}
 
     return outputs
 
@@ -44,7 +53,7 @@ RESOURCE_OUTPUTS.update(
         "aws:iam/role:Role": _aws_arn("iam"),
         "aws:iam/instanceProfile:InstanceProfile": _aws_arn("iam"),
         "aws:ec2/launchTemplate:LaunchTemplate": lambda i, n: {
-            "id": f"lt-{fake_hex(n)}",
+            "id": f"lt-mocked{fake_hex(n, length=8)}",
             "latestVersion": 1,
         },
         "aws:eks/nodeGroup:NodeGroup": _aws_arn("eks"),
@@ -55,25 +64,25 @@ CALL_RESULTS.update(
     {
         "aws:eks/getCluster:getCluster": lambda args: {
             "name": args.get("name"),
-            "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{args.get('name')}",
-            "endpoint": "https://"
+            "arn": f"arn:aws:eks:{_REGION['value']}:{MOCK_ACCOUNT}:cluster/{args.get('name')}",
+            "endpoint": f"https://{MOCK_MARK}-"
             + fake_hex("eks", str(args.get("name")))
-            + ".gr7.us-east-1.eks.amazonaws.com",
+            + f".gr7.{_REGION['value']}.eks.amazonaws.com",
             "version": "1.33",
-            "certificateAuthorities": [{"data": "LS0tLS1CRUdJTi1NT0NLLUNB"}],
+            "certificateAuthorities": [{"data": "TU9DS0VELUNB"}],  # base64 of MOCKED-CA
             "vpcConfig": {
-                "subnetIds": ["subnet-0a1b2c3d", "subnet-1a2b3c4d", "subnet-2a3b4c5d"],
-                "clusterSecurityGroupId": "sg-0cluster",
-                "vpcId": "vpc-0mock",
+                "subnetIds": [f"subnet-{MOCK_MARK}{i}" for i in ("0a", "1b", "2c")],
+                "clusterSecurityGroupId": f"sg-{MOCK_MARK}",
+                "vpcId": f"vpc-{MOCK_MARK}",
             },
-            "roleArn": "arn:aws:iam::123456789012:role/eks-cluster",
+            "roleArn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/eks-cluster",
             "id": args.get("name"),
         },
         "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
-            "accountId": "123456789012",
-            "arn": "arn:aws:iam::123456789012:user/plan",
+            "accountId": MOCK_ACCOUNT,
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
             "userId": "AIDAPLAN",
-            "id": "123456789012",
+            "id": MOCK_ACCOUNT,
         },
         "aws:index/getPartition:getPartition": lambda args: {
             "partition": "aws",
@@ -90,7 +99,7 @@ RESOURCE_OUTPUTS.update(
             "id": f"{i.get('role')}-{fake_hex(n, length=8)}",
         },
         "aws:eks/accessEntry:AccessEntry": lambda i, n: {
-            "accessEntryArn": f"arn:aws:eks:us-east-1:123456789012:access-entry/{n}",
+            "accessEntryArn": f"arn:aws:eks:{_REGION['value']}:{MOCK_ACCOUNT}:access-entry/{n}",
             "kubernetesGroups": [],
             "userName": "system:node:{{EC2PrivateDNSName}}",
         },
@@ -100,7 +109,7 @@ CALL_RESULTS.update(
     {
         "aws:iam/getRole:getRole": lambda args: {
             "name": args.get("name"),
-            "arn": f"arn:aws:iam::123456789012:role/{args.get('name')}",
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{args.get('name')}",
             "id": args.get("name"),
             "assumeRolePolicy": "{}",
             "path": "/",
@@ -125,13 +134,30 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     resources: list[RecordedResource] = field(default_factory=list)
     calls: list[tuple[str, Outputs]] = field(default_factory=list)
+    region: str = "us-east-1"
+    unknown_computed: bool = False
+    """Answer what a provider computes at creation (ids, ARNs, passwords) as unknown."""
+    unknown: list[tuple[str, str, str]] = field(default_factory=list)
+    """(type, name, output) answered unknown."""
+
+    def __post_init__(self) -> None:
+        _REGION["value"] = self.region
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
         outputs = dict(args.inputs)
         extra = RESOURCE_OUTPUTS.get(args.typ)
-        if extra:
-            outputs.update(extra(args.inputs, args.name))
-        resource_id = outputs.pop("id", None) or f"{args.name}-id"
+        computed = extra(args.inputs, args.name) if extra else {}
+        if self.unknown_computed:
+            from pulumi.runtime.rpc import UNKNOWN
+
+            names = ["id", *(k for k in computed if k != "id")]
+            self.unknown += [(args.typ, args.name, k) for k in names]
+            outputs.update({k: UNKNOWN for k in computed if k != "id"})
+            resource_id = ""  # unknown in a preview
+        else:
+            outputs.update(computed)
+            resource_id = outputs.pop("id", None) or f"{args.name}-id"
+        outputs.pop("id", None)
         self.resources.append(
             RecordedResource(
                 args.typ,

@@ -4,6 +4,12 @@ The program (`tgi_infra.program.main`, what `__main__.py` runs) registers its re
 against `PlanMocks` behind a `RecordingMonitor` that keeps each registration's parent, so
 the plan can be printed as a tree and every Kubernetes object rendered as YAML.
 Secret values never leave as plaintext: they are replaced by `[secret]`.
+
+The plan tells the truth about itself: a secret the stack declares (``secure:``) gets a
+placeholder, shown as `[secret]`; a secret it does not declare is absent (no HF token
+Secret without `tgi-infra:hfToken`). Values a provider computes at creation are
+`[unknown]`, as in `pulumi preview`; values the mocks invented carry `mocked` (see
+`tgi_infra.offline.mocks`). `OfflinePlan.notes` says what the plan did not do.
 """
 
 from __future__ import annotations
@@ -17,15 +23,21 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
 from tgi_infra.offline.mocks import PlanMocks
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 REDACTED = "[secret]"
-PLACEHOLDER_SECRETS = {
-    "tgi-infra:hfToken": "hf_offline_plan_placeholder",
-}
+UNKNOWN_SHOWN = "[unknown]"
+PLACEHOLDER = "offline-plan-placeholder"
+"""The value every declared secret has in the plan (never shown: secrets are redacted)."""
+NOT_DONE = (
+    "offline plan: no Pulumi state was read, nothing was diffed against the live cluster "
+    "or AWS, and no provider ran; values marked [unknown] are computed at `pulumi up`, "
+    "values containing 'mocked' (account 000000000000) were invented for the plan."
+)
 
 
 @dataclass
@@ -39,6 +51,8 @@ class PlannedResource:
     dependencies: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     """URNs this resource was known by (`aliases`): the engine keeps their state."""
+    retain_on_delete: bool = False
+    """Pulumi leaves the object on the cluster when it deletes or replaces it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +63,7 @@ class PlannedResource:
             "custom": self.custom,
             "dependencies": list(self.dependencies),
             "aliases": list(self.aliases),
+            "retainOnDelete": self.retain_on_delete,
             "inputs": self.inputs,
         }
 
@@ -58,6 +73,11 @@ class OfflinePlan:
     stack: str
     resources: list[PlannedResource]
     outputs: dict[str, Any]
+    secrets: list[str] = field(default_factory=list)
+    """Secret config keys the stack declares (each given a placeholder)."""
+    unknown: list[tuple[str, str, str]] = field(default_factory=list)
+    """(type, name, output) that a preview does not know."""
+    notes: list[str] = field(default_factory=lambda: [NOT_DONE])
 
     def children(self, parent_urn: str | None) -> list[PlannedResource]:
         """Resources under `parent_urn`; None gives the top level (under the Stack)."""
@@ -65,12 +85,19 @@ class OfflinePlan:
             return [r for r in self.resources if r.parent is None or _is_stack(r.parent)]
         return [r for r in self.resources if r.parent == parent_urn]
 
+    def retained(self) -> list[PlannedResource]:
+        """Resources Pulumi keeps on the cluster when it deletes or replaces them."""
+        return [r for r in self.resources if r.retain_on_delete]
+
     def to_json(self) -> dict[str, Any]:
         """Every resource (inputs with secrets redacted) and the stack outputs."""
         return {
             "stack": self.stack,
             "resources": [r.to_json() for r in self.resources],
             "outputs": self.outputs,
+            "secrets": self.secrets,
+            "unknown": [list(u) for u in self.unknown],
+            "notes": self.notes,
         }
 
     def of_type(self, prefix: str) -> list[PlannedResource]:
@@ -129,7 +156,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
         self.registrations: list[
-            tuple[str, str, str, str, bool, tuple[str, ...], tuple[str, ...]]
+            tuple[str, str, str, str, bool, tuple[str, ...], tuple[str, ...], bool]
         ] = []
         self.outputs: dict[str, Any] = {}
         self.urns: set[str] = set()
@@ -153,6 +180,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 request.custom,
                 tuple(request.dependencies),
                 alias_urns(response.urn, request),
+                bool(getattr(request, "retainOnDelete", False)),
             )
         )
         return response
@@ -166,9 +194,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def normalize(value: Any) -> Any:
-    """Mocks see numbers as floats; the API wants integers where they are whole."""
+    """Mocks see numbers as floats; the API wants integers where they are whole. Unknown
+    values (a preview's computed outputs) are shown as `[unknown]`."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, pulumi.output.Unknown) or (
+        isinstance(value, str) and value == rpc.UNKNOWN
+    ):
+        return UNKNOWN_SHOWN
     if isinstance(value, dict):
         return {k: normalize(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -197,8 +230,10 @@ def run_offline(
     project: str = "tgi-infra",
     secrets: dict[str, str] | None = None,
 ) -> OfflinePlan:
-    """Run `program` under mocks with `config` (a stack file's `config:` mapping)."""
-    mocks = PlanMocks()
+    """Run `program` under mocks with `config` (a stack file's `config:` mapping).
+
+    `secrets` adds (or overrides) secret values, e.g. for tests."""
+    mocks = PlanMocks(region=_region(config), unknown_computed=True)
     monitor = RecordingMonitor(mocks)
     quiet = logging.getLogger("tgi_infra.offline.engine")  # problems are printed by the CLI
     quiet.propagate = False
@@ -206,14 +241,10 @@ def run_offline(
     pulumi.runtime.set_mocks(
         mocks, project=project, stack=stack, preview=True, monitor=monitor, logger=quiet
     )
-    values = {
-        k: v if isinstance(v, str) else json.dumps(v)
-        for k, v in config.items()
-        if not (isinstance(v, dict) and "secure" in v)
-    }
-    placeholders = {**PLACEHOLDER_SECRETS, **(secrets or {})}
-    values.update(placeholders)
-    pulumi.runtime.set_all_config(values, list(placeholders))
+    values, declared = config_values(config)
+    values.update(secrets or {})
+    secret_keys = sorted({*declared, *(secrets or {})})
+    pulumi.runtime.set_all_config(values, secret_keys)
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes it
@@ -221,9 +252,47 @@ def run_offline(
     inputs = {r.urn: redact(normalize(r.inputs)) for r in mocks.resources}
     resources = [
         PlannedResource(
-            urn, typ, name, parent or None, custom, inputs.get(urn, {}), deps, aliases
+            urn,
+            typ,
+            name,
+            parent or None,
+            custom,
+            inputs.get(urn, {}),
+            deps,
+            aliases,
+            retain,
         )
-        for urn, typ, name, parent, custom, deps, aliases in monitor.registrations
+        for urn, typ, name, parent, custom, deps, aliases, retain in monitor.registrations
         if typ != "pulumi:pulumi:Stack"
     ]
-    return OfflinePlan(stack, resources, redact(normalize(monitor.outputs)))
+    outputs = redact(normalize(monitor.outputs))
+    return OfflinePlan(stack, resources, outputs, secret_keys, list(mocks.unknown))
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def config_values(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Pulumi config strings, with a placeholder for every secret the stack declares
+    (``secure:``, or a mapping of them set with ``--path``), and the secret keys."""
+    values: dict[str, str] = {}
+    declared: list[str] = []
+    for key, value in config.items():
+        if _is_secure(value):
+            values[key], declared = PLACEHOLDER, [*declared, key]
+        elif isinstance(value, dict) and any(_is_secure(v) for v in value.values()):
+            filled = {k: PLACEHOLDER if _is_secure(v) else v for k, v in value.items()}
+            values[key], declared = json.dumps(filled), [*declared, key]
+        else:
+            values[key] = value if isinstance(value, str) else json.dumps(value)
+    return values, declared
+
+
+def _region(config: dict[str, Any]) -> str:
+    """The stack's region, for the mocks' lookups: cluster.region, else aws:region."""
+    raw = config.get("tgi-infra:platform")
+    cluster = raw.get("cluster") if isinstance(raw, dict) else None
+    region = cluster.get("region") if isinstance(cluster, dict) else None
+    region = region if isinstance(region, str) else config.get("aws:region")
+    return region if isinstance(region, str) else "us-east-1"

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -39,6 +40,8 @@ from tgi_infra.policy.k8s import PlanObject
 
 PACK_NAME = "tgi-infra-llm-serving"
 PLATFORM_CONFIG_KEY = "tgi-infra:platform"
+CONFIG_FILE_ENV = "TGI_INFRA_PULUMI_CONFIG_FILE"
+"""The harness hands stack config in this file (PULUMI_CONFIG's JSON), not in the env."""
 DOCS_URL = "policy/README.md"
 
 
@@ -66,8 +69,11 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> PackSettings:
     """Settings from the variables the engine sets for a policy pack process."""
     environ = os.environ if environ is None else environ
     try:
-        config = json.loads(environ.get("PULUMI_CONFIG") or "{}")
-    except ValueError:
+        text = environ.get("PULUMI_CONFIG") or ""
+        if not text and environ.get(CONFIG_FILE_ENV):
+            text = Path(environ[CONFIG_FILE_ENV]).read_text(encoding="utf-8")
+        config = json.loads(text or "{}")
+    except (OSError, ValueError):
         config = {}
     env = environment_from_config(config if isinstance(config, Mapping) else {})
     if env:

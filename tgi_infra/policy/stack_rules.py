@@ -39,8 +39,23 @@ AUTH_METHODS = ("apiKeyAuth", "jwt", "basicAuth", "extAuth", "oidc")
 SCRAPE_ANNOTATION = "prometheus.io/scrape"
 
 
+_KIND_CACHE: dict[tuple[int, tuple[str, ...]], tuple[object, int, list[PlanObject]]] = {}
+
+
 def of_kind(objs: Iterable[PlanObject], *kinds: str) -> list[PlanObject]:
-    return [o for o in objs if o.kind in kinds]
+    """The objects of these kinds. Rules ask this of the same plan thousands of times (per
+    route, per tenant): a plan held in a list is scanned once per kind set (the cache is
+    keyed on the list itself and its length, and holds a few plans at most)."""
+    if not isinstance(objs, list):
+        return [o for o in objs if o.kind in kinds]
+    key = (id(objs), kinds)
+    hit = _KIND_CACHE.get(key)
+    if hit is None or hit[0] is not objs or hit[1] != len(objs):
+        if len(_KIND_CACHE) > 64:
+            _KIND_CACHE.clear()
+        hit = (objs, len(objs), [o for o in objs if o.kind in kinds])
+        _KIND_CACHE[key] = hit
+    return list(hit[2])
 
 
 def tgi_workloads(objs: Iterable[PlanObject]) -> list[PlanObject]:
@@ -261,6 +276,21 @@ def _unlimited_tenants(objs: Sequence[PlanObject]) -> list[Violation]:
     """Tenants (key Secrets labelled with their tenant) an apiKeyAuth admits on a route that
     has rate limits, but no rule of which gives them a bucket of their own."""
     secrets = {(s.namespace, name_of(s.props)): s for s in of_kind(objs, "Secret")}
+    all_routes = of_kind(objs, *ROUTE_KINDS)
+    # Each route's rules once, and each (route, header, tenant) answer once: without these
+    # the check grows with tiers x tiers x tenants x objects (minutes at 200 tiers).
+    route_rules = {r.urn: _rules_for(objs, r) for r in all_routes}
+    answers: dict[tuple[str, str, str], bool] = {}
+
+    def unlimited(route: PlanObject, header: str, tenant: str) -> bool:
+        key = (route.urn, header, tenant)
+        if key not in answers:
+            rules = route_rules[route.urn]
+            answers[key] = bool(rules) and not any(
+                selects_tenant(rule, header, tenant) for rule in rules
+            )
+        return answers[key]
+
     out: list[Violation] = []
     seen: set[str] = set()
     for policy in of_kind(objs, "SecurityPolicy"):
@@ -268,18 +298,13 @@ def _unlimited_tenants(objs: Sequence[PlanObject]) -> list[Violation]:
         header = auth.get("forwardClientIDHeader")
         if not isinstance(header, str) or not header:
             continue  # tenants are not told apart downstream: nothing to check per tenant
-        routes = [r for r in of_kind(objs, *ROUTE_KINDS) if policy_targets(policy, r)]
+        routes = [r for r in all_routes if policy_targets(policy, r)]
         for ref in sequence(auth.get("credentialRefs")):
             secret = secrets.get((policy.namespace, mapping(ref).get("name")))
             tenant = labels_of(secret.props).get(naming.TENANT_LABEL) if secret else None
             if not isinstance(tenant, str) or tenant in seen:
                 continue
-            bare = [
-                r
-                for r in routes
-                if (rules := _rules_for(objs, r))
-                and not any(selects_tenant(rule, header, tenant) for rule in rules)
-            ]
+            bare = [r for r in routes if unlimited(r, header, tenant)]
             if bare and secret is not None:
                 seen.add(tenant)
                 out.append(

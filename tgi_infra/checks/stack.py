@@ -1,0 +1,47 @@
+"""Validate a whole stack file's config: the platform value, its secrets, all at once.
+
+When the schema refuses part of the platform, the semantic checks still run on what
+parsed (`ConfigInvalid.partial`), so one bad field does not hide the problems of others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tgi_infra.checks import FactsResolver, StackReport, default_facts_resolver, validate_platform
+from tgi_infra.checks.secrets import check_stack_secrets
+from tgi_infra.config.loader import platform_from_stack_config
+from tgi_infra.problems import ConfigInvalid, Problem
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def validate_stack_config(
+    config: Mapping[str, Any],
+    source: str,
+    facts_resolver: FactsResolver = default_facts_resolver,
+) -> StackReport:
+    """The report of a stack file's `config:`; ConfigInvalid (every problem) when the
+    platform value does not parse."""
+    try:
+        cfg = platform_from_stack_config(dict(config), source)
+    except ConfigInvalid as exc:
+        problems = list(exc.problems)
+        problems += check_stack_secrets(config, exc.partial)
+        if exc.partial is not None:
+            report = validate_platform(exc.partial, facts_resolver)
+            problems += [p for p in report.problems if not _about_dropped(p, exc.dropped)]
+        raise ConfigInvalid(problems) from None
+    report = validate_platform(cfg, facts_resolver)
+    report.problems += check_stack_secrets(config, cfg)
+    return report
+
+
+def _about_dropped(problem: Problem, dropped: set[str]) -> bool:
+    """A problem caused by dropping an entry the schema refused (a tier that 'is not a
+    tier' any more, an empty list)."""
+    names = {d.rsplit("[", 1)[-1].rstrip("]") for d in dropped if d.endswith("]")}
+    quoted = set(_QUOTED.findall(problem.message))
+    return bool(names & quoted) or any(problem.path.startswith(d) for d in dropped)
