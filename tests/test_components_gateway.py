@@ -200,3 +200,47 @@ def test_supplied_keys_are_read_from_secret_config() -> None:
         pulumi.runtime.set_all_config({}, [])
     assert list(keys) == ["search"]
     assert isinstance(keys["search"], pulumi.Output)
+
+
+@pulumi.runtime.test
+def test_policies_wait_for_the_key_secrets_they_reference_and_only_those(
+    mocks: PlanMocks,
+) -> None:
+    """Every SecurityPolicy waits (directly or through another policy) for each key Secret
+    its credentialRefs name, and has no edge to any other: edges grow with tenants plus
+    tiers, not tiers x tenants."""
+    cfg = stack_config("prod")
+    gateway = TenantGateway("gateway", TenantGatewayArgs(cfg, {}, platform="tgi"))
+
+    def check(_: Any) -> None:
+        regs = mocks.monitor.registrations  # type: ignore[attr-defined]
+        deps = {urn: set(d) for urn, *_, d, _aliases, _retain in regs}
+        by_urn = {r.urn: r for r in mocks.resources}
+        secret_urns = {r.inputs["metadata"]["name"]: r.urn for r in of_type(mocks, SECRET)}
+
+        def closure(urn: str) -> set[str]:
+            seen, todo = set(), [urn]
+            while todo:
+                for d in deps.get(todo.pop(), ()):
+                    if d not in seen:
+                        seen.add(d)
+                        todo.append(d)
+            return seen
+
+        policies = [r for r in mocks.resources if r.type.endswith(":SecurityPolicy")]
+        assert len(policies) == len(cfg.tiers) + 1
+        direct = 0
+        for policy in policies:
+            refs = {r["name"] for r in policy.inputs["spec"]["apiKeyAuth"]["credentialRefs"]}
+            assert refs, policy.name
+            waited = {
+                by_urn[u].inputs["metadata"]["name"]
+                for u in closure(policy.urn)
+                if by_urn.get(u) is not None and by_urn[u].type == SECRET
+            }
+            assert waited == refs, policy.name
+            assert {secret_urns[n] for n in refs} <= closure(policy.urn)
+            direct += len(deps[policy.urn])
+        assert direct == len(cfg.tenants) + len(cfg.tiers)
+
+    return done(gateway, gateway.urn).apply(check)

@@ -498,3 +498,82 @@ def test_docs_python_examples_compile() -> None:
         compile(block, "docs/gateway.md", "exec")
     for check in ("tenant-tier-exists", "tier-overcommit", "tenant-key-unknown"):
         assert check in text
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def many_tenants_platform(n_tiers: int, n_tenants: int, wide: int) -> PlatformConfig:
+    """`n_tenants` tenants on two tiers each (round robin), then `wide` tenants on every
+    tier: more tenants per list, and more models per tenant, than one header match holds."""
+    names = [f"t{i}" for i in range(n_tiers)]
+    tiers = [
+        {
+            "name": n,
+            "modelId": f"org/model-{i}",
+            "servedModelName": f"model-{i}",
+            "nodePool": "l40s",
+            "maxInputTokens": 2048,
+            "maxTotalTokens": 4096,
+        }
+        for i, n in enumerate(names)
+    ]
+    tenants = [
+        {
+            "name": f"team-{j}",
+            "tiers": sorted({names[j % n_tiers], names[(j + 1) % n_tiers]}),
+            "requestsPerMinute": 60,
+            "tokensPerMinute": 20_000,
+        }
+        for j in range(n_tenants)
+    ] + [
+        {"name": f"wide-{j}", "tiers": names, "requestsPerMinute": 60, "tokensPerMinute": 20_000}
+        for j in range(wide)
+    ]
+    return parse_platform(small_raw(tiers=tiers, tenants=tenants))
+
+
+@pytest.mark.parametrize(
+    ("n_tiers", "n_tenants", "wide"),
+    [
+        pytest.param(2, 3 * gw.MAX_HEADER_VALUES + 1, 0, id="tenants-beyond-one-match"),
+        pytest.param(gw.MAX_HEADER_VALUES + 4, 3, 2, id="models-beyond-one-match"),
+    ],
+)
+def test_more_tenants_or_models_than_a_header_match_holds(
+    n_tiers: int, n_tenants: int, wide: int
+) -> None:
+    """Every list stays within the SecurityPolicy CRD's maxItems (split across rules), the
+    objects validate, and the replayed decisions are the same per tenant and tier."""
+    cfg = many_tenants_platform(n_tiers, n_tenants, wide)
+    objs = gw.build_gateway_objects(cfg)
+    policies = by_kind(objs, "SecurityPolicy")
+    longest = max(
+        len(h["values"])
+        for p in policies.values()
+        for r in p["spec"]["authorization"].get("rules", [])
+        for h in r["principal"]["headers"]
+    )
+    assert longest == gw.MAX_HEADER_VALUES  # some list was split at the limit exactly
+    for policy in policies.values():
+        rules = [r["name"] for r in policy["spec"]["authorization"]["rules"]]
+        assert len(rules) == len(set(rules)), policy["metadata"]["name"]
+    if crd_directory() is not None:
+        errors, _ = schema_failures(list(policies.values()))
+        assert not errors, "\n".join(errors[:5])
+    openai = policies[naming.openai_route_name()]
+    # Both sides of every chunk boundary, and the last tenant, replayed against every tier.
+    edges = {0, len(cfg.tenants) - 1}
+    for k in range(gw.MAX_HEADER_VALUES, len(cfg.tenants), gw.MAX_HEADER_VALUES):
+        edges |= {k - 1, k}
+    for tenant in [cfg.tenants[i] for i in sorted(edges)]:
+        assert authorize(openai, {gw.TENANT_HEADER: tenant.name}, "GET", "/v1/models") == "Allow"
+        for tier in cfg.tiers:
+            expected = "Allow" if tier.name in tenant.tiers else "Deny"
+            headers = {gw.TENANT_HEADER: tenant.name, gw.MODEL_HEADER: tier.model_name}
+            assert authorize(openai, headers, "POST", "/v1/chat/completions") == expected
+            fallback = policies[naming.fallback_route_name(tier.name)]
+            path = f"{naming.fallback_path_prefix(tier.name)}/generate"
+            assert authorize(fallback, {gw.TENANT_HEADER: tenant.name}, "POST", path) == expected
+    stranger = {gw.TENANT_HEADER: "nobody", gw.MODEL_HEADER: cfg.tiers[-1].model_name}
+    assert authorize(openai, stranger, "POST", "/v1/chat/completions") == "Deny"

@@ -53,13 +53,12 @@ class TenantGateway(pulumi.ComponentResource):
                 keys[tenant.name] = key
                 secret = self._key_secret(cfg, tenant, key)
                 self.objects[f"Secret/{naming.tenant_key_secret_name(tenant.name)}"] = secret
-        secrets = list(self.objects.values())
         objs = builders.build_gateway_objects(cfg)
         # Only the SecurityPolicies read the key Secrets (credentialRefs).
         auth = [o for o in objs if o["kind"] == "SecurityPolicy"]
         rest = [o for o in objs if o["kind"] != "SecurityPolicy"]
         self.objects.update(register_objects(rest, parent=self))
-        self.objects.update(register_objects(auth, parent=self, depends_on=secrets))
+        self._register_policies(auth)
 
         url = builders.endpoint_url(cfg)
         gateway = self.objects.get(f"Gateway/{naming.gateway_name()}")
@@ -69,6 +68,22 @@ class TenantGateway(pulumi.ComponentResource):
         )
         self.tenant_keys = pulumi.Output.secret(pulumi.Output.all(**keys) if keys else {})
         self.register_outputs({"endpoint": self.endpoint, "tenantKeys": self.tenant_keys})
+
+    def _register_policies(self, policies: list[builders.K8s]) -> None:
+        """Each policy waits for the key Secrets it references, and only those: directly, or
+        through an earlier policy that already waits for all of them (every policy reads
+        every tenant's key, so direct edges would grow as tiers x tenants)."""
+        waited: list[tuple[frozenset[str], pulumi.Resource]] = []
+        for policy in policies:
+            names = builders.referenced_secrets(policy)
+            refs = frozenset(names)
+            via = next((p for covered, p in waited if refs <= covered), None) if refs else None
+            secrets = [self.objects.get(f"Secret/{n}") for n in names]
+            deps = [via] if via else [s for s in secrets if s is not None]
+            registered = register_objects([policy], parent=self, depends_on=deps)
+            self.objects.update(registered)
+            if not via and refs:
+                waited.append((refs, next(iter(registered.values()))))
 
     def _key(
         self, name: str, tenant: TenantConfig, supplied: pulumi.Input[str] | None

@@ -338,27 +338,45 @@ def _security_policy(
     }
 
 
+MAX_HEADER_VALUES = 256
+"""SecurityPolicy `authorization.rules[].principal.headers[].values` maxItems (Envoy Gateway
+v1.9.0 CRD); longer lists are split across rules that differ only in the values."""
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i : i + MAX_HEADER_VALUES] for i in range(0, len(values), MAX_HEADER_VALUES)]
+
+
+def _numbered(name: str, i: int, n: int) -> str:
+    """The rule's name, numbered only when a list was split (one chunk keeps the name)."""
+    return name if n == 1 else f"{name}-{i}"
+
+
+def _allow_tenants(name: str, tenants: list[str], extra: K8s | None = None) -> list[K8s]:
+    """Allow rules for these tenants (split at MAX_HEADER_VALUES); `extra` is merged in."""
+    chunks = _chunks(tenants)
+    return [
+        {
+            "name": _numbered(name, i, len(chunks)),
+            "action": "Allow",
+            **(extra or {}),
+            "principal": {"headers": [{"name": TENANT_HEADER, "values": chunk}]},
+        }
+        for i, chunk in enumerate(chunks)
+    ]
+
+
 def openai_security_policy(cfg: PlatformConfig) -> K8s:
     """Each tenant may name only its tiers' models; any tenant may list the models."""
-    rules: list[K8s] = []
-    if cfg.tenants:
-        rules.append(
-            {
-                "name": "list-models",
-                "action": "Allow",
-                "operation": {"methods": ["GET"], "path": {"type": "Exact", "value": "/v1/models"}},
-                "principal": {
-                    "headers": [{"name": TENANT_HEADER, "values": [t.name for t in cfg.tenants]}]
-                },
-            }
-        )
+    list_models = {
+        "operation": {"methods": ["GET"], "path": {"type": "Exact", "value": "/v1/models"}}
+    }
+    rules = _allow_tenants("list-models", [t.name for t in cfg.tenants], list_models)
     for tenant in cfg.tenants:
-        models = [t.model_name for t in served_tiers(cfg, tenant)]
-        if not models:
-            continue
-        rules.append(
+        chunks = _chunks([t.model_name for t in served_tiers(cfg, tenant)])
+        rules += [
             {
-                "name": f"tenant-{tenant.name}",
+                "name": _numbered(f"tenant-{tenant.name}", i, len(chunks)),
                 "action": "Allow",
                 "principal": {
                     "headers": [
@@ -367,7 +385,8 @@ def openai_security_policy(cfg: PlatformConfig) -> K8s:
                     ]
                 },
             }
-        )
+            for i, models in enumerate(chunks)
+        ]
     names = openai_route_names(cfg)
     return _security_policy(cfg, names[0], names, rules)
 
@@ -375,19 +394,14 @@ def openai_security_policy(cfg: PlatformConfig) -> K8s:
 def fallback_security_policy(cfg: PlatformConfig, tier: TierConfig) -> K8s:
     """Only the tier's tenants reach its fallback route."""
     allowed = [t.name for t in tenants_of(cfg, tier.name)]
-    rules = (
-        [
-            {
-                "name": "tenants",
-                "action": "Allow",
-                "principal": {"headers": [{"name": TENANT_HEADER, "values": allowed}]},
-            }
-        ]
-        if allowed
-        else []
-    )
     name = naming.fallback_route_name(tier.name)
-    return _security_policy(cfg, name, [name], rules, tier=tier.name)
+    return _security_policy(cfg, name, [name], _allow_tenants("tenants", allowed), tier=tier.name)
+
+
+def referenced_secrets(obj: K8s) -> list[str]:
+    """Names of the Secrets a SecurityPolicy's apiKeyAuth reads (none for other objects)."""
+    refs = obj.get("spec", {}).get("apiKeyAuth", {}).get("credentialRefs", [])
+    return [r["name"] for r in refs if r.get("kind", "Secret") == "Secret" and not r.get("group")]
 
 
 # --------------------------------------------------------------------------- limits
