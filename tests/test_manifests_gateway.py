@@ -16,7 +16,7 @@ import pytest
 from tests.support import ROOT, assert_schema_valid, small_raw, stack_config
 from tgi_infra import naming
 from tgi_infra.config.loader import parse_platform
-from tgi_infra.config.models import PlatformConfig, TierConfig
+from tgi_infra.config.models import PlatformConfig, TenantConfig, TierConfig
 from tgi_infra.manifests import gateway as gw
 from tgi_infra.validation import SchemaUnavailable, crd_directory, validate_custom_resource
 
@@ -314,20 +314,29 @@ def test_each_tenant_key_maps_to_its_tenant(platform: PlatformConfig) -> None:
         assert "data" not in secret and "stringData" not in secret
 
 
+def assert_reaches_only_its_tiers(
+    cfg: PlatformConfig, policies: dict[str, K8s], tenant: TenantConfig
+) -> None:
+    """The tenant lists the models, and is allowed exactly its tiers: by model on /v1, by
+    path on the fallback."""
+    openai = policies[naming.openai_route_name()]
+    for tier in cfg.tiers:
+        expected = "Allow" if tier.name in tenant.tiers else "Deny"
+        headers = {gw.TENANT_HEADER: tenant.name, gw.MODEL_HEADER: tier.model_name}
+        assert authorize(openai, headers, "POST", "/v1/chat/completions") == expected
+        fallback = policies[naming.fallback_route_name(tier.name)]
+        path = f"{naming.fallback_path_prefix(tier.name)}/generate"
+        assert authorize(fallback, {gw.TENANT_HEADER: tenant.name}, "POST", path) == expected
+    assert authorize(openai, {gw.TENANT_HEADER: tenant.name}, "GET", "/v1/models") == "Allow"
+
+
 def test_tenants_reach_only_their_tiers(platform: PlatformConfig) -> None:
     """403 unless the tier is the tenant's: by model on /v1, by path on the fallback."""
     objs = gw.build_gateway_objects(platform)
     policies = by_kind(objs, "SecurityPolicy")
     openai = policies[naming.openai_route_name()]
     for tenant in platform.tenants:
-        for tier in platform.tiers:
-            expected = "Allow" if tier.name in tenant.tiers else "Deny"
-            headers = {gw.TENANT_HEADER: tenant.name, gw.MODEL_HEADER: tier.model_name}
-            assert authorize(openai, headers, "POST", "/v1/chat/completions") == expected
-            fallback = policies[naming.fallback_route_name(tier.name)]
-            path = f"{naming.fallback_path_prefix(tier.name)}/generate"
-            assert authorize(fallback, {gw.TENANT_HEADER: tenant.name}, "POST", path) == expected
-        assert authorize(openai, {gw.TENANT_HEADER: tenant.name}, "GET", "/v1/models") == "Allow"
+        assert_reaches_only_its_tiers(platform, policies, tenant)
     assert (
         authorize(
             openai, {gw.MODEL_HEADER: platform.tiers[0].model_name}, "POST", "/v1/chat/completions"
@@ -566,14 +575,7 @@ def test_more_tenants_or_models_than_a_header_match_holds(
     edges = {0, len(cfg.tenants) - 1}
     for k in range(gw.MAX_HEADER_VALUES, len(cfg.tenants), gw.MAX_HEADER_VALUES):
         edges |= {k - 1, k}
-    for tenant in [cfg.tenants[i] for i in sorted(edges)]:
-        assert authorize(openai, {gw.TENANT_HEADER: tenant.name}, "GET", "/v1/models") == "Allow"
-        for tier in cfg.tiers:
-            expected = "Allow" if tier.name in tenant.tiers else "Deny"
-            headers = {gw.TENANT_HEADER: tenant.name, gw.MODEL_HEADER: tier.model_name}
-            assert authorize(openai, headers, "POST", "/v1/chat/completions") == expected
-            fallback = policies[naming.fallback_route_name(tier.name)]
-            path = f"{naming.fallback_path_prefix(tier.name)}/generate"
-            assert authorize(fallback, {gw.TENANT_HEADER: tenant.name}, "POST", path) == expected
+    for i in sorted(edges):
+        assert_reaches_only_its_tiers(cfg, policies, cfg.tenants[i])
     stranger = {gw.TENANT_HEADER: "nobody", gw.MODEL_HEADER: cfg.tiers[-1].model_name}
     assert authorize(openai, stranger, "POST", "/v1/chat/completions") == "Deny"
