@@ -15,7 +15,8 @@ Gateway API + Envoy Gateway + Envoy AI Gateway, all in the tiers' namespace:
   (`/generate`, `/generate_stream`, `/info`, ...), straight to the router Service.
 - Authentication: a `SecurityPolicy` per route with `apiKeyAuth` over every tenant's key
   Secret (a missing or unknown key is a 401), forwarding the tenant's name as `x-tenant-id`,
-  and `authorization` rules allowing each tenant only its tiers' models (403 otherwise).
+  and `authorization` rules allowing each tenant only its tiers' models (403 otherwise);
+  a header list longer than the CRD's 256 values is split across rules.
 - Limits: one `BackendTrafficPolicy` over all routes with shared global rate limits per
   tenant (requests/min, and total tokens/min charged from AI Gateway's token count) and per
   tier (`gateway.tierRequestsPerMinute`); over a limit is a 429.
