@@ -95,6 +95,10 @@ class ModelCacheArgs:
     """Name of a Secret (key `token`) holding the HF token; None for public models."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What the Job waits for (the namespace, the token Secret, a shared volume)."""
+    hf_token_fingerprint: pulumi.Input[str] | None = None
+    """`credentials.token_fingerprint` of the token (not secret): the Job's pod annotation
+    `tgi-infra/hf-token-sha256`, so a rotation replaces the Job (a no-op once the weights'
+    marker exists). None: no annotation (a public model, or a Secret managed elsewhere)."""
 
     def __post_init__(self) -> None:
         self.tier = as_model(TierConfig, self.tier, "tier")
