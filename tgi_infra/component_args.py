@@ -283,8 +283,10 @@ class GpuNodePoolArgs:
 
     pool: NodePoolConfig | Mapping[str, Any]
     """The pool (docs/config.md, nodePools[])."""
-    cluster_name: str
-    """The EKS cluster's name (tags, the node role's name, Karpenter's subnet discovery)."""
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster's name, or another resource's output (a cluster created in the same
+    program): the node group's and access entry's cluster, the subnet lookup, Karpenter's
+    subnet discovery."""
     region: str
     """The cluster's AWS region (the partition of the node policies' ARNs)."""
     subnet_ids: pulumi.Input[Sequence[str]] | None = None
@@ -300,16 +302,29 @@ class GpuNodePoolArgs:
     platform: str | None = None
     """The platform whose pool this is (Karpenter and IAM names); default: the
     component's name."""
+    cluster_label: str | None = None
+    """The cluster's name inside strings: the node role's name, descriptions, tags. Default:
+    `cluster_name` when it is a plain str, else the platform's (or component's) name."""
 
     def __post_init__(self) -> None:
         self.pool = as_model(NodePoolConfig, self.pool, "pool")
-        ClusterConfig(name=self.cluster_name, region=self.region)  # same rules as the stack
+        for name in (self.cluster_name, self.cluster_label):
+            if isinstance(name, str):  # same rules as the stack
+                ClusterConfig(name=name, region=self.region)
 
-    def platform_view(self) -> PlatformConfig:
+    def label(self, component: str) -> str:
+        """The plain cluster name the builders put in names, descriptions and tags."""
+        if self.cluster_label:
+            return self.cluster_label
+        if isinstance(self.cluster_name, str):
+            return self.cluster_name
+        return self.platform or component
+
+    def platform_view(self, component: str) -> PlatformConfig:
         """The part of a PlatformConfig the pool builders read (cluster, environment)."""
         return PlatformConfig.model_construct(
             environment=self.environment,
-            cluster=ClusterConfig(name=self.cluster_name, region=self.region),
+            cluster=ClusterConfig(name=self.label(component), region=self.region),
             node_pools=[self.pool],
             tiers=[],
         )
