@@ -123,8 +123,9 @@ class TgiTierArgs:
     namespace: pulumi.Input[str] = "tgi"
     """Namespace of the tier's objects; may be a Namespace resource's output."""
     hf_token: pulumi.Input[str] | None = None
-    """The HF token (kept secret): the tier creates a Secret with it. Excludes
-    hf_token_secret."""
+    """The HF token (kept secret): the tier creates a Secret with it, which the download Job
+    reads (its pod template carries the token's fingerprint); serving pods run offline
+    without it. Excludes hf_token_secret."""
     hf_token_secret: pulumi.Input[str] | None = None
     """Name of an existing Secret (key `token`) with the HF token. Excludes hf_token."""
     cache: CacheConfig | Mapping[str, Any] = field(default_factory=CacheConfig)
