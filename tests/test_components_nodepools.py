@@ -273,3 +273,51 @@ def test_a_pool_alone_takes_the_cluster_and_subnets_not_a_platform() -> None:
     [role] = of_type(mocks, "aws:iam/role:Role")
     assert role.inputs["name"] == "team-ml-test-gpu-node"  # named from the component
     assert not mocks.calls  # no cluster lookup when subnets are given
+
+
+def test_a_pool_takes_its_cluster_name_from_another_resource() -> None:
+    """cluster_name may be an Output (a cluster created in the same program): it reaches the
+    node group, the access entry and Karpenter's discovery; names and tags use a plain label."""
+    from tgi_infra.component_args import GpuNodePoolArgs
+
+    def program() -> Any:
+        cluster = aws.eks.Cluster(
+            "ml",
+            name="ml-created",
+            role_arn="arn:aws:iam::123456789012:role/eks",
+            vpc_config={"subnet_ids": ["subnet-a"]},
+        )
+        pools = [
+            GpuNodePool(
+                f"team-{kind}",
+                GpuNodePoolArgs(
+                    pool={
+                        "name": kind,
+                        "instanceTypes": ["g6e.xlarge"],
+                        "maxSize": 2,
+                        "provisioner": provisioner,
+                    },
+                    cluster_name=cluster.name,
+                    region="eu-west-1",
+                    subnet_ids=["subnet-a"],
+                ),
+            )
+            for kind, provisioner in (("gpu", "managed"), ("kgpu", "karpenter"))
+        ]
+        return pulumi.Output.all(*[p.node_role_arn for p in pools])
+
+    mocks, _ = run(program)
+    [group] = of_type(mocks, "aws:eks/nodeGroup:NodeGroup")
+    assert group.inputs["clusterName"] == "ml-created"
+    [entry] = of_type(mocks, "aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["clusterName"] == "ml-created"
+    [node_class] = [
+        r for r in mocks.resources if r.inputs.get("kind") == "EC2NodeClass"
+    ]
+    terms = node_class.inputs["spec"]["subnetSelectorTerms"]
+    assert terms == [{"tags": {"karpenter.sh/discovery": "ml-created"}}]
+    # Names and tags take the plain label: the component's name, as no platform is given.
+    roles = {r.inputs["name"]: r.inputs["tags"] for r in of_type(mocks, "aws:iam/role:Role")}
+    assert set(roles) == {"team-gpu-team-gpu-gpu-node", "team-kgpu-team-kgpu-kgpu-node"}
+    assert roles["team-gpu-team-gpu-gpu-node"]["tgi-infra/cluster"] == "team-gpu"
+    assert not mocks.calls  # no cluster lookup: subnets are given

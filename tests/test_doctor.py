@@ -34,7 +34,8 @@ def recorded() -> dict[str, Any]:
 class FakeApiServer:
     """Answers GETs from a dict of path -> body; records every request's method."""
 
-    def __init__(self, responses: dict[str, Any]) -> None:
+    def __init__(self, responses: dict[str, Any], refuse: int | None = None) -> None:
+        """`refuse`: answer every GET with this status (401, 403) instead."""
         self.responses = responses
         self.methods: list[str] = []
         outer = self
@@ -44,7 +45,11 @@ class FakeApiServer:
                 outer.methods.append("GET")
                 path = self.path.split("?")[0].rstrip("/")
                 body = outer.responses.get(path)
-                self.send_response(200 if body is not None else 404)
+                if refuse is not None:
+                    body = None
+                    self.send_response(refuse)
+                else:
+                    self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(json.dumps(body if body is not None else NOT_FOUND).encode())
@@ -240,7 +245,27 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as exc:
         main(["doctor"])
     assert exc.value.code == 2
+
+
+def test_an_unreachable_cluster_exits_1_not_as_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     unreachable = FakeApiServer({})
     unreachable.server.server_close()  # the port is closed: nothing answers
     code, out = doctor(capsys, unreachable.kubeconfig(tmp_path / "kc"), "--stack", "dev")
-    assert code == 2 and "unreachable" in out
+    assert code == 1
+    assert "cluster unreachable at http" in out and "Nothing was checked" in out
+    assert "Traceback" not in out
+
+
+def test_a_cluster_refusing_the_reads_exits_1_with_the_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refusing = FakeApiServer({}, refuse=403)
+    refusing.thread.start()
+    try:
+        code, out = doctor(capsys, refusing.kubeconfig(tmp_path / "kc"), "--stack", "dev")
+    finally:
+        refusing.server.shutdown()
+    assert code == 1
+    assert "refused the read: 403" in out and "credentials" in out

@@ -14,6 +14,7 @@ import pytest
 from tests.support import ROOT, assert_schema_valid
 from tgi_infra import naming
 from tgi_infra.config.loader import read_stack_file
+from tgi_infra.manifests import credentials
 from tgi_infra.offline.plan import UNKNOWN_SHOWN, OfflinePlan, run_offline
 
 EXAMPLE = ROOT / "examples" / "single-tier"
@@ -71,7 +72,16 @@ def test_the_example_builds_a_tier_and_its_cache() -> None:
     assert env["MODEL_ID"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert env["MAX_TOTAL_TOKENS"] == "16384"
     assert pod["spec"]["nodeSelector"] == {naming.POOL_LABEL: "l40s"}
-    assert "tgi-infra/hf-token-sha256" in pod["metadata"]["annotations"]
+    # Serving pods read the cache offline: no token, and no restart when it rotates; the
+    # download Job, which reads it, carries its fingerprint.
+    assert "HF_TOKEN" not in env
+    assert credentials.FINGERPRINT_ANNOTATION not in pod["metadata"].get("annotations", {})
+    job_pod = job.inputs["spec"]["template"]["metadata"]
+    assert job_pod["annotations"] == {
+        credentials.FINGERPRINT_ANNOTATION: credentials.token_fingerprint(TOKEN)
+    }
+    job_env = {e["name"] for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "HF_TOKEN" in job_env
     # The tier admits the configured client namespace; download Jobs may reach the Hub.
     policies = {
         p.inputs["metadata"]["name"]: p.inputs["spec"]

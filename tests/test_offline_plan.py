@@ -13,6 +13,7 @@ import yaml
 
 from tests.support import STACKS, offline_plan, raw_stack, require_tool
 from tgi_infra import naming
+from tgi_infra.manifests import credentials
 from tgi_infra.offline.plan import PLACEHOLDER, REDACTED, OfflinePlan, PlannedResource, run_offline
 from tgi_infra.program import main
 from tgi_infra.validation import (
@@ -138,6 +139,39 @@ def test_no_secret_in_plaintext(stack: str) -> None:
     for tenant in tenants:
         key = named(plan, "Secret", naming.tenant_key_secret_name(tenant))
         assert key.inputs["stringData"] == REDACTED  # generated: unknown and secret
+
+
+def test_a_token_rotation_replaces_only_the_download_jobs() -> None:
+    """The fingerprint is on the download Jobs' pod templates (they read the token); the
+    serving pods read the cache offline, so a rotation leaves their spec as it was."""
+
+    def plan_with(token: str) -> OfflinePlan:
+        config = {**raw_stack("prod"), "tgi-infra:hfToken": {"secure": "v1:AAAA"}}
+        return run_offline(main, config, stack="prod", secrets={"tgi-infra:hfToken": token})
+
+    old, new = plan_with("hf_" + "a" * 34), plan_with("hf_" + "b" * 34)
+    def deployments(plan: OfflinePlan) -> dict[str, dict]:
+        found = plan.of_type("kubernetes:apps/v1:Deployment")
+        return {r.inputs["metadata"]["name"]: r.inputs for r in found}
+
+    assert deployments(old) and deployments(old) == deployments(new)
+    for deployment in deployments(old).values():
+        pod = deployment["spec"]["template"]
+        assert credentials.FINGERPRINT_ANNOTATION not in pod["metadata"].get("annotations", {})
+
+    def downloads(plan: OfflinePlan) -> dict[str, str]:
+        return {
+            r.inputs["metadata"]["name"]: r.inputs["spec"]["template"]["metadata"]["annotations"][
+                credentials.FINGERPRINT_ANNOTATION
+            ]
+            for r in plan.of_type("kubernetes:batch/v1:Job")
+            if r.inputs["metadata"]["name"].endswith("-download")
+        }
+
+    before, after = downloads(old), downloads(new)
+    assert before and before.keys() == after.keys()
+    assert set(before.values()) == {credentials.token_fingerprint("hf_" + "a" * 34)}
+    assert set(after.values()) == {credentials.token_fingerprint("hf_" + "b" * 34)}
 
 
 @pytest.mark.parametrize("stack", STACKS)

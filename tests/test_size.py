@@ -10,6 +10,8 @@ import yaml
 from tests.support import small_raw
 from tgi_infra.capacity.catalog import gpu
 from tgi_infra.capacity.model_facts import catalog_facts
+from tgi_infra.capacity.performance import best_under_slo
+from tgi_infra.capacity.planning import tier_replica
 from tgi_infra.capacity.sizing import Targets, cheapest_instance, size, splits, tier_snippet
 from tgi_infra.checks import validate_platform
 from tgi_infra.cli import main
@@ -56,12 +58,50 @@ def test_the_printed_config_is_a_valid_stack_that_meets_its_own_slo(
     assert code == 0, out
     assert "$/M tok" in out and "spot $/hour" in out
     snippet = yaml.safe_load(out.split("(tgi-infra:platform):", 1)[1])
+    report = validate_platform(parse_platform(pasted(snippet)))
+    assert not [p for p in report.problems if p.check.startswith("slo-") and p.severity == "error"]
+
+
+def pasted(snippet: dict) -> dict:
+    """A small stack with the snippet's pool and tier pasted in, as a user would."""
     raw = small_raw()
     raw["nodePools"] = snippet["nodePools"]
     raw["tiers"] = [{**snippet["tiers"][0], "revision": "0e9e39f249a16976918f6564b8830bc894c89659"}]
     raw["tenants"][0]["tiers"] = [snippet["tiers"][0]["name"]]
-    report = validate_platform(parse_platform(raw))
-    assert not [p for p in report.problems if p.check.startswith("slo-") and p.severity == "error"]
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("engine", "card", "targets"),
+    [
+        ("tgi", "L40S", Targets(1024, 256, 8.0, ttft_ms=1500, tpot_ms=60)),
+        ("vllm", "H100-80GB", Targets(2048, 512, 20.0, tpot_ms=50)),
+        ("sglang", "A10G", Targets(512, 128, 3.0)),
+        ("vllm", "L4", Targets(700, 300, 2.0)),  # held out: not looked at while writing
+    ],
+)
+def test_a_pasted_snippet_plans_what_size_assumed(engine: str, card: str, targets: Targets) -> None:
+    """Every setting sizing assumed is in the snippet: validate plans the pasted tier with the
+    same KV capacity and per-replica performance, and the pool starts with its nodes."""
+    options, _ = size(LLAMA_8B, targets, engines=[engine], gpus=[gpu(card)])
+    assert options, (engine, card)
+    option = options[0]
+    snippet = tier_snippet(LLAMA_8B.model_id, option, targets)
+    report = validate_platform(parse_platform(pasted(snippet)))
+    cap = report.tiers[snippet["tiers"][0]["name"]]
+    assert cap.memory.max_batch_total_tokens == option.kv_cache_tokens
+    planned = best_under_slo(
+        cap.facts,
+        cap.gpu,
+        tier_replica(cap),
+        targets.isl,
+        targets.osl,
+        ttft_ms=targets.ttft_ms,
+        tpot_ms=targets.tpot_ms,
+    )
+    assert planned == option.per_replica
+    assert not [p for p in report.problems if p.check.startswith(("pool-", "karpenter-"))]
+    assert not [p for p in report.problems if p.severity == "error"], report.problems
 
 
 def test_fewer_gpus_and_engines_narrow_the_options() -> None:

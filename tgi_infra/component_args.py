@@ -95,6 +95,10 @@ class ModelCacheArgs:
     """Name of a Secret (key `token`) holding the HF token; None for public models."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What the Job waits for (the namespace, the token Secret, a shared volume)."""
+    hf_token_fingerprint: pulumi.Input[str] | None = None
+    """`credentials.token_fingerprint` of the token (not secret): the Job's pod annotation
+    `tgi-infra/hf-token-sha256`, so a rotation replaces the Job (a no-op once the weights'
+    marker exists). None: no annotation (a public model, or a Secret managed elsewhere)."""
 
     def __post_init__(self) -> None:
         self.tier = as_model(TierConfig, self.tier, "tier")
@@ -119,8 +123,9 @@ class TgiTierArgs:
     namespace: pulumi.Input[str] = "tgi"
     """Namespace of the tier's objects; may be a Namespace resource's output."""
     hf_token: pulumi.Input[str] | None = None
-    """The HF token (kept secret): the tier creates a Secret with it. Excludes
-    hf_token_secret."""
+    """The HF token (kept secret): the tier creates a Secret with it, which the download Job
+    reads (its pod template carries the token's fingerprint); serving pods run offline
+    without it. Excludes hf_token_secret."""
     hf_token_secret: pulumi.Input[str] | None = None
     """Name of an existing Secret (key `token`) with the HF token. Excludes hf_token."""
     cache: CacheConfig | Mapping[str, Any] = field(default_factory=CacheConfig)
@@ -279,8 +284,10 @@ class GpuNodePoolArgs:
 
     pool: NodePoolConfig | Mapping[str, Any]
     """The pool (docs/config.md, nodePools[])."""
-    cluster_name: str
-    """The EKS cluster's name (tags, the node role's name, Karpenter's subnet discovery)."""
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster's name, or another resource's output (a cluster created in the same
+    program): the node group's and access entry's cluster, the subnet lookup, Karpenter's
+    subnet discovery."""
     region: str
     """The cluster's AWS region (the partition of the node policies' ARNs)."""
     subnet_ids: pulumi.Input[Sequence[str]] | None = None
@@ -296,16 +303,29 @@ class GpuNodePoolArgs:
     platform: str | None = None
     """The platform whose pool this is (Karpenter and IAM names); default: the
     component's name."""
+    cluster_label: str | None = None
+    """The cluster's name inside strings: the node role's name, descriptions, tags. Default:
+    `cluster_name` when it is a plain str, else the platform's (or component's) name."""
 
     def __post_init__(self) -> None:
         self.pool = as_model(NodePoolConfig, self.pool, "pool")
-        ClusterConfig(name=self.cluster_name, region=self.region)  # same rules as the stack
+        for name in (self.cluster_name, self.cluster_label):
+            if isinstance(name, str):  # same rules as the stack
+                ClusterConfig(name=name, region=self.region)
 
-    def platform_view(self) -> PlatformConfig:
+    def label(self, component: str) -> str:
+        """The plain cluster name the builders put in names, descriptions and tags."""
+        if self.cluster_label:
+            return self.cluster_label
+        if isinstance(self.cluster_name, str):
+            return self.cluster_name
+        return self.platform or component
+
+    def platform_view(self, component: str) -> PlatformConfig:
         """The part of a PlatformConfig the pool builders read (cluster, environment)."""
         return PlatformConfig.model_construct(
             environment=self.environment,
-            cluster=ClusterConfig(name=self.cluster_name, region=self.region),
+            cluster=ClusterConfig(name=self.label(component), region=self.region),
             node_pools=[self.pool],
             tiers=[],
         )

@@ -97,6 +97,7 @@ def replica(
     *,
     tensor_parallel: int = 1,
     max_running_requests: int | None = None,
+    prefill_chunk_tokens: int | None = None,
     fp8_compute: bool = False,
 ) -> Replica:
     return Replica(
@@ -106,6 +107,7 @@ def replica(
         kv_bytes_per_token_per_shard=kv.kv_bytes_per_token_per_shard,
         kv_cache_tokens=kv.kv_cache_tokens,
         max_running_requests=max_running_requests,
+        prefill_chunk_tokens=prefill_chunk_tokens,
         fp8_compute=fp8_compute,
     )
 

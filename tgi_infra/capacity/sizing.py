@@ -18,13 +18,16 @@ from dataclasses import dataclass
 
 from tgi_infra.capacity.catalog import Gpu, InstanceType, instance_types_with
 from tgi_infra.capacity.facts import ModelFacts
-from tgi_infra.capacity.performance import Performance, best_under_slo
+from tgi_infra.capacity.performance import Performance, best_under_slo, default_running_cap
 from tgi_infra.capacity.planning import kv_plan, replica
 
 HOURS_PER_MONTH = 730  # AWS pricing pages' month
 DEFAULT_SPOT_RATIO = 0.5
 """Spot price as a share of On-Demand assumed when none is given (AWS: "up to 90% off")."""
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
+TIER_RUNNING_CAP = 128
+"""tiers[].maxConcurrentRequests' default: what an engine without a default cap of its own
+(SGLang) is given, so sizing assumes the cap the pods get."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class SizingOption:
     usd_per_million_output_tokens: float
     kv_cache_tokens: int
     price_estimated: bool
+    max_concurrent_requests: int
+    """The running-request cap sizing assumed (tiers[].maxConcurrentRequests)."""
+    max_batch_prefill_tokens: int
+    """The per-step prompt budget sizing assumed (tiers[].maxBatchPrefillTokens)."""
 
     @property
     def usd_per_month(self) -> float:
@@ -130,6 +137,15 @@ def size(
 def _option(
     facts: ModelFacts, targets: Targets, engine: str, card: Gpu, tp: int, spot_ratio: float
 ) -> tuple[SizingOption | None, str]:
+    # The settings a tier pasted from `tier_snippet` gives its pods (engine_memory.settings_for,
+    # planning.tier_replica), so the plan of that tier is this one.
+    prefill = targets.isl + 50
+    cap = default_running_cap(engine, card) or TIER_RUNNING_CAP
+    flags: dict[str, int] = {}
+    if engine == "vllm":
+        flags = {"max_num_seqs": cap, "max_num_batched_tokens": prefill}
+    elif engine == "sglang":
+        flags = {"max_running_requests": cap}
     kv = kv_plan(
         engine,
         facts,
@@ -137,11 +153,18 @@ def _option(
         tensor_parallel=tp,
         max_input_tokens=targets.isl,
         max_total_tokens=targets.isl + targets.osl,
-        max_batch_prefill_tokens=targets.isl + 50,
+        max_batch_prefill_tokens=prefill,
+        engine_flags=flags,
     )
     if not kv.fits or kv.kv_cache_tokens < targets.isl + targets.osl:
         return None, "the weights leave no KV cache for one request"
-    rep = replica(engine, kv, tensor_parallel=tp, max_running_requests=None)
+    rep = replica(
+        engine,
+        kv,
+        tensor_parallel=tp,
+        max_running_requests=cap,
+        prefill_chunk_tokens=None if engine == "sglang" else prefill,
+    )
     best = best_under_slo(
         facts,
         card,
@@ -174,13 +197,16 @@ def _option(
             usd_per_million_output_tokens=hourly / output_per_hour * 1e6,
             kv_cache_tokens=kv.kv_cache_tokens,
             price_estimated=it.price_estimated,
+            max_concurrent_requests=cap,
+            max_batch_prefill_tokens=prefill,
         ),
         "",
     )
 
 
 def tier_snippet(model_id: str, option: SizingOption, targets: Targets) -> dict:
-    """The nodePools and tiers entries to paste into a stack (camelCase, as the YAML has it)."""
+    """The nodePools and tiers entries to paste into a stack (camelCase, as the YAML has it),
+    with every setting the sizing assumed, so the pasted tier plans as `option` did."""
     pool = f"{option.gpu.lower()}-x{option.tensor_parallel}"
     slo: dict = {"peakRps": targets.rps, "isl": targets.isl, "osl": targets.osl}
     if targets.ttft_ms is not None:
@@ -196,12 +222,20 @@ def tier_snippet(model_id: str, option: SizingOption, targets: Targets) -> dict:
         "numShard": option.tensor_parallel,
         "maxInputTokens": targets.isl,
         "maxTotalTokens": targets.isl + targets.osl,
+        "maxBatchPrefillTokens": option.max_batch_prefill_tokens,
+        "maxConcurrentRequests": option.max_concurrent_requests,
         "replicas": {"min": 1, "max": option.replicas},
         "slo": slo,
     }
     return {
         "nodePools": [
-            {"name": pool, "instanceTypes": [option.instance_type], "maxSize": option.nodes}
+            {
+                "name": pool,
+                "instanceTypes": [option.instance_type],
+                # One node holds replicas.min (1): the node group starts with what it needs.
+                "minSize": 1,
+                "maxSize": option.nodes,
+            }
         ],
         "tiers": [tier],
     }

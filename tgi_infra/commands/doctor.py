@@ -1,6 +1,7 @@
 """`tgi-infra doctor --kubeconfig PATH [--stack S]`: what the stack needs on a live
-cluster and what is there. Read-only. Exit 0: all present; 1: something missing; 2: usage
-(no such kubeconfig, unreadable stack, cluster unreachable)."""
+cluster and what is there. Read-only. Exit 0: all present; 1: something missing, or the
+cluster unreachable or refusing the reads (nothing could be checked); 2: usage (no such
+kubeconfig, an unreadable kubeconfig or stack)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 EXIT_OK, EXIT_MISSING, EXIT_USAGE = 0, 1, 2
+EXIT_UNREACHABLE = 1
+"""Not a usage error: the command was right, the cluster did not answer (as for missing)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from kubernetes import config as kube_config
+    from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
     from tgi_infra.config.loader import load_stack, stack_file
@@ -49,8 +53,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         findings = inspect(requirements(cfg), ClusterReader(api))
     except HTTPError as exc:
-        console.print(f"[red]cluster unreachable: {escape(str(exc))}[/red]")
-        return EXIT_USAGE
+        server = escape(str(api.configuration.host))
+        console.print(
+            f"[red]cluster unreachable at {server}: {escape(str(exc))}[/red]\n"
+            "Nothing was checked. Check that the kubeconfig's server is reachable from here "
+            "(VPN, the cluster endpoint's public or private access) and its context "
+            "(--context), then run doctor again.",
+            highlight=False,
+        )
+        return EXIT_UNREACHABLE
+    except ApiException as exc:
+        server = escape(str(api.configuration.host))
+        console.print(
+            f"[red]the cluster at {server} refused the read: {exc.status} "
+            f"{escape(str(exc.reason))}[/red]\nNothing was checked. Check the kubeconfig's "
+            "credentials (`aws eks get-token`, an access entry for your role) and that they "
+            "may read CRDs, Deployments and APIServices.",
+            highlight=False,
+        )
+        return EXIT_UNREACHABLE
     table = Table(
         title="cluster against " + (f"stack {cfg.environment}" if cfg else "every add-on")
     )

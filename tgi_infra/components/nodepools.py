@@ -63,7 +63,8 @@ class GpuNodePool(pulumi.ComponentResource):
         super().__init__("tgi-infra:nodepools:GpuNodePool", name, None, opts)
         pool = args.pool
         assert isinstance(pool, NodePoolConfig)
-        cfg = args.platform_view()
+        cfg = args.platform_view(name)
+        self._cluster = args.cluster_name  # the real name; cfg's is the plain label
         self.node_group_arn = None
         self.karpenter_node_pool = None
         with naming.platform(args.platform or name):
@@ -148,12 +149,12 @@ class GpuNodePool(pulumi.ComponentResource):
         subnets = args.pop("subnet_ids", None) or subnet_ids
         if subnets is None:
             found = aws.eks.get_cluster_output(
-                name=cfg.cluster.name, opts=pulumi.InvokeOptions(parent=self)
+                name=self._cluster, opts=pulumi.InvokeOptions(parent=self)
             )
             subnets = found.vpc_config.subnet_ids
         self.node_group = aws.eks.NodeGroup(
             f"{name}-ng",
-            cluster_name=cfg.cluster.name,
+            cluster_name=self._cluster,
             node_role_arn=self.node_role_arn,
             subnet_ids=subnets,
             launch_template={
@@ -178,7 +179,7 @@ class GpuNodePool(pulumi.ComponentResource):
             # join (cluster authentication mode API or API_AND_CONFIG_MAP).
             self.access_entry = aws.eks.AccessEntry(
                 f"{name}-access",
-                cluster_name=cfg.cluster.name,
+                cluster_name=self._cluster,
                 principal_arn=self.role.arn,
                 type="EC2_LINUX",
                 opts=self._child(name, "access"),
@@ -186,7 +187,9 @@ class GpuNodePool(pulumi.ComponentResource):
             depends += [self.role, self.access_entry]
         role_name = pool.node_role_name or naming.node_role_name(cfg.cluster.name, pool.name)
         self.objects = register_objects(
-            karpenter_objects(cfg, pool, role_name), parent=self, depends_on=depends
+            karpenter_objects(cfg, pool, role_name, self._cluster),
+            parent=self,
+            depends_on=depends,
         )
         self.karpenter_node_pool = naming.karpenter_pool_name(pool.name)
 

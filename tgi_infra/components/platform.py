@@ -91,14 +91,12 @@ class TgiPlatform(pulumi.ComponentResource):
         ns = register_object(namespace(cfg), pulumi.ResourceOptions(parent=self))
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         token_secret: list[pulumi.Resource] = []
-        annotations: dict[str, pulumi.Input[str]] = {}
+        fingerprint: pulumi.Output[str] | None = None
         if hf_token is not None:
             secret_token = pulumi.Output.secret(hf_token)
             obj = credentials.hf_token_secret(cfg.cluster.namespace, secret_token, instance=name)
             token_secret.append(register_object(obj, in_ns, name=f"{name}-hf-token"))
-            annotations[credentials.FINGERPRINT_ANNOTATION] = pulumi.Output.unsecret(
-                secret_token.apply(credentials.token_fingerprint)
-            )
+            fingerprint = pulumi.Output.unsecret(secret_token.apply(credentials.token_fingerprint))
         secret_name = naming.hf_token_secret_name() if token_secret else None
         shared: list[pulumi.Resource] = []
         if cfg.cache.mode == "shared":
@@ -122,6 +120,7 @@ class TgiPlatform(pulumi.ComponentResource):
                     cfg.cache,
                     secret_name,
                     depends_on=[ns, *token_secret, *shared],
+                    hf_token_fingerprint=fingerprint,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -132,7 +131,6 @@ class TgiPlatform(pulumi.ComponentResource):
                 cfg,
                 cap,
                 hf_token_secret=None,  # serving pods read the cache offline: no token
-                pod_annotations=annotations,
                 depends_on=needs,
             )
             tgi_tier = TgiTier(f"{name}-{tier.name}", args, pulumi.ResourceOptions(parent=self))

@@ -64,7 +64,12 @@ class ModelCache(pulumi.ComponentResource):
         egress = cache_builders.download_network_policy(tier, args.namespace)
         after.append(register_object(egress, pulumi.ResourceOptions(parent=self, depends_on=after)))
         job = cache_builders.download_job(
-            tier, args.namespace, args.weight_bytes, cache, args.hf_token_secret
+            tier,
+            args.namespace,
+            args.weight_bytes,
+            cache,
+            args.hf_token_secret,
+            args.hf_token_fingerprint,
         )
         self.job = register_object(job, pulumi.ResourceOptions(parent=self, depends_on=after))
         self.register_outputs({"claimName": self.claim_name})
@@ -97,14 +102,13 @@ class TgiTier(pulumi.ComponentResource):
         after = list(args.depends_on)
         secret_name = args.hf_token_secret
         annotations: dict[str, pulumi.Input[str]] = dict(args.pod_annotations)
+        fingerprint: pulumi.Output[str] | None = None
         if args.hf_token is not None:
             token = pulumi.Output.secret(args.hf_token)
             obj = credentials.hf_token_secret(args.namespace, token, instance=tier.name)
             after.append(register_object(obj, pulumi.ResourceOptions(parent=self)))
             secret_name = naming.hf_token_secret_name()
-            annotations[credentials.FINGERPRINT_ANNOTATION] = pulumi.Output.unsecret(
-                token.apply(credentials.token_fingerprint)
-            )
+            fingerprint = pulumi.Output.unsecret(token.apply(credentials.token_fingerprint))
         assert isinstance(args.cache, CacheConfig)
         if args.create_cache:
             cache = ModelCache(
@@ -116,6 +120,7 @@ class TgiTier(pulumi.ComponentResource):
                     args.cache,
                     secret_name,
                     depends_on=after,
+                    hf_token_fingerprint=fingerprint,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -123,7 +128,8 @@ class TgiTier(pulumi.ComponentResource):
         ctx = args.context or self._context(args, tier, pool)
         ctx = replace(
             ctx,
-            hf_token_secret=secret_name,  # type: ignore[arg-type]  # an Input passes through
+            # Serving pods read the cache offline: no token, and no restart on a rotation.
+            hf_token_secret=None,
             pod_annotations={**ctx.pod_annotations, **annotations},
         )
         child = pulumi.ResourceOptions(parent=self, depends_on=after)

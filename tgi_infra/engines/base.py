@@ -273,11 +273,15 @@ class Engine(ABC):
 
         return self.native_memory_plan(tier, facts, gpu) or approximate_plan(tier, facts, gpu)
 
-    @abstractmethod
     def native_memory_plan(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
     ) -> MemoryPlan | None:
-        """The engine's own memory model, or None while only an approximation exists."""
+        """The engine's own startup arithmetic from `capacity.kv` (the number it logs as its
+        KV capacity); None where that model does not cover the tier (then the approximation
+        applies)."""
+        from tgi_infra.engines import engine_memory
+
+        return engine_memory.memory_plan(tier, facts, gpu)
 
     # ------------------------------------------------------------------ shared rules
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from tgi_infra import naming
 from tgi_infra.capacity.timing import download_seconds
 from tgi_infra.config.models import CacheConfig, TierConfig
 from tgi_infra.engines import download_snapshot, engine_of
 from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
+from tgi_infra.manifests.credentials import FINGERPRINT_ANNOTATION
 from tgi_infra.manifests.serving import (
     DATA_DIR,
     LOGICAL_NAME,
@@ -112,7 +114,11 @@ def download_job(
     weight_bytes: int,
     cache: CacheConfig,
     hf_token_secret: str | None,
+    token_fingerprint: Any = None,
 ) -> K8s:
+    """The Job that fills the cache. `token_fingerprint` (the HF token's, may be a Pulumi
+    input) annotates its pod template: a rotation replaces the Job, which the marker makes a
+    no-op once the weights are in, and a retry after a download the old token failed."""
     env: list[K8s] = [
         {"name": "MODEL_ID", "value": tier.model_id},
         {"name": "REVISION", "value": tier.revision},
@@ -128,6 +134,9 @@ def download_job(
         env.append(secret_env("HF_TOKEN", hf_token_secret))
     labels = naming.labels("model-download", instance=tier.name, tier=tier.name)
     deadline = download_seconds(weight_bytes)
+    template_meta: K8s = {"labels": labels}
+    if token_fingerprint is not None:
+        template_meta["annotations"] = {FINGERPRINT_ANNOTATION: token_fingerprint}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -151,7 +160,7 @@ def download_job(
             "backoffLimit": 3,
             "activeDeadlineSeconds": deadline,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": template_meta,
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,

@@ -28,7 +28,7 @@ EC2_TRUST_POLICY = {
 
 
 def token_fingerprint(token: str) -> str:
-    """A short hash of the HF token: a pod annotation, so a rotation rolls the pods.
+    """A short hash of the HF token: the download Job's pod annotation (a rotation replaces it).
 
     A 64-bit prefix of the token's SHA-256 reveals nothing usable; kept secret it would
     mark the whole Deployment spec secret and hide it from every preview."""

@@ -173,10 +173,13 @@ def _cr_labels(pool: NodePoolConfig) -> dict[str, str]:
     }
 
 
-def karpenter_node_class(cfg: PlatformConfig, pool: NodePoolConfig, role_name: str) -> K8s:
+def karpenter_node_class(
+    cfg: PlatformConfig, pool: NodePoolConfig, role_name: str, cluster: Any = None
+) -> K8s:
     """The EC2NodeClass: latest EKS AMI of the family (Karpenter picks the NVIDIA variant
-    for GPU instance types), subnets and security groups by `karpenter.sh/discovery`."""
-    discovery = [{"tags": {"karpenter.sh/discovery": cfg.cluster.name}}]
+    for GPU instance types), subnets and security groups by `karpenter.sh/discovery`, whose
+    value is the cluster's real name: `cluster` (may be a Pulumi input), else the config's."""
+    discovery = [{"tags": {"karpenter.sh/discovery": cluster or cfg.cluster.name}}]
     alias = "bottlerocket@latest" if is_bottlerocket(pool) else "al2023@latest"
     devices = []
     for device, size, root in root_volumes(pool):
@@ -273,8 +276,10 @@ def karpenter_node_pool(cfg: PlatformConfig, pool: NodePoolConfig) -> K8s:
     }
 
 
-def karpenter_objects(cfg: PlatformConfig, pool: NodePoolConfig, role_name: str) -> list[K8s]:
-    return [karpenter_node_class(cfg, pool, role_name), karpenter_node_pool(cfg, pool)]
+def karpenter_objects(
+    cfg: PlatformConfig, pool: NodePoolConfig, role_name: str, cluster: Any = None
+) -> list[K8s]:
+    return [karpenter_node_class(cfg, pool, role_name, cluster), karpenter_node_pool(cfg, pool)]
 
 
 def device_plugin_pools(cfg: PlatformConfig) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from tgi_infra.engines import engine_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
     AdmissionLimit,
@@ -150,12 +149,6 @@ class SglangEngine(Engine):
             min_full_length_requests=min_full_length_requests,
         )  # fmt: skip
 
-    def native_memory_plan(
-        self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
-    ) -> MemoryPlan | None:
-        """SGLang's own startup arithmetic ("KV Cache is allocated. #tokens: N") from `capacity.kv`;
-        None where that model does not cover the tier (then the approximation applies)."""
-        return engine_memory.memory_plan(tier, facts, gpu)
 
 
 ENGINE = SglangEngine()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from tgi_infra.engines import engine_memory
 from tgi_infra.engines.base import (
     DATA_DIR,
     AdmissionLimit,
@@ -151,12 +150,6 @@ class VllmEngine(Engine):
             min_full_length_requests=min_full_length_requests,
         )  # fmt: skip
 
-    def native_memory_plan(
-        self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
-    ) -> MemoryPlan | None:
-        """vLLM's own startup arithmetic ("GPU KV cache size: N tokens") from `capacity.kv`;
-        None where that model does not cover the tier (then the approximation applies)."""
-        return engine_memory.memory_plan(tier, facts, gpu)
 
 
 ENGINE = VllmEngine()
