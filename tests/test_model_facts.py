@@ -135,6 +135,15 @@ def index_json(total_size: int | None, shards: list[str]) -> bytes:
 # ----------------------------------------------------------------------------- config.json
 
 
+def test_tie_word_embeddings_from_config_or_the_family_default() -> None:
+    assert facts(llama_config(tie_word_embeddings=True)).tie_word_embeddings
+    assert not facts(llama_config(tie_word_embeddings=False)).tie_word_embeddings
+    assert not facts(llama_config()).tie_word_embeddings  # LlamaConfig's default
+    gemma = llama_config(model_type="gemma", architectures=["GemmaForCausalLM"])
+    assert facts(gemma).tie_word_embeddings  # GemmaConfig defaults to True
+    assert not facts({**gemma, "tie_word_embeddings": False}).tie_word_embeddings
+
+
 def test_grouped_query_attention() -> None:
     f = facts(llama_config())
     assert (f.num_layers, f.hidden_size, f.num_attention_heads) == (32, 4096, 32)

@@ -34,6 +34,9 @@ class ModelFacts:
     # MLP width (config.json ``intermediate_size``; per expert for MoE). The memory model
     # sizes the warmup prefill's activations from it; None falls back to 3.5 x hidden_size.
     intermediate_size: int | None = None
+    # config.json ``tie_word_embeddings``: lm_head shares embed_tokens' matrix in the
+    # checkpoint (stored once). TGI still loads it twice (memory.py); vLLM and SGLang share it.
+    tie_word_embeddings: bool = False
     trust_remote_code: bool = False
     # config.json rope_scaling (or rope_parameters): type and factor, which vLLM multiplies
     # into the derived max_model_len for some rope types (engines/vllm/rules.py).

@@ -196,6 +196,14 @@ def _positive_int(value: Any) -> int | None:
     return None
 
 
+# transformers config classes whose `tie_word_embeddings` defaults to True (the key absent
+# from config.json); every other family defaults to False (LlamaConfig, Qwen2Config, ...).
+_TIED_BY_DEFAULT = frozenset({
+    "gemma", "gemma2", "gemma3", "gemma3_text", "starcoder2", "gpt2", "gpt_bigcode", "opt",
+    "bloom", "falcon", "cohere", "cohere2",
+})
+
+
 def _first_int(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
     for key in keys:
         value = _positive_int(cfg.get(key))
@@ -330,6 +338,9 @@ def facts_from_config(
         factor = rope.get("factor")
         rope_factor = float(factor) if isinstance(factor, int | float) else None
 
+    tied = merged.get("tie_word_embeddings")
+    tie_word_embeddings = tied if isinstance(tied, bool) else model_type in _TIED_BY_DEFAULT
+
     dtype = _normalize_dtype(merged.get("torch_dtype")) or _normalize_dtype(merged.get("dtype"))
 
     architectures = config.get("architectures") or text_config_of(config).get("architectures")
@@ -365,6 +376,7 @@ def facts_from_config(
         checkpoint_quantization=quant_method,
         num_experts=experts,
         intermediate_size=intermediate,
+        tie_word_embeddings=tie_word_embeddings,
         trust_remote_code=trust_remote_code,
         rope_scaling_type=rope_type,
         rope_scaling_factor=rope_factor,

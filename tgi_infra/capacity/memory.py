@@ -30,7 +30,11 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
   ``max_total_tokens - truncate`` new tokens, with ``prefill_logprobs: true``. Since TGI 3.0
   the server drops prefill logprobs unless ``--enable-prefill-logprobs`` is set, so only one
   logits row per request is materialised; before 3.0 every prefill token got a logits row
-  (``torch.log_softmax(out, -1)`` over ``tokens x vocab``).
+  (``torch.log_softmax(out, -1)`` over ``tokens x vocab``, in place from 2.4.0:
+  `prefill_logits_bytes_per_entry`).
+- Tied embeddings (``tie_word_embeddings``): the modeling files load ``lm_head`` from the
+  ``embed_tokens`` tensor name with a load of its own, so TGI holds the matrix twice though
+  the checkpoint stores it once (`tied_head_bytes_per_shard`).
 - ``server/text_generation_server/layers/tensor_parallel.py``: embeddings and ``lm_head`` are
   sharded over the vocab (the head is loaded whole when the vocab does not divide); GPTQ, AWQ,
   EETQ and Marlin leave ``lm_head`` unquantized.
@@ -40,9 +44,9 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
 - The prefill budget the launcher picks when ``--max-batch-prefill-tokens`` is unset (3.0+:
   from the GPU's FLOP/s and memory) is ``tgi_launcher.default_max_batch_prefill_tokens``.
 
-Two constants are fitted on public startup logs (see ``docs/capacity.md`` and
-``benchmarks/memory_accuracy.py``): `CUDA_CONTEXT_BYTES` and
-`PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY`. Everything else is read from TGI's source.
+One constant is fitted on public startup logs (see ``docs/capacity.md`` and
+``benchmarks/memory_accuracy.py``): `CUDA_CONTEXT_BYTES`; `NCCL_BYTES_PER_SHARD` is assumed.
+Everything else is read from TGI's source.
 """
 
 from __future__ import annotations
@@ -87,16 +91,16 @@ DEFAULT_TGI_VERSION = "3.3"
 
 # Fitted: memory a shard process holds outside PyTorch's tensors at warmup (CUDA context,
 # cuBLAS/flash-attention workspaces, allocator slack). The value that minimises the mean
-# |ln(predicted / logged)| over the "tuned" reports of tests/test_capacity_memory.py
-# (`benchmarks/memory_accuracy.py --fit`; docs/capacity.md).
-CUDA_CONTEXT_BYTES = 1280 * MIB
+# |predicted - logged| KV bytes, as a share of the GPU, over the "tuned" reports of
+# tests/test_capacity_memory.py (`benchmarks/memory_accuracy.py --fit`; docs/capacity.md).
+CUDA_CONTEXT_BYTES = 704 * MIB
 # Assumed (no tuned case isolates it): NCCL communicator buffers per shard when num_shard > 1.
 NCCL_BYTES_PER_SHARD = 512 * MIB
-# Fitted with CUDA_CONTEXT_BYTES, within the 4-6 the source allows: bytes per (prefill token
-# x vocab entry) when logits are materialised for every prefill token (TGI < 3.0 or
-# --enable-prefill-logprobs): the bf16 logits, the bf16 log_softmax copy and up to 2 bytes of
-# allocator fragmentation around them.
-PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY = 6
+# Logits are computed in the serving dtype (bf16/fp16): 2 bytes per (token x vocab entry).
+LOGITS_ELEMENT_BYTES = 2
+# flash_causal_lm.py `generate_token`: `torch.log_softmax(out, -1, out=out)` (in place) from
+# 2.4.0 (commit 5f32dea1, #2661); before it, `torch.log_softmax(out, -1)` made a second tensor.
+IN_PLACE_LOG_SOFTMAX_SINCE = (2, 4, 0)
 # One float32 logits row (plus its log-softmax) per warmup request otherwise.
 LAST_TOKEN_LOGITS_BYTES_PER_VOCAB_ENTRY = 8
 # MLP width assumed when config.json's intermediate_size is unknown (Llama-3-8B: 3.5).
@@ -226,6 +230,40 @@ def _served_weight_bytes(
 # --------------------------------------------------------------------------- public API
 
 
+def prefill_logits_bytes_per_entry(
+    version: tuple[int, int, int], num_shard: int, vocab_size: int
+) -> float:
+    """Bytes per (prefill token x vocab entry) one shard holds when every prefill token gets
+    logits (warmup before TGI 3.0, or ``--enable-prefill-logprobs``).
+
+    One shard (or a vocab that does not divide, so ``lm_head`` is whole and nothing is
+    gathered): the logits, plus log_softmax's output before 2.4.0 (in place after).
+    Sharded (``layers/tensor_parallel.py`` ``TensorParallelHead.forward``): the local
+    ``[vocab / n, tokens]`` product, the gathered ``[vocab, tokens]`` tensor (returned
+    transposed), and log_softmax's contiguous result: a new tensor before 2.4.0, and from
+    2.4.0 the proxy PyTorch writes for an ``out=`` that is not contiguous. Assumed: the
+    transposed input is read in place (no contiguous copy), which the one sharded public
+    log (TGI 2.4, 2x A100) supports; a copy would add 2 more bytes.
+    """
+    element = LOGITS_ELEMENT_BYTES
+    if num_shard > 1 and vocab_size % num_shard == 0:
+        return element / num_shard + 2 * element
+    return element if version >= IN_PLACE_LOG_SOFTMAX_SINCE else 2 * element
+
+
+def tied_head_bytes_per_shard(facts: ModelFacts, num_shard: int = 1) -> int:
+    """A second copy of a tied embedding matrix: TGI loads ``lm_head`` from
+    ``embed_tokens``' tensor with its own ``weights.get_sharded``/``get_tensor`` (a new GPU
+    tensor; e.g. ``flash_llama_modeling.py``, ``flash_gemma_modeling.py`` scale the embedding
+    in place, so the two cannot share), though the checkpoint stores it once. 16 bit."""
+    if not facts.tie_word_embeddings:
+        return 0
+    head = facts.vocab_size * facts.hidden_size * 2
+    if num_shard > 1 and facts.vocab_size % num_shard == 0:
+        return math.ceil(head / num_shard)
+    return head
+
+
 def activation_bytes_per_token(
     facts: ModelFacts, num_shard: int = 1, *, element_bytes: int = 2
 ) -> float:
@@ -334,6 +372,13 @@ def plan_memory(
     version = _parse_version(tgi_version)
 
     weights, notes = _weights_per_shard(facts, num_shard=num_shard, quantize=quantize, dtype=dtype)
+    tied_head = tied_head_bytes_per_shard(facts, num_shard)
+    if tied_head:
+        weights += tied_head
+        notes.append(
+            f"Tied embeddings: TGI loads lm_head as a second copy of embed_tokens "
+            f"({tied_head / GIB:.2f} GiB per shard) though the checkpoint stores it once."
+        )
     kv_per_token = kv_bytes_per_token(
         facts, num_shard=num_shard, kv_cache_dtype=kv_cache_dtype, dtype=dtype
     )
@@ -382,7 +427,11 @@ def plan_memory(
     all_token_logits = enable_prefill_logprobs or version < (3, 0, 0)
     if all_token_logits:
         # The logits are gathered to the full vocab on every shard before log_softmax.
-        logits = prefill_tokens * facts.vocab_size * PREFILL_LOGITS_BYTES_PER_VOCAB_ENTRY
+        logits = int(
+            prefill_tokens
+            * facts.vocab_size
+            * prefill_logits_bytes_per_entry(version, num_shard, facts.vocab_size)
+        )
         notes.append(
             "Warmup materialises logits for every prefill token "
             f"({'--enable-prefill-logprobs' if enable_prefill_logprobs else 'TGI < 3.0'})."

@@ -123,6 +123,7 @@ def _catalog() -> dict[str, ModelFacts]:
             checkpoint_quantization=row.get("checkpoint_quantization"),
             num_experts=row.get("num_experts"),
             intermediate_size=row.get("intermediate_size"),
+            tie_word_embeddings=bool(row.get("tie_word_embeddings", False)),
             trust_remote_code=bool(row.get("trust_remote_code", False)),
             license=row.get("license"),
             gated=row.get("gated"),

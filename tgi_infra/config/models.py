@@ -187,6 +187,12 @@ class ModelSpec(Model):
     num_experts: int | None = Field(
         None, ge=1, description="Mixture-of-experts: experts per layer; unset for dense models."
     )
+    tie_word_embeddings: bool = Field(
+        False,
+        description="config.json `tie_word_embeddings`: lm_head is stored as embed_tokens. "
+        "TGI loads that matrix twice, so the memory plan counts it again; vLLM and SGLang "
+        "share it.",
+    )
 
 
 class ReplicasConfig(Model):
