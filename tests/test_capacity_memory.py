@@ -335,6 +335,13 @@ def test_tied_embeddings_are_loaded_twice():
     plan = plan_memory(GEMMA_2B, gpu_memory_bytes=L4)
     assert plan.weights_bytes_per_shard == GEMMA_2B.weight_bytes + 256000 * 2048 * 2
     assert any("Tied embeddings" in note for note in plan.notes)
+    # `capacity` reports what TGI holds; vLLM shares the matrix.
+    from tgi_infra.capacity.catalog import gpu as catalog_gpu
+    from tgi_infra.capacity.kv import plan_kv
+
+    l4 = catalog_gpu("L4")
+    assert plan_kv("tgi", GEMMA_2B, l4).weights_bytes_per_shard == plan.weights_bytes_per_shard
+    assert plan_kv("vllm", GEMMA_2B, l4).weights_bytes_per_shard == GEMMA_2B.weight_bytes
     # The engine-neutral weight size (what vLLM and SGLang hold: they share the matrix).
     assert weight_bytes_per_shard(GEMMA_2B, num_shard=1, quantize=None, dtype=None) == (
         GEMMA_2B.weight_bytes

@@ -192,6 +192,7 @@ def plan_kv(
             tgi_version=version,
         )
         tokens = mem.max_batch_total_tokens
+        weights = mem.weights_bytes_per_shard  # with a tied lm_head's second copy
         required = max(s.max_total_tokens or 0, prefill)
         terms = {
             "usable_bytes": mem.usable_bytes, "cuda_context_bytes": mem.cuda_context_bytes,
