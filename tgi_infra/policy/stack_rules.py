@@ -410,25 +410,29 @@ def check_service_routed(objs: Sequence[PlanObject], config: Config) -> list[Vio
     ]
 
 
-def _monitored_by_service_monitor(
-    w: PlanObject, monitor: PlanObject, services: Sequence[PlanObject]
-) -> bool:
+def _monitored_by_service_monitor(monitor: PlanObject, reaching: Sequence[PlanObject]) -> bool:
+    """Does the ServiceMonitor select one of `reaching`, the Services of a workload's pods?"""
     spec = mapping(monitor.props.get("spec"))
+    return any(
+        namespace_selector_matches(spec.get("namespaceSelector"), svc.namespace, monitor.namespace)
+        and selector_matches(spec.get("selector"), labels_of(svc.props))
+        for svc in reaching
+    )
+
+
+def _services_of(w: PlanObject, services: Sequence[PlanObject]) -> list[PlanObject]:
+    """The Services (of `services`) whose selector picks `w`'s pods."""
+    labels = pod_labels(w)
+    out = []
     for svc in services:
-        if not namespace_selector_matches(
-            spec.get("namespaceSelector"), svc.namespace, monitor.namespace
-        ):
-            continue
-        if not selector_matches(spec.get("selector"), labels_of(svc.props)):
-            continue
         svc_selector = mapping(mapping(svc.props.get("spec")).get("selector"))
         if (
             svc_selector
             and same_namespace(svc.namespace, w.namespace)
-            and all(pod_labels(w).get(k) == v for k, v in svc_selector.items())
+            and all(labels.get(k) == v for k, v in svc_selector.items())
         ):
-            return True
-    return False
+            out.append(svc)
+    return out
 
 
 def check_deployment_monitored(objs: Sequence[PlanObject], config: Config) -> list[Violation]:
@@ -454,6 +458,7 @@ def check_deployment_monitored(objs: Sequence[PlanObject], config: Config) -> li
         if w in annotated:
             continue
         covered = False
+        reaching = _services_of(w, services)  # once per workload, not per monitor
         for m in monitors:
             spec = mapping(m.props.get("spec"))
             if m.kind == "PodMonitor":
@@ -461,7 +466,7 @@ def check_deployment_monitored(objs: Sequence[PlanObject], config: Config) -> li
                     spec.get("namespaceSelector"), w.namespace, m.namespace
                 ) and selector_matches(spec.get("selector"), pod_labels(w))
             else:
-                covered = _monitored_by_service_monitor(w, m, services)
+                covered = _monitored_by_service_monitor(m, reaching)
             if covered:
                 break
         if not covered:
