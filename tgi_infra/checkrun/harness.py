@@ -478,15 +478,29 @@ class PolicyPackProcess:
         # As the engine does, PulumiPolicy.yaml's version wins over the pack's answer.
         version = str(pack_project(self.pack_dir).get("version") or info.version)
         result = AnalysisResult(info.name, version, policies, config)
+        # Each resource's properties are converted once, into the AnalyzeStack request;
+        # the per-resource requests copy them from there one at a time.
+        stack = pb.AnalyzeStackRequest(
+            resources=[
+                pb.AnalyzerResource(
+                    urn=r.urn,
+                    type=r.type,
+                    name=r.name,
+                    properties=_struct(r.inputs),
+                    options=pb.AnalyzerResourceOptions(parent=r.parent or ""),
+                    parent=r.parent or "",
+                    dependencies=list(getattr(r, "dependencies", ()) or ()),
+                )
+                for r in resources
+            ]
+        )
         # Remediate and Analyze of every resource, up to IN_FLIGHT at once (the pack serves
         # them from a thread pool; serial round trips left it idle between calls), read in
         # order so the diagnostics come out as a serial run gives them.
-        props = [_struct(r.inputs) for r in resources]
         pending: deque[tuple[str, Any, Any]] = deque()
-        for r, p in zip(resources, props, strict=True):
-            options = pb.AnalyzerResourceOptions(parent=r.parent or "")
+        for r in stack.resources:
             request = pb.AnalyzeRequest(
-                urn=r.urn, type=r.type, name=r.name, properties=p, options=options
+                urn=r.urn, type=r.type, name=r.name, properties=r.properties, options=r.options
             )
             remediate = self._start("Remediate", request)
             pending.append((r.urn, remediate, self._start("Analyze", request)))
@@ -494,20 +508,6 @@ class PolicyPackProcess:
                 self._finish(result, *pending.popleft())
         while pending:
             self._finish(result, *pending.popleft())
-        stack = pb.AnalyzeStackRequest(
-            resources=[
-                pb.AnalyzerResource(
-                    urn=r.urn,
-                    type=r.type,
-                    name=r.name,
-                    properties=p,
-                    options=pb.AnalyzerResourceOptions(parent=r.parent or ""),
-                    parent=r.parent or "",
-                    dependencies=list(getattr(r, "dependencies", ()) or ()),
-                )
-                for r, p in zip(resources, props, strict=True)
-            ]
-        )
         self._collect(result, self._call("AnalyzeStack", stack), "stack")
         return result
 
