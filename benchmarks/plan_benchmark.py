@@ -22,6 +22,7 @@ stage adds.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import multiprocessing
 import os
@@ -108,6 +109,7 @@ def _stage(kind: str, tiers: int, tenants: int, registered: list[Reg], conn: Any
     # Warm up: imports (pulumi_aws alone takes seconds) are not the plan's cost.
     run_offline(program, {"tgi-infra:platform": generated_platform(1, 1)}, stack="warm")
     validate_and_plan_capacity(generated_platform(1, 1))
+    gc.collect()  # the warm-up's garbage is not the timed stage's
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     fn()
