@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,9 @@ SEVERITIES = {
 }
 ENGINE_ADDRESS = "127.0.0.1:0"  # Python packs never dial the engine back.
 MAX_MESSAGE = 400 * 1024 * 1024  # as the engine and pulumi_policy set it
+IN_FLIGHT = 8
+"""Resources whose Remediate/Analyze calls may be outstanding at once (the pack's server
+has 4 worker threads: pulumi_policy/policy.py)."""
 
 
 class HarnessError(RuntimeError):
@@ -384,6 +388,24 @@ class PolicyPackProcess:
                 f"{method} failed: {err.code().name}: {err.details()}" + self._tail()
             ) from None
 
+    def _start(self, method: str, request: Any) -> Any:
+        """Send one call without waiting: a future whose `result()` is the response."""
+        if self._stub is None:
+            raise HarnessError("the pack is not running")
+        return getattr(self._stub, method).future(request, timeout=self.call_timeout)
+
+    def _wait(self, method: str, future: Any) -> Any:
+        try:
+            return future.result()
+        except grpc.RpcError as err:
+            raise HarnessError(
+                f"{method} failed: {err.code().name}: {err.details()}" + self._tail()
+            ) from None
+
+    def _finish(self, result: AnalysisResult, urn: str, remediate: Any, analyze: Any) -> None:
+        self._wait("Remediate", remediate)
+        self._collect(result, self._wait("Analyze", analyze), "analyze", urn)
+
     def _handshake(self) -> None:
         request = pb.AnalyzerHandshakeRequest(
             engine_address=ENGINE_ADDRESS,
@@ -456,14 +478,8 @@ class PolicyPackProcess:
         # As the engine does, PulumiPolicy.yaml's version wins over the pack's answer.
         version = str(pack_project(self.pack_dir).get("version") or info.version)
         result = AnalysisResult(info.name, version, policies, config)
-        for r in resources:
-            props = _struct(r.inputs)
-            options = pb.AnalyzerResourceOptions(parent=r.parent or "")
-            request = pb.AnalyzeRequest(
-                urn=r.urn, type=r.type, name=r.name, properties=props, options=options
-            )
-            self._call("Remediate", request)
-            self._collect(result, self._call("Analyze", request), "analyze", r.urn)
+        # Each resource's properties are converted once, into the AnalyzeStack request;
+        # the per-resource requests copy them from there one at a time.
         stack = pb.AnalyzeStackRequest(
             resources=[
                 pb.AnalyzerResource(
@@ -478,6 +494,20 @@ class PolicyPackProcess:
                 for r in resources
             ]
         )
+        # Remediate and Analyze of every resource, up to IN_FLIGHT at once (the pack serves
+        # them from a thread pool; serial round trips left it idle between calls), read in
+        # order so the diagnostics come out as a serial run gives them.
+        pending: deque[tuple[str, Any, Any]] = deque()
+        for r in stack.resources:
+            request = pb.AnalyzeRequest(
+                urn=r.urn, type=r.type, name=r.name, properties=r.properties, options=r.options
+            )
+            remediate = self._start("Remediate", request)
+            pending.append((r.urn, remediate, self._start("Analyze", request)))
+            if len(pending) >= IN_FLIGHT:
+                self._finish(result, *pending.popleft())
+        while pending:
+            self._finish(result, *pending.popleft())
         self._collect(result, self._call("AnalyzeStack", stack), "stack")
         return result
 

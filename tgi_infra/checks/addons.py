@@ -7,6 +7,7 @@ The compatibility tables are kept here as data, each with the file it was read f
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.manifests.addons import (
@@ -329,6 +330,16 @@ def check_user_values(cfg: PlatformConfig) -> list[Problem]:
                 )
             )
             continue
+        problems += [
+            Problem(
+                f"addons.{addon}.values{where}",
+                "has a key that is empty or only spaces (''): no chart value has such a "
+                "name, so Helm would carry it without effect.",
+                "remove the key, or name the chart value it was meant for.",
+                CHECK,
+            )
+            for where in _blank_keys(entry.values)
+        ]
         if addon in PINS:
             _, conflicts = merge_values(managed_values(cfg, addon, AddonRefs()), entry.values)
             problems += [
@@ -341,6 +352,16 @@ def check_user_values(cfg: PlatformConfig) -> list[Problem]:
                 for path in conflicts
             ]
     return problems
+
+
+def _blank_keys(values: Any, where: str = "") -> list[str]:
+    """Paths (`.a.b`) of the mappings in `values` that have an empty or blank key."""
+    if isinstance(values, list):
+        return [p for i, v in enumerate(values) for p in _blank_keys(v, f"{where}[{i}]")]
+    if not isinstance(values, dict):
+        return []
+    out = [where] if any(not str(k).strip() for k in values) else []
+    return out + [p for k, v in values.items() for p in _blank_keys(v, f"{where}.{k}")]
 
 
 def check_addons(cfg: PlatformConfig) -> list[Problem]:

@@ -550,9 +550,16 @@ class ObservabilityConfig(Model):
     )
     prometheus_url: str = Field(
         "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
-        description="Prometheus query URL for KEDA's trigger.",
+        pattern=r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/\S*)?$",
+        description="Prometheus query URL for KEDA's trigger and prometheus-adapter: "
+        "http(s)://host[:port][/path].",
     )
-    otlp_endpoint: str | None = Field(None, description="OTLP gRPC endpoint for traces.")
+    otlp_endpoint: str | None = Field(
+        None,
+        pattern=r"^(https?://)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?/?$",
+        description="OTLP gRPC endpoint for traces: [http(s)://]host[:port] (port default "
+        "4317); unset: no tracing.",
+    )
     dashboard: DashboardConfig = Field(DashboardConfig(), description="The Grafana dashboard.")
     scrape_interval: str = Field(
         "15s", pattern=r"^[1-9][0-9]*(s|m)$", description="How often Prometheus scrapes TGI."

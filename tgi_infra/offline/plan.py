@@ -14,10 +14,12 @@ Secret without `tgi-infra:hfToken`). Values a provider computes at creation are
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,7 +250,8 @@ def run_offline(
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes it
-    pulumi_mocks._sync_await(pulumi.runtime.stack.run_in_stack(program))
+    with _fewer_collections():
+        pulumi_mocks._sync_await(pulumi.runtime.stack.run_in_stack(program))
     inputs = {r.urn: redact(normalize(r.inputs)) for r in mocks.resources}
     resources = [
         PlannedResource(
@@ -267,6 +270,19 @@ def run_offline(
     ]
     outputs = redact(normalize(monitor.outputs))
     return OfflinePlan(stack, resources, outputs, secret_keys, list(mocks.unknown))
+
+
+@contextlib.contextmanager
+def _fewer_collections(gen0: int = 50_000) -> Iterator[None]:
+    """Collect cycles less often while the SDK registers: its objects are long-lived, and
+    the default (a collection per 700 allocations, full ones scanning the whole heap) took
+    a third of a 25-tier plan (4.3 s -> 2.5 s without collections)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(gen0, threshold[0]), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _is_secure(value: Any) -> bool:

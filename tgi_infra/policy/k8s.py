@@ -206,9 +206,7 @@ def server_engine(container: Mapping[str, Any]) -> Engine | None:
     if not isinstance(image, str):
         return None
     command = [str(c) for c in sequence(container.get("command"))]
-    return next(
-        (e for e in map(get_engine, ENGINE_NAMES) if e.is_server(image, command)), None
-    )
+    return next((e for e in map(get_engine, ENGINE_NAMES) if e.is_server(image, command)), None)
 
 
 def is_server(container: Mapping[str, Any]) -> bool:

@@ -141,6 +141,9 @@ def build_policies(settings: PackSettings) -> list[Policy]:
 
 def serve(environ: Mapping[str, str] | None = None) -> None:
     """Start the analyzer (prints its port on stdout, then blocks): `policy/__main__.py`."""
+    from tgi_infra.policy import decode_once
+
+    decode_once.install()  # one decode of a resource per request, not one per policy
     settings = settings_from_env(environ)
     PolicyPack(
         name=PACK_NAME,
