@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from tgi_infra.config.models import CacheConfig, TierConfig
 from tgi_infra.engines.base import PORT_NAME, SERVER_PORT
+from tgi_infra.escape import re2_literal
 
 DEFAULT_PLATFORM = "tgi"
 """The platform name of `tgi_infra.program` and of every stack deployed before names
@@ -67,6 +68,7 @@ def is_default_platform() -> bool:
 def prefixed(suffix: str) -> str:
     """`<platform>-<suffix>`: the name of a platform-wide object."""
     return f"{platform_name()}-{suffix}"
+
 
 PART_OF = "tgi-infra"
 MANAGED_BY = "pulumi"
@@ -239,7 +241,7 @@ def version_selector(tier: TierConfig) -> dict[str, str]:
 # Observability and autoscaling: regexes over the hashed names, for PromQL selectors.
 def deployment_name_pattern(tier: str) -> str:
     """Matches the Deployment of every model version of a tier (`tgi-<tier>-<hash>`)."""
-    return f"{tier_base(tier)}-[0-9a-f]{{8}}"
+    return f"{re2_literal(tier_base(tier))}-[0-9a-f]{{8}}"
 
 
 def pod_name_pattern(tier: str) -> str:

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from tgi_infra.engines import ENGINE_NAMES
+from tgi_infra.escape import promql_string
 
 WINDOW = "5m"
 """Range of every rate and quantile in the contract (at least 4 scrape intervals)."""
@@ -194,7 +195,7 @@ def reason_rate(selector: str, label: str) -> str:
 
 def selector(namespace: str, tier: str) -> str:
     """Matchers for one tier's raw engine series (the monitors add `tier`)."""
-    return f'namespace="{namespace}",tier="{tier}"'
+    return f"namespace={promql_string(namespace)},tier={promql_string(tier)}"
 
 
 def recording_rules(namespace: str, tier: str, engine: str) -> list[dict[str, object]]:

@@ -23,6 +23,7 @@ from tgi_infra import naming
 from tgi_infra.capacity.timing import cold_start_seconds, download_seconds
 from tgi_infra.config.models import PlatformConfig, TierConfig
 from tgi_infra.engines import contract
+from tgi_infra.escape import go_template_text, promql_string
 from tgi_infra.manifests.autoscaling import is_autoscaled, tier_weight_bytes
 
 K8s = dict[str, Any]
@@ -31,7 +32,8 @@ VALUE = '{{ $value | printf "%.2f" }}'
 
 
 def _runbook(cfg: PlatformConfig, anchor: str) -> str:
-    return f"{cfg.observability.runbook_url}#{anchor}"
+    """The runbook link, as annotation template text (renders as `<runbookUrl>#<anchor>`)."""
+    return go_template_text(f"{cfg.observability.runbook_url}#{anchor}")
 
 
 def _pct(ratio: float) -> str:
@@ -163,8 +165,15 @@ def platform_alerts(
     th = tier.alerts
     path = f"tiers[{tier.name}]"
     weights = tier_weight_bytes(tier, weight_bytes)
-    deploy = f'namespace="{ns}",deployment=~"{naming.deployment_name_pattern(tier.name)}"'
-    job = f'namespace="{ns}",job_name=~"{naming.download_job_name_pattern(tier.name)}"'
+    deploy = (
+        f"namespace={promql_string(ns)},"
+        f"deployment=~{promql_string(naming.deployment_name_pattern(tier.name))}"
+    )
+    job = (
+        f"namespace={promql_string(ns)},"
+        f"job_name=~{promql_string(naming.download_job_name_pattern(tier.name))}"
+    )
+    model = go_template_text(tier.model_id)
     # A new replica needs a cold start before it is ready: do not page during one.
     no_ready_for = max(10, math.ceil(cold_start_seconds(weights) / 60))
     slow_after = download_seconds(weights) // 2
@@ -193,7 +202,7 @@ def platform_alerts(
             "1m",
             "critical",
             f"Tier {tier.name}: the weight download Job failed.",
-            f"Job {{{{ $labels.job_name }}}} gave up downloading {tier.model_id} into the "
+            f"Job {{{{ $labels.job_name }}}} gave up downloading {model} into the "
             "cache (backoff limit or deadline reached); new pods of this model version "
             "cannot start. Read the Job's pod logs: 401/403 means the HF token lacks "
             "access to a gated model, 404 a wrong modelId or revision, a deadline a slow "
@@ -210,7 +219,7 @@ def platform_alerts(
             "1m",
             "warning",
             f"Tier {tier.name}: the weight download is slow.",
-            f"Job {{{{ $labels.job_name }}}} has been downloading {tier.model_id} for "
+            f"Job {{{{ $labels.job_name }}}} has been downloading {model} for "
             f'{{{{ $value | printf "%.0f" }}}}s, more than half its deadline '
             f"({slow_after}s of {download_seconds(weights)}s). Check the node's network "
             "and the Hub's reachability (NAT gateway, proxy), or pre-fill the cache.",
@@ -223,7 +232,7 @@ def platform_alerts(
             if cfg.observability.autoscaler == "keda"
             else naming.autoscaler_name(tier.name)
         )
-        hpa_sel = f'namespace="{ns}",horizontalpodautoscaler="{hpa}"'
+        hpa_sel = f"namespace={promql_string(ns)},horizontalpodautoscaler={promql_string(hpa)}"
         alerts.append(
             _alert(
                 cfg,

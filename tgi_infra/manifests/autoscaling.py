@@ -32,6 +32,7 @@ from tgi_infra import naming
 from tgi_infra.capacity.timing import cold_start_seconds, download_seconds
 from tgi_infra.config.models import PlatformConfig, TierConfig
 from tgi_infra.engines import contract
+from tgi_infra.escape import promql_string
 
 K8s = dict[str, Any]
 GIB = 2**30
@@ -188,15 +189,15 @@ def _pods_metric(name: str, average: str) -> K8s:
 def queue_query(cfg: PlatformConfig, tier: TierConfig) -> str:
     """PromQL: the tier's total queue (KEDA divides it by the target per replica)."""
     ns = cfg.cluster.namespace
-    return f'sum({QUEUE_SERIES}{{namespace="{ns}",tier="{tier.name}"}})'
+    return f"sum({QUEUE_SERIES}{{namespace={promql_string(ns)},tier={promql_string(tier.name)}}})"
 
 
 def gpu_utilization_query(cfg: PlatformConfig, tier: TierConfig) -> str:
     """PromQL: mean GPU utilization (%) over the tier's GPUs, from the DCGM exporter."""
     ns_label, pod_label = _dcgm_labels(cfg)
     return (
-        f'avg({GPU_UTIL_METRIC}{{{ns_label}="{cfg.cluster.namespace}",'
-        f'{pod_label}=~"{naming.pod_name_pattern(tier.name)}"}})'
+        f"avg({GPU_UTIL_METRIC}{{{ns_label}={promql_string(cfg.cluster.namespace)},"
+        f"{pod_label}=~{promql_string(naming.pod_name_pattern(tier.name))}}})"
     )
 
 

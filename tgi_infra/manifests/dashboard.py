@@ -15,6 +15,7 @@ from typing import Any
 from tgi_infra import naming
 from tgi_infra.config.models import PlatformConfig
 from tgi_infra.engines import contract as c
+from tgi_infra.escape import promql_string
 
 K8s = dict[str, Any]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -73,8 +74,8 @@ def _panel(
 def panels(cfg: PlatformConfig) -> list[K8s]:
     """The board's panels, two per row, each with one series per selected tier."""
     ns = cfg.cluster.namespace
-    sel = f'namespace="{ns}",tier=~"$tier"'
-    hpa = f'namespace="{ns}"'
+    sel = f'namespace={promql_string(ns)},tier=~"$tier"'
+    hpa = f"namespace={promql_string(ns)}"
     by = "sum by (tier, engine)"
     specs: list[tuple[str, list[tuple[str, str]], str, str]] = [
         (

@@ -31,6 +31,7 @@ from typing import Any
 
 from tgi_infra import naming
 from tgi_infra.config.models import PlatformConfig, TenantConfig, TierConfig
+from tgi_infra.escape import re2_literal
 
 K8s = dict[str, Any]
 
@@ -432,7 +433,7 @@ def _tenants_selector(names: list[str]) -> list[K8s]:
                 {
                     "name": TENANT_HEADER,
                     "type": "RegularExpression",
-                    "value": "^(" + "|".join(names) + ")$",
+                    "value": "^(" + "|".join(map(re2_literal, names)) + ")$",
                 },
             ]
         }

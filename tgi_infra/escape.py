@@ -1,0 +1,51 @@
+"""Stack text carried into the languages the platform writes: PromQL, RE2 and Go templates.
+
+Pure functions; the builders call them wherever a stack value meets one of these languages
+(YAML, JSON and shell have their serializers: `yaml.safe_dump`, `json.dumps`, `shlex.join`).
+What no escape can carry (control characters in single-line fields, NUL anywhere) is refused
+by `tgi_infra.checks.text` before any builder runs.
+
+- PromQL string literals follow Go's escaping (`\\\\`, `\\"`, `\\n`, `\\uXXXX`), and so do
+  the string constants of Go templates: one quoting serves both.
+- PromQL regex matchers (`=~`) are RE2, fully anchored; a literal is quoted the way Go's
+  `regexp.QuoteMeta` does, then the regex is written as a PromQL string.
+- Prometheus expands alert annotations with Go's text/template: only `{{` opens an action,
+  so text without `{` is emitted as is; any other text is emitted as the template
+  `{{ "<quoted>" }}`, which renders back exactly the original (a `{` at the end of the text
+  cannot join the template's own `{{` either).
+"""
+
+from __future__ import annotations
+
+_GO_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+RE2_META = frozenset("\\.+*?()|[]{}^$")
+"""The characters Go's regexp.QuoteMeta escapes (regexp/regexp.go, `special`)."""
+
+
+def _is_control(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def go_quoted(text: str) -> str:
+    """The body of a Go interpreted string literal (no quotes) that evaluates to `text`."""
+    return "".join(
+        _GO_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if _is_control(c) else c) for c in text
+    )
+
+
+def promql_string(text: str) -> str:
+    """A PromQL double-quoted string literal, quotes included, whose value is `text`."""
+    return f'"{go_quoted(text)}"'
+
+
+def re2_literal(text: str) -> str:
+    """An RE2 regex that matches exactly `text` (Go's regexp.QuoteMeta)."""
+    return "".join(f"\\{c}" if c in RE2_META else c for c in text)
+
+
+def go_template_text(text: str) -> str:
+    """Template text that Go's text/template (Prometheus' annotations) renders as `text`."""
+    if "{" not in text:
+        return text
+    return '{{ "' + go_quoted(text) + '" }}'
