@@ -9,6 +9,7 @@ recording rules.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -61,10 +62,22 @@ def minutes(duration: str) -> int:
     return int(duration[:-1])
 
 
+GO_STRING_ACTION = re.compile(r'\{\{ "((?:[^"\\]|\\.)*)" \}\}')
+"""A Go template action printing a string constant (how stack text with `{` is emitted)."""
+
+
 def expand(text: str, value: str, labels: dict[str, str]) -> str:
     """What Prometheus' template engine makes of our annotations, for known inputs."""
-    text = text.replace(VALUE, value).replace('{{ $value | printf "%.0f" }}', value)
-    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
+    # Stack text first: its constants may hold what looks like the other actions.
+    parts = GO_STRING_ACTION.split(text)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:  # a Go string constant's body: JSON unquotes the escapes we emit
+            out.append(json.loads(f'"{part}"'))
+            continue
+        part = part.replace(VALUE, value).replace('{{ $value | printf "%.0f" }}', value)
+        out.append(re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], part))
+    return "".join(out)
 
 
 def hpa_series(hpa: str, current: int, maximum: int) -> list[dict[str, str]]:

@@ -157,7 +157,7 @@ def test_quantize_matches_the_checkpoint(
         ({"cacheSizeGib": 5}, "cache-size"),
         ({"servedModelName": ""}, "served-model-name"),
         ({"servedModelName": "a\nb"}, "text-control-character"),
-        ({"servedModelName": "{{ .x"}, "text-template-syntax"),
+        ({"servedModelName": "a\x00b"}, "text-control-character"),
     ],
 )
 def test_tier_inputs_users_count_on(changes: dict[str, Any], check: str) -> None:
@@ -170,7 +170,7 @@ def test_tier_inputs_users_count_on(changes: dict[str, Any], check: str) -> None
     ("section", "changes", "check"),
     [
         ("cache", {"storageClassName": "EFS_sc"}, "name-syntax"),
-        ("observability", {"runbookUrl": "https://x/{{ .x"}, "text-template-syntax"),
+        ("observability", {"runbookUrl": "https://x/\u2028y"}, "text-control-character"),
         ("observability", {"prometheusSelector": {"bad key!": "x"}}, "label-syntax"),
     ],
 )
