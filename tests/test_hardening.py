@@ -11,9 +11,7 @@ import pytest
 import yaml
 
 from tests.support import raw_stack, small_raw
-from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.checks import validate_platform
-from tgi_infra.checks.inputs import check_quantize
 from tgi_infra.checks.stack import validate_stack_config
 from tgi_infra.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 from tgi_infra.config.loader import parse_platform, read_stack_file
@@ -119,34 +117,6 @@ def test_plaintext_secrets(env: str, severity: str) -> None:
     )
     [problem] = [p for p in report.problems if p.check == "plaintext-secret"]
     assert problem.severity == severity and "pulumi config set --secret" in problem.fix
-
-
-def facts(quant: str | None, weight_gib: float = 16) -> ModelFacts:
-    return ModelFacts(
-        "m/x", "modelSpec", "LlamaForCausalLM", 32, 4096, 32, 8, 128, 128256, 131072,
-        int(weight_gib * GIB), checkpoint_quantization=quant,
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("quantize", "checkpoint", "ok"),
-    [
-        ("gptq", "awq", False),
-        ("exl2", None, False),
-        ("awq", None, False),
-        ("awq", "awq", True),
-        ("marlin", "gptq", True),
-        ("bitsandbytes-nf4", None, True),
-        ("fp8", None, True),
-        ("eetq", "awq", False),
-        (None, "awq", True),
-    ],
-)
-def test_quantize_matches_the_checkpoint(
-    quantize: str | None, checkpoint: str | None, ok: bool
-) -> None:
-    tier = parse_platform(small_raw()).tiers[0].model_copy(update={"quantize": quantize})
-    assert (check_quantize(tier, facts(checkpoint)) == []) is ok
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,9 @@ class ModelFacts:
     # Set when the facts are a fallback (e.g. the shipped catalog because the Hub could not
     # be asked): why the preferred source failed, one line.
     fallback_reason: str | None = None
+    # quantization_config.checkpoint_format (gptq: "gptq", "marlin", "marlin_24"): which
+    # tensors a GPTQ checkpoint stores, which TGI's loaders tell apart.
+    checkpoint_format: str | None = None
 
     @property
     def weight_gib(self) -> float:

@@ -320,13 +320,16 @@ def facts_from_config(
         intermediate = _first_int(ffn_config, ("ffn_hidden_size",))
 
     quant = merged.get("quantization_config")
-    quant_method = None
+    quant_method = checkpoint_format = None
     if isinstance(quant, Mapping):
         method = quant.get("quant_method") or quant.get("quant_type")
         if isinstance(method, str) and method:
             quant_method = method.strip().lower()
         elif quant.get("load_in_4bit") or quant.get("load_in_8bit"):
             quant_method = "bitsandbytes"
+        fmt = quant.get("checkpoint_format")
+        if isinstance(fmt, str) and fmt:
+            checkpoint_format = fmt.strip().lower()
 
     rope = merged.get("rope_scaling") or merged.get("rope_parameters")
     rope_type = rope_factor = None
@@ -374,6 +377,7 @@ def facts_from_config(
         weight_bytes=weight_bytes,
         torch_dtype=dtype or "bfloat16",
         checkpoint_quantization=quant_method,
+        checkpoint_format=checkpoint_format,
         num_experts=experts,
         intermediate_size=intermediate,
         tie_word_embeddings=tie_word_embeddings,

@@ -115,8 +115,6 @@ ON_THE_FLY_WEIGHT_FACTOR: dict[str, float] = {
     "eetq": 0.51,  # int8 + per-channel fp16 scales
     "fp8": 0.51,  # e4m3 + per-channel scales
 }
-# Quantizers that need a checkpoint already quantized (TGI cannot quantize on the fly).
-PREQUANTIZED_ONLY = frozenset({"awq", "gptq", "marlin", "exl2", "compressed-tensors"})
 # tensor_parallel.py TensorParallelHead.load: these keep lm_head in 16 bit.
 HEAD_NOT_QUANTIZED = frozenset({"gptq", "awq", "eetq", "marlin"})
 
@@ -200,13 +198,17 @@ def _served_weight_bytes(
         )
         if quantize in ON_THE_FLY_WEIGHT_FACTOR:
             notes.append(
-                f"--quantize {quantize} is not applied again to a "
-                f"{facts.checkpoint_quantization} checkpoint."
+                f"--quantize {quantize} does not quantize a "
+                f"{facts.checkpoint_quantization} checkpoint again (TGI refuses or misloads "
+                "it: engines/tgi/quantization.py)."
             )
         return stored
     if _stored_dtype_bytes(facts) == 4:
         stored //= 2
         notes.append("The float32 checkpoint is served in 16 bit: weights halve.")
+    # Lazy: the TGI plug-in imports this module.
+    from tgi_infra.engines.tgi.quantization import PREQUANTIZED_ONLY
+
     if quantize in PREQUANTIZED_ONLY:
         notes.append(
             f"--quantize {quantize} needs a checkpoint quantized with {quantize}; this one is "

@@ -250,6 +250,10 @@ class Engine(ABC):
         """The engine's own refusals of the tier's arguments (no model, no GPU)."""
         return []
 
+    def check_checkpoint(self, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+        """Rules on the tier against the model's checkpoint (its quantization), no GPU."""
+        return []
+
     def admission_limit(self, tier: TierConfig) -> AdmissionLimit | None:
         """The in-flight cap beyond which a pod refuses requests; None: excess requests wait
         (the queue, `llm:queue_requests`, is unbounded)."""

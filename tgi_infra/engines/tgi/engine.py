@@ -21,7 +21,7 @@ from tgi_infra.engines.base import (
     env_pairs,
     flag_tokens,
 )
-from tgi_infra.engines.tgi import rules
+from tgi_infra.engines.tgi import quantization, rules
 
 if TYPE_CHECKING:
     from tgi_infra.capacity.catalog import Gpu
@@ -121,6 +121,10 @@ class TgiEngine(Engine):
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_tier_arguments(tier)
+
+    def check_checkpoint(self, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+        """quantize against the checkpoint, by TGI 3.3.7's loaders (`quantization.py`)."""
+        return quantization.check_quantize(tier, facts)
 
     def admission_limit(self, tier: TierConfig) -> AdmissionLimit:
         """The router's semaphore of MAX_CONCURRENT_REQUESTS permits (router/src/infer/mod.rs):

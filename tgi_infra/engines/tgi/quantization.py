@@ -1,0 +1,232 @@
+"""What TGI 3.3.7 does with a tier's `quantize` on a given checkpoint, read from its source.
+
+The launcher passes `--quantize` = the tier's value, or else config.json's
+`quantization_config.quant_method` when that is one of its enum values
+(launcher/src/main.rs 360, 2168); the server picks a weights loader from it
+(server/text_generation_server/utils/quantization.py `get_loader`), and each loader reads
+the tensors of one format. tests/fixtures/engines/tgi_quantization.yaml holds the same
+table cell by cell, with the file and line each cell was read from; the matrix test
+compares the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from tgi_infra.problems import Problem
+
+if TYPE_CHECKING:
+    from tgi_infra.capacity.facts import ModelFacts
+    from tgi_infra.config.models import TierConfig
+
+Verdict = Literal["accepted", "reinterpreted", "refused", "unsupported", "unknown"]
+
+# launcher/src/main.rs 405-447 `enum Quantization` (serde kebab-case).
+LAUNCHER_VALUES: tuple[str, ...] = (
+    "awq", "compressed-tensors", "eetq", "exl2", "gptq", "marlin", "bitsandbytes",
+    "bitsandbytes-nf4", "bitsandbytes-fp4", "fp8",
+)  # fmt: skip
+UNSET = "unset"
+NONE = "none"  # no quantization_config
+OTHER = "other"  # a quant_method TGI has no loader for
+GPTQ_MARLIN = "gptq+marlin"  # quant_method gptq, checkpoint_format marlin
+CHECKPOINTS: tuple[str, ...] = (
+    NONE, "awq", "gptq", GPTQ_MARLIN, "marlin", "exl2", "fp8", "fbgemm_fp8",
+    "compressed-tensors", "bitsandbytes", OTHER,
+)  # fmt: skip
+
+BITSANDBYTES = frozenset({"bitsandbytes", "bitsandbytes-nf4", "bitsandbytes-fp4"})
+ON_THE_FLY = BITSANDBYTES | {"eetq", "fp8"}
+"""Loaders that quantize 16-bit `.weight` tensors at load (DefaultWeightsLoader, fp8)."""
+GPTQ_LOADERS = frozenset({"awq", "gptq"})  # GPTQWeightsLoader / GPTQMarlinWeightsLoader
+# Formats whose linear layers store no `<prefix>.weight` (packed tensors under other names).
+PACKED = frozenset({"awq", "gptq", GPTQ_MARLIN, "marlin", "exl2"})
+# The tensors each special loader reads first, by format: who has them.
+HAS_QWEIGHT = frozenset({"awq", "gptq"})
+HAS_MARLIN_B = frozenset({"marlin", GPTQ_MARLIN})
+FP8_CONFIG = frozenset({"fbgemm_fp8"})  # _get_quantizer_config -> _FP8QuantizerConfig
+# quant_method values the launcher's enum parses (else its whole config.json parse fails).
+LAUNCHER_PARSES = frozenset(LAUNCHER_VALUES)
+SERVER_AUTO = {"fbgemm_fp8": "fp8"}  # models/__init__.py 447-459, when the launcher passed none
+
+CAUSES: dict[str, str] = {
+    "native": "the checkpoint's own format.",
+    "launcher-auto": "the launcher reads quant_method from config.json and passes it as "
+    "--quantize.",
+    "server-auto": "the launcher cannot parse fbgemm_fp8 (not in its enum), so it passes no "
+    "--quantize; the server auto-selects fp8 and reads activation_scale_ub.",
+    "on-the-fly": "quantized from the 16-bit weights at load.",
+    "awq-as-gptq": "TGI repacks the AWQ weights for GPTQ-Marlin, or converts AWQ -> GPTQ "
+    "packing (fast_awq_to_gptq).",
+    "gptq-as-awq": "Marlin GPUs (sm80+, symmetric 4/8-bit) repack it as GPTQ; elsewhere TGI "
+    "runs the GPTQ-packed weights through the AWQ GEMM kernel, without g_idx.",
+    "ct-fp8-only": "the fp8 loader reads float8 `.weight` with weight_scale: FP8 schemes "
+    "load; packed int schemes (weight_packed) have no `.weight`; int8 ones are cast to fp8 "
+    "as values.",
+    "no-qweight": "Cannot load `{quantize}` weight, make sure the model is already quantized.",
+    "fp8-config": "Quantize is set to `{quantize}` but received a `_FP8QuantizerConfig` config.",
+    "no-marlin": "Cannot load `marlin` weight, make sure the model is already quantized.",
+    "no-exl2": "Cannot load `exl2`-quantized weight, make sure the model is already quantized.",
+    "ct-parse": "Cannot parse compressed-tensors configuration",
+    "no-dense": "weight <prefix>.weight does not exist",
+    "requantize-stored": "TGI's {quantize} loader quantizes the stored tensors as if they "
+    "were 16-bit weights; nothing reads this checkpoint's own quantization.",
+    "unknown": "TGI 3.3.7 has no loader for this quant_method (the server logs 'Unknown "
+    "quantization method').",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """TGI's behaviour for one (checkpoint, quantize) pair."""
+
+    verdict: Verdict
+    cause: str  # a key of CAUSES
+    quantize: str  # what the shard runs with: the tier's value or the auto-selected one
+
+    @property
+    def severity(self) -> Literal["error", "warning"] | None:
+        return {"accepted": None, "reinterpreted": "warning", "unknown": "warning"}.get(
+            self.verdict, "error"
+        )
+
+    def behaviour(self) -> str:
+        return CAUSES[self.cause].format(quantize=self.quantize)
+
+
+def checkpoint_kind(facts: ModelFacts) -> str:
+    """The table row of a checkpoint: its quant_method, told apart as TGI's loaders do."""
+    method = (facts.checkpoint_quantization or "").strip().lower()
+    if not method:
+        return NONE
+    fmt = (getattr(facts, "checkpoint_format", None) or "").strip().lower()
+    if method == "gptq" and fmt == "marlin":
+        return GPTQ_MARLIN
+    return method if method in CHECKPOINTS else OTHER
+
+
+def effective_quantize(checkpoint: str, quantize: str | None) -> str | None:
+    """The --quantize the shard gets: the tier's, else what the launcher or server picks."""
+    if quantize is not None:
+        return quantize
+    if checkpoint == GPTQ_MARLIN:
+        return "gptq"  # the launcher passes quant_method, not checkpoint_format
+    if checkpoint in LAUNCHER_PARSES:
+        return checkpoint
+    return SERVER_AUTO.get(checkpoint)
+
+
+def cell(checkpoint: str, quantize: str | None) -> Cell:
+    """TGI's verdict on a checkpoint kind (`CHECKPOINTS`) with a quantize (None: unset)."""
+    if checkpoint == OTHER:
+        return Cell("unknown", "unknown", quantize or UNSET)
+    q = effective_quantize(checkpoint, quantize)
+    if q is None:  # a 16-bit checkpoint, nothing asked
+        return Cell("accepted", "native", UNSET)
+    auto = (
+        "native"
+        if quantize is not None
+        else ("server-auto" if checkpoint in SERVER_AUTO else "launcher-auto")
+    )
+    if checkpoint == NONE:
+        if q in ON_THE_FLY:
+            return Cell("accepted", "on-the-fly", q)
+        return Cell("refused", _missing_tensor_cause(q), q)
+    if q == "compressed-tensors":
+        if checkpoint == q:
+            return Cell("accepted", auto, q)
+        return Cell("refused", "ct-parse", q)
+    if q in GPTQ_LOADERS or q == "marlin":
+        if checkpoint in FP8_CONFIG:
+            return Cell("refused", "fp8-config", q)
+        if q == "marlin":
+            if checkpoint in HAS_MARLIN_B:
+                return Cell("accepted", auto, q)
+            return Cell("refused", "no-marlin", q)
+        if checkpoint not in HAS_QWEIGHT:
+            return Cell("refused", "no-qweight", q)
+        if checkpoint == q:
+            return Cell("accepted", auto, q)
+        if q == "gptq":
+            return Cell("accepted", "awq-as-gptq", q)
+        return Cell("reinterpreted", "gptq-as-awq", q)
+    if q == "exl2":
+        if checkpoint == q:
+            return Cell("accepted", auto, q)
+        return Cell("refused", "no-exl2", q)
+    # On-the-fly loaders (eetq, bitsandbytes*, fp8) on an already quantized checkpoint.
+    if checkpoint in PACKED:
+        return Cell("refused", "no-dense", q)
+    if q == "fp8" and checkpoint in ("fp8", "fbgemm_fp8"):
+        return Cell("accepted", auto, q)
+    if q == "fp8" and checkpoint == "compressed-tensors":
+        return Cell("reinterpreted", "ct-fp8-only", q)
+    return Cell("unsupported", "requantize-stored", q)
+
+
+def _missing_tensor_cause(quantize: str) -> str:
+    """A 16-bit checkpoint under a loader that needs a quantized format."""
+    return {"marlin": "no-marlin", "exl2": "no-exl2", "compressed-tensors": "ct-parse"}.get(
+        quantize, "no-qweight"
+    )
+
+
+PREQUANTIZED_ONLY: frozenset[str] = frozenset(
+    q for q in LAUNCHER_VALUES if cell(NONE, q).verdict != "accepted"
+)
+"""quantize values TGI refuses on a 16-bit checkpoint (it cannot quantize to them at load)."""
+
+
+def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+    """`quantize` against the checkpoint's quantization_config, as TGI 3.3.7 would load it."""
+    kind = checkpoint_kind(facts)
+    found = cell(kind, tier.quantize)
+    if found.severity is None:
+        return []
+    method = facts.checkpoint_quantization or "none (16-bit)"
+    if kind == GPTQ_MARLIN:
+        method = "gptq with checkpoint_format marlin"
+    value = tier.quantize or "unset"
+    passed = ""
+    if tier.quantize is None and found.quantize != UNSET:
+        passed = f" (TGI then runs --quantize {found.quantize})"
+    what = {
+        "refused": "TGI fails at load: ",
+        "unsupported": "TGI has no loader for that pair: ",
+        "reinterpreted": "TGI loads it, but not as asked: ",
+        "unknown": "",
+    }[found.verdict]
+    return [
+        Problem(
+            f"tiers[{tier.name}].quantize",
+            f"{value} on {facts.model_id}, a checkpoint quantized with {method}{passed}: "
+            f"{what}{found.behaviour()}",
+            _fix(kind, tier.quantize),
+            "tgi-quantize-checkpoint",
+            found.severity,
+        )
+    ]
+
+
+def _fix(kind: str, quantize: str | None) -> str:
+    if kind == NONE:
+        return (
+            f"use a checkpoint quantized with {quantize} (e.g. an -AWQ or -GPTQ repo), or a "
+            "method TGI applies at load: eetq, fp8 or bitsandbytes-nf4."
+        )
+    if kind == OTHER:
+        return (
+            "serve an awq, gptq, fp8 or compressed-tensors variant of the model on TGI, or this "
+            "checkpoint on vLLM or SGLang."
+        )
+    accepted = [q for q in LAUNCHER_VALUES if cell(kind, q).verdict == "accepted"]
+    if cell(kind, None).verdict == "accepted":
+        native = effective_quantize(kind, None)
+        return f"leave quantize unset (TGI reads it from the checkpoint) or set {native}."
+    if accepted:
+        return f"set quantize {accepted[0]}."
+    return (
+        "TGI reads no weights of this format: use the 16-bit model with quantize eetq or "
+        "bitsandbytes-nf4 (quantized at load), or an AWQ/GPTQ checkpoint."
+    )
