@@ -162,8 +162,9 @@ def test_remote_code_models_name_the_tiers_engine() -> None:
 
     cfg = report_for(tier_raw(engine="vllm")).config
     facts = replace(report_for(tier_raw()).tiers["chat"].facts, trust_remote_code=True)
-    (problem,) = [p for p in check_model_facts(cfg, cfg.tiers[0], facts)
-                  if p.check == "trust-remote-code"]
+    (problem,) = [
+        p for p in check_model_facts(cfg, cfg.tiers[0], facts) if p.check == "trust-remote-code"
+    ]
     assert "vLLM refuses to load it unless trustRemoteCode is set" in problem.message
 
 
@@ -221,3 +222,12 @@ def test_read_write_once_cache_cannot_serve_replicas_on_several_nodes() -> None:
     assert report_for(raw).ok
     raw["cache"]["mode"] = "shared"
     assert only_error(raw, "cache-access-mode").path == "cache.accessMode"
+
+
+def test_list_entries_are_unique() -> None:
+    raw = small_raw()
+    raw["tenants"][0]["tiers"] = ["chat", "chat"]
+    raw["nodePools"][0]["instanceTypes"] = ["g6e.xlarge"] * 300
+    found = by_check(errors(report_for(raw).problems), "unique-items")
+    assert {p.path for p in found} == {"tenants[team-a].tiers", "nodePools[l40s].instanceTypes"}
+    assert all("'chat'" in p.message or "'g6e.xlarge'" in p.message for p in found)
