@@ -231,3 +231,18 @@ def test_list_entries_are_unique() -> None:
     found = by_check(errors(report_for(raw).problems), "unique-items")
     assert {p.path for p in found} == {"tenants[team-a].tiers", "nodePools[l40s].instanceTypes"}
     assert all("'chat'" in p.message or "'g6e.xlarge'" in p.message for p in found)
+
+
+def test_a_pool_message_lists_ten_tiers_and_counts_the_rest() -> None:
+    raw = small_raw()
+    tier = raw["tiers"][0]
+    raw["tiers"] = [
+        {**tier, "name": f"t{i}", "servedModelName": f"m{i}", "replicas": {"min": 1, "max": 2}}
+        for i in range(40)
+    ]
+    raw["tenants"][0]["tiers"] = ["t0"]
+    found = by_check(errors(report_for(raw).problems), "pool-capacity")
+    [problem] = [p for p in found if "at max replicas" in p.message]
+    assert "need 80 GPUs (t0 2×1 + " in problem.message
+    assert "t9 2×1 + ... 30 more)" in problem.message and "t10 " not in problem.message
+    assert len(problem.message) < 400
