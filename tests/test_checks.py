@@ -162,8 +162,9 @@ def test_remote_code_models_name_the_tiers_engine() -> None:
 
     cfg = report_for(tier_raw(engine="vllm")).config
     facts = replace(report_for(tier_raw()).tiers["chat"].facts, trust_remote_code=True)
-    (problem,) = [p for p in check_model_facts(cfg, cfg.tiers[0], facts)
-                  if p.check == "trust-remote-code"]
+    (problem,) = [
+        p for p in check_model_facts(cfg, cfg.tiers[0], facts) if p.check == "trust-remote-code"
+    ]
     assert "vLLM refuses to load it unless trustRemoteCode is set" in problem.message
 
 
@@ -221,3 +222,27 @@ def test_read_write_once_cache_cannot_serve_replicas_on_several_nodes() -> None:
     assert report_for(raw).ok
     raw["cache"]["mode"] = "shared"
     assert only_error(raw, "cache-access-mode").path == "cache.accessMode"
+
+
+def test_list_entries_are_unique() -> None:
+    raw = small_raw()
+    raw["tenants"][0]["tiers"] = ["chat", "chat"]
+    raw["nodePools"][0]["instanceTypes"] = ["g6e.xlarge"] * 300
+    found = by_check(errors(report_for(raw).problems), "unique-items")
+    assert {p.path for p in found} == {"tenants[team-a].tiers", "nodePools[l40s].instanceTypes"}
+    assert all("'chat'" in p.message or "'g6e.xlarge'" in p.message for p in found)
+
+
+def test_a_pool_message_lists_ten_tiers_and_counts_the_rest() -> None:
+    raw = small_raw()
+    tier = raw["tiers"][0]
+    raw["tiers"] = [
+        {**tier, "name": f"t{i}", "servedModelName": f"m{i}", "replicas": {"min": 1, "max": 2}}
+        for i in range(40)
+    ]
+    raw["tenants"][0]["tiers"] = ["t0"]
+    found = by_check(errors(report_for(raw).problems), "pool-capacity")
+    [problem] = [p for p in found if "at max replicas" in p.message]
+    assert "need 80 GPUs (t0 2×1 + " in problem.message
+    assert "t9 2×1 + ... 30 more)" in problem.message and "t10 " not in problem.message
+    assert len(problem.message) < 400

@@ -228,3 +228,21 @@ def test_capacity_problems_name_the_flags(capsys: pytest.CaptureFixture[str]) ->
     assert code == 1
     assert "--max-input-tokens (input-below-total)" in out
     assert "lower --max-input-tokens to at most 7999" in out
+
+
+def test_many_problems_of_one_check_are_counted_not_all_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = {f"t{i}": {"secure": "v1:x"} for i in range(500)}
+    stack = {"config": {"tgi-infra:platform": small_raw(), "tgi-infra:tenantKeys": keys}}
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    code, out = run(["validate", "--config", str(path)], capsys)
+    assert code == 1
+    assert out.count("(tenant-key-unknown):") == 20
+    assert "... and 480 more (tenant-key-unknown)" in out
+    assert len(out) < 20_000
+    code, out = run(["validate", "--json", "--config", str(path)], capsys)
+    assert (
+        len([p for p in json.loads(out)["problems"] if p["check"] == "tenant-key-unknown"]) == 500
+    )

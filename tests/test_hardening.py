@@ -284,3 +284,48 @@ def test_bad_flags_exit_1_or_2(argv: list[str], capsys: pytest.CaptureFixture[st
 def test_validate_platform_still_works_for_the_real_stacks() -> None:
     for stack in ("dev", "staging", "prod"):
         assert validate_platform(parse_platform(raw_stack(stack)["tgi-infra:platform"])).ok
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"secure": ""}, {"secure": 1}, {"secure": {"value": "hf_x"}}, {"secure": "v1:x", "k": 1}],
+)
+def test_a_malformed_secure_value_is_not_taken_as_encrypted(value: Any) -> None:
+    raw = small_raw(environment="prod")
+    for key in ("tgi-infra:hfToken", "tgi-infra:kubeconfig", "tgi-infra:tenantKeys"):
+        found = problems_of(raw, **{key: value})
+        assert any(p.startswith(f"secret-shape {key} ") for p in found), (key, found)
+    found = problems_of(raw, **{"tgi-infra:tenantKeys": {"team-a": value}})
+    assert any(p.startswith("secret-shape tgi-infra:tenantKeys.team-a ") for p in found)
+    found = problems_of(raw, **{"tgi-infra:hfToken": {"secure": "v1:abc"}})
+    assert not [p for p in found if p.startswith(("secret-shape", "plaintext-secret"))]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("tgi-infra:hfTokn", "did you mean `tgi-infra:hfToken`?"), ("__proto__", "remove it.")],
+)
+def test_unknown_config_keys_in_the_namespace_are_refused(key: str, expected: str) -> None:
+    report = validate_stack_config({"tgi-infra:platform": small_raw(), key: "x"}, "test")
+    [problem] = [p for p in report.problems if p.check == "unknown-config-key"]
+    assert problem.path == key and problem.fix == expected and not report.ok
+    other = {"tgi-infra:platform": small_raw(), "aws:region": "us-east-1", "kubernetes:x": 1}
+    assert validate_stack_config(other, "test").ok
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_floats_must_be_finite(value: float) -> None:
+    raw = small_raw()
+    raw["tiers"][0]["alerts"] = {"timeToFirstTokenP95Seconds": value}
+    with pytest.raises(ConfigInvalid) as info:
+        parse_platform(raw)
+    assert info.value.problems[0].path == "tiers[chat].alerts.timeToFirstTokenP95Seconds"
+
+
+@pytest.mark.parametrize(("key", "name"), [("servedModelName", "-x"), ("modelId", "--help")])
+def test_a_model_name_cannot_read_as_a_flag(key: str, name: str) -> None:
+    raw = small_raw()
+    raw["tiers"][0][key] = name
+    assert any(p.startswith(f"served-model-name tiers[chat].{key}") for p in problems_of(raw))
+    raw["tiers"][0][key] = "x-" if key == "servedModelName" else "org/-x"
+    assert not any(p.startswith("served-model-name") for p in problems_of(raw))

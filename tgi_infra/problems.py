@@ -30,6 +30,14 @@ class Problem:
         return text
 
 
+def bounded_join(items: Iterable[str], sep: str = ", ", limit: int = 10) -> str:
+    """`items` joined, the first `limit` of them and a count of the rest: a message about a
+    200-tier pool stays a line."""
+    items = list(items)
+    shown = sep.join(items[:limit])
+    return shown if len(items) <= limit else f"{shown}{sep}... {len(items) - limit} more"
+
+
 def errors(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,10 @@ from tgi_infra.problems import Problem
 GIB = 2**30
 
 
+MAX_SHOWN_PER_CHECK = 20
+"""Problems of one check printed before the rest are counted (`--json` lists them all)."""
+
+
 def print_problems(console: Console, problems: Iterable[Problem]) -> None:
     problems = list(problems)
     for severity, style, mark in (("error", "bold red", "✗"), ("warning", "yellow", "!")):
@@ -32,7 +37,18 @@ def print_problems(console: Console, problems: Iterable[Problem]) -> None:
         if not chosen:
             continue
         console.print(f"[{style}]{len(chosen)} {severity}(s):[/{style}]")
+        per_check = Counter(p.check for p in chosen)
+        shown: Counter[str] = Counter()
         for p in chosen:
+            shown[p.check] += 1
+            if shown[p.check] > MAX_SHOWN_PER_CHECK:
+                if shown[p.check] == per_check[p.check]:
+                    console.print(
+                        f"  [{style}]{mark}[/{style}] ... and "
+                        f"{per_check[p.check] - MAX_SHOWN_PER_CHECK} more ({escape(p.check)})",
+                        highlight=False,
+                    )
+                continue
             console.print(
                 f"  [{style}]{mark}[/{style}] [bold]{escape(p.path)}[/bold] ({p.check}): "
                 f"{escape(p.message)}",

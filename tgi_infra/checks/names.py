@@ -206,12 +206,18 @@ def _served_name(tier: TierConfig) -> list[Problem]:
     name = tier.served_model_name if tier.served_model_name is not None else tier.model_id
     key = "servedModelName" if tier.served_model_name is not None else "modelId"
     path = f"tiers[{tier.name}].{key}"
-    if not name.strip() or name != name.strip() or len(name) > MAX_SERVED_NAME:
+    if (
+        not name.strip()
+        or name != name.strip()
+        or name.startswith("-")
+        or len(name) > MAX_SERVED_NAME
+    ):
         return [
             Problem(
                 path,
-                f"{name[:80]!r} is not a usable model name (empty, padded with spaces, or "
-                f"longer than {MAX_SERVED_NAME}).",
+                f"{name[:80]!r} is not a usable model name (empty, padded with spaces, "
+                f"longer than {MAX_SERVED_NAME}, or starting with `-`, which vllm, sglang "
+                "and the benchmark Job read as a flag).",
                 "use the name clients send, e.g. llama-3.1-8b.",
                 "served-model-name",
             )

@@ -24,7 +24,7 @@ from tgi_infra.manifests.nodepools import (
     pool_taints,
     tier_scheduling,
 )
-from tgi_infra.problems import Problem
+from tgi_infra.problems import Problem, bounded_join
 
 GIB = 2**30
 TGI_IMAGE_GIB = 12
@@ -245,8 +245,7 @@ def check_tier_scheduling(
                         f"{engine_of(tier).display_name} starts {tier.num_shard} shard(s), "
                         f"one per GPU, but the pod requests {gpus} {naming.GPU_RESOURCE}; the "
                         "server would fail or leave GPUs idle.",
-                        f"request {naming.GPU_RESOURCE}: {tier.num_shard} in the server "
-                        "container.",
+                        f"request {naming.GPU_RESOURCE}: {tier.num_shard} in the server container.",
                         "tier-gpus-match-shards",
                     )
                 )
@@ -344,7 +343,7 @@ def check_pool_packing(cfg: PlatformConfig, pools: Mapping[str, PoolHardware]) -
         limit = max_nodes(hw)
         if needed is None or needed <= limit:
             continue
-        parts = ", ".join(
+        parts = bounded_join(
             f"{t.name} {t.replicas.max}×{t.num_shard} GPU "
             f"({hw.gpus_per_node // t.num_shard} per node)"
             for t in tiers
@@ -401,7 +400,7 @@ def check_pool_sizes(cfg: PlatformConfig, pools: Mapping[str, PoolHardware]) -> 
             continue
         desired = pool.min_size if pool.desired_size is None else pool.desired_size
         if at_min > desired:
-            parts = ", ".join(f"{t.name} {t.replicas.min}×{t.num_shard}" for t in tiers)
+            parts = bounded_join(f"{t.name} {t.replicas.min}×{t.num_shard}" for t in tiers)
             problems.append(
                 Problem(
                     f"{path}.minSize",

@@ -13,7 +13,7 @@ from tgi_infra.capacity.node_fit import (
     replicas_per_node,
 )
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig
-from tgi_infra.problems import Problem
+from tgi_infra.problems import Problem, bounded_join
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def check_pool_fit(cfg: PlatformConfig, pools: dict[str, PoolHardware]) -> list[
         tiers = [t for t in cfg.tiers if t.node_pool == name]
         demand = sum(t.replicas.max * t.num_shard for t in tiers)
         if demand > hw.max_gpus:
-            parts = " + ".join(f"{t.name} {t.replicas.max}×{t.num_shard}" for t in tiers)
+            parts = bounded_join((f"{t.name} {t.replicas.max}×{t.num_shard}" for t in tiers), " + ")
             per_node = max(t.gpu_count for t in hw.instance_types)
             nodes = -(-demand // per_node)
             problems.append(

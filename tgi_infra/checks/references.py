@@ -47,6 +47,24 @@ def check_references(cfg: PlatformConfig) -> list[Problem]:
                     "replicas-order",
                 )
             )
+    lists = [(f"tenants[{t.name}].tiers", t.tiers) for t in cfg.tenants]
+    for pool in cfg.node_pools:
+        lists += [
+            (f"nodePools[{pool.name}].instanceTypes", pool.instance_types),
+            (f"nodePools[{pool.name}].subnetIds", pool.subnet_ids),
+        ]
+    for path, items in lists:
+        twice = sorted(item for item, n in Counter(items).items() if n > 1)
+        if twice:
+            problems.append(
+                Problem(
+                    path,
+                    f"lists {', '.join(repr(i[:60]) for i in twice[:5])}"
+                    f"{' ...' if len(twice) > 5 else ''} more than once.",
+                    "list each entry once.",
+                    "unique-items",
+                )
+            )
     for tenant in cfg.tenants:
         for name in tenant.tiers:
             if name not in tiers:

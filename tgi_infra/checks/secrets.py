@@ -22,8 +22,27 @@ SECRET_KEYS = (HF_TOKEN_KEY, KUBECONFIG_KEY, TENANT_KEYS_KEY)
 
 
 def is_secure(value: Any) -> bool:
-    """A value `pulumi config set --secret` wrote: ``{secure: <ciphertext>}``."""
-    return isinstance(value, Mapping) and set(value) == {"secure"}
+    """A value `pulumi config set --secret` wrote: ``{secure: <ciphertext>}``, the
+    ciphertext a non-empty string."""
+    return (
+        isinstance(value, Mapping)
+        and set(value) == {"secure"}
+        and isinstance(value["secure"], str)
+        and bool(value["secure"].strip())
+    )
+
+
+def _malformed_secure(key: str, value: Any, set_cmd: str) -> Problem | None:
+    """A `secure:` mapping Pulumi cannot decrypt (not one non-empty ciphertext string)."""
+    if not isinstance(value, Mapping) or "secure" not in value or is_secure(value):
+        return None
+    return Problem(
+        key,
+        "has a `secure:` entry that is not a lone ciphertext string (Pulumi cannot "
+        "decrypt it; a value under it may be plaintext).",
+        f"remove it from the file, then `{set_cmd}`.",
+        "secret-shape",
+    )
 
 
 def declared_secrets(config: Mapping[str, Any]) -> list[str]:
@@ -51,20 +70,21 @@ def _plaintext(key: str, cfg: PlatformConfig | None, set_cmd: str) -> Problem:
 def check_stack_secrets(config: Mapping[str, Any], cfg: PlatformConfig | None) -> list[Problem]:
     """Plaintext secrets, malformed tenant keys, and a missing kubeconfig secret."""
     problems: list[Problem] = []
-    token = config.get(HF_TOKEN_KEY)
-    if token is not None and not is_secure(token):
-        problems.append(
-            _plaintext(HF_TOKEN_KEY, cfg, f"pulumi config set --secret {HF_TOKEN_KEY} hf_...")
-        )
+    for key, value, set_cmd in (
+        (
+            HF_TOKEN_KEY,
+            config.get(HF_TOKEN_KEY),
+            f"pulumi config set --secret {HF_TOKEN_KEY} hf_...",
+        ),
+        (
+            KUBECONFIG_KEY,
+            config.get(KUBECONFIG_KEY),
+            f'pulumi config set --secret {KUBECONFIG_KEY} "$(cat kubeconfig)"',
+        ),
+    ):
+        if value is not None and not is_secure(value):
+            problems.append(_malformed_secure(key, value, set_cmd) or _plaintext(key, cfg, set_cmd))
     kube = config.get(KUBECONFIG_KEY)
-    if kube is not None and not is_secure(kube):
-        problems.append(
-            _plaintext(
-                KUBECONFIG_KEY,
-                cfg,
-                f'pulumi config set --secret {KUBECONFIG_KEY} "$(cat kubeconfig)"',
-            )
-        )
     if cfg is not None and cfg.cluster.kubeconfig_from_secret and kube is None:
         problems.append(
             Problem(
@@ -85,6 +105,9 @@ def check_tenant_keys(raw: Any, cfg: PlatformConfig | None) -> list[Problem]:
     set_cmd = "pulumi config set --secret --path 'tenantKeys.<tenant>' <key>"
     if is_secure(raw):
         return []  # one encrypted JSON object: its shape is checked by the program
+    malformed = _malformed_secure(TENANT_KEYS_KEY, raw, set_cmd)
+    if malformed:
+        return [malformed]
     if not isinstance(raw, Mapping):
         return [
             Problem(
@@ -113,7 +136,8 @@ def check_tenant_keys(raw: Any, cfg: PlatformConfig | None) -> list[Problem]:
             problems.append(_plaintext(path, cfg, set_cmd.replace("<tenant>", str(name)[:64])))
         elif not is_secure(value):
             problems.append(
-                Problem(
+                _malformed_secure(path, value, set_cmd.replace("<tenant>", str(name)[:64]))
+                or Problem(
                     path,
                     f"a tenant key is a string, got {type(value).__name__}.",
                     set_cmd.replace("<tenant>", str(name)[:64]),

@@ -6,16 +6,43 @@ parsed (`ConfigInvalid.partial`), so one bad field does not hide the problems of
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from tgi_infra.checks import FactsResolver, StackReport, default_facts_resolver, validate_platform
-from tgi_infra.checks.secrets import check_stack_secrets
-from tgi_infra.config.loader import platform_from_stack_config
+from tgi_infra.checks.secrets import SECRET_KEYS, check_stack_secrets
+from tgi_infra.config.loader import CONFIG_NAMESPACE, PLATFORM_KEY, platform_from_stack_config
 from tgi_infra.problems import ConfigInvalid, Problem
 
 _QUOTED = re.compile(r"'([^']*)'")
+KNOWN_KEYS = (PLATFORM_KEY, *SECRET_KEYS)
+"""The `tgi-infra:` config keys the program reads."""
+
+
+def check_config_keys(config: Mapping[str, Any]) -> list[Problem]:
+    """Keys in tgi-infra's namespace (or bare keys, which Pulumi puts there) that nothing
+    reads: a typo such as `tgi-infra:hfTokn` leaves the value unused, and in Git."""
+    problems = []
+    for key in list(config)[:1000]:
+        text = str(key)
+        namespace = text.split(":", 1)[0] if ":" in text else CONFIG_NAMESPACE
+        full = text if ":" in text else f"{CONFIG_NAMESPACE}:{text}"
+        if namespace != CONFIG_NAMESPACE or full in KNOWN_KEYS:
+            continue
+        bare = [k.split(":", 1)[1] for k in KNOWN_KEYS]
+        close = difflib.get_close_matches(full.split(":", 1)[1], bare, n=1, cutoff=0.6)
+        problems.append(
+            Problem(
+                repr(text[:60]) if not text.isprintable() or len(text) > 60 else text,
+                "unknown config key: tgi-infra reads only "
+                f"{', '.join(f'`{k}`' for k in KNOWN_KEYS)}.",
+                f"did you mean `{CONFIG_NAMESPACE}:{close[0]}`?" if close else "remove it.",
+                "unknown-config-key",
+            )
+        )
+    return problems
 
 
 def validate_stack_config(
@@ -29,13 +56,13 @@ def validate_stack_config(
         cfg = platform_from_stack_config(dict(config), source)
     except ConfigInvalid as exc:
         problems = list(exc.problems)
-        problems += check_stack_secrets(config, exc.partial)
+        problems += check_config_keys(config) + check_stack_secrets(config, exc.partial)
         if exc.partial is not None:
             report = validate_platform(exc.partial, facts_resolver)
             problems += [p for p in report.problems if not _about_dropped(p, exc.dropped)]
         raise ConfigInvalid(problems) from None
     report = validate_platform(cfg, facts_resolver)
-    report.problems += check_stack_secrets(config, cfg)
+    report.problems += check_config_keys(config) + check_stack_secrets(config, cfg)
     return report
 
 

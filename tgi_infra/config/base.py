@@ -16,7 +16,8 @@ DnsLabel = Annotated[
 
 class Model(BaseModel):
     """Base for every config model: camelCase aliases, unknown keys rejected, strict types
-    (no `true` or `2.0` turned into an integer, no number into a string)."""
+    (no `true` or `2.0` turned into an integer, no number into a string), finite floats
+    (`.inf` or `.nan` would reach PromQL, JSON and the capacity arithmetic)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -24,4 +25,5 @@ class Model(BaseModel):
         extra="forbid",
         frozen=True,
         strict=True,
+        allow_inf_nan=False,
     )
