@@ -82,7 +82,7 @@ def generated_platform(tiers: int, tenants: int) -> dict[str, Any]:
         "tenants": [
             {
                 "name": f"tenant-{n}",
-                "tiers": [f"tier-{n % tiers}", f"tier-{(n + 1) % tiers}"],
+                "tiers": sorted({f"tier-{n % tiers}", f"tier-{(n + 1) % tiers}"}),
                 "requestsPerMinute": 60,
                 "tokensPerMinute": 20_000,
             }

@@ -35,3 +35,11 @@ def test_bare_registers_every_custom_resource_of_the_plan_and_nothing_else() -> 
     assert not [r for r in bare.resources if not r.custom]  # no components in the baseline
     k8s_only = bench.registered_resources(plan, kubernetes_only=True)
     assert {t for t, _, _ in k8s_only} == {t for t in _custom(plan) if t.startswith("kubernetes:")}
+
+
+def test_generated_platforms_validate_without_errors_at_every_size_the_benchmark_uses() -> None:
+    """The warm-up (1 tier, 1 tenant) and the measured sizes are sound stacks."""
+    for tiers, tenants in ((1, 1), (2, 6), (10, 100)):
+        report = bench.validate_and_plan_capacity(bench.generated_platform(tiers, tenants))
+        errors = [p for p in report.problems if p.severity == "error"]
+        assert not errors, (tiers, tenants, errors)
