@@ -272,6 +272,24 @@ def test_engine_args_are_typed_and_owned(engine: str, args: dict, needle: str) -
     assert any(needle in f"{p.message} {p.fix}" for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ({"max-waiting-tokens": -5}, "at least 0"),  # usize: clap refuses "-5"
+        ({"max-batch-total-tokens": 2**32}, "at most 4294967295"),  # u32
+        ({"prometheus-port": 70000}, "at most 65535"),  # u16
+    ],
+)
+def test_tgi_integer_args_are_held_to_their_unsigned_rust_type(args: dict, needle: str) -> None:
+    (problem,) = problems_of(engine="tgi", engineArgs=args)
+    assert problem.check == "engine-args" and needle in problem.message, problem
+
+
+def test_tgi_integer_args_inside_their_rust_type_pass() -> None:
+    assert problems_of(engine="tgi", engineArgs={"max-waiting-tokens": 0}) == []
+    assert problems_of(engine="tgi", engineArgs={"max-batch-total-tokens": 2**32 - 1}) == []
+
+
 def test_tgi_tiers_warn_about_maintenance_mode() -> None:
     from tgi_infra.checks import validate_platform
 

@@ -419,6 +419,10 @@ def extract_sglang(src: Path, version: str) -> None:
 # --------------------------------------------------------------------------- TGI
 
 
+_RUST_UNSIGNED = {"u16": 2**16 - 1, "u32": 2**32 - 1, "u64": 2**64 - 1, "usize": 2**64 - 1}
+"""The largest value of each unsigned Rust integer the launcher parses (usize: 64-bit)."""
+
+
 def _rust_enum(text: str, name: str) -> list[str]:
     body = re.search(rf"enum {name} \{{(.*?)\n\}}", text, re.S).group(1)
     out = []
@@ -461,6 +465,8 @@ def extract_tgi(repo: Path, version: str) -> None:
         else:
             kind = {"usize": "int", "u16": "int", "u32": "int", "u64": "int", "f32": "float"}
             spec = {"kind": "value", "type": "bool" if inner == "bool" else kind.get(inner, "str")}
+            if inner in _RUST_UNSIGNED:  # clap refuses what the type cannot hold
+                spec["min"], spec["max"] = 0, _RUST_UNSIGNED[inner]
         if re.fullmatch(r"[A-Z][A-Za-z]+", inner) and inner not in ("String",):
             spec["choices"] = _rust_enum(main, inner)
         if "env" in opts:

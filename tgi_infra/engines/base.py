@@ -56,6 +56,8 @@ class FlagSpec:
     type: str = "str"  # int | float | str | json | bool
     choices: tuple[str, ...] | None = None
     env: str | None = None  # TGI: the env var the launcher also reads this flag from
+    minimum: int | None = None  # TGI: the bounds of the flag's unsigned Rust type (u16, usize)
+    maximum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def load_cli(path: Path) -> EngineCli:
             type=spec.get("type", "bool" if spec["kind"].startswith("bool") else "str"),
             choices=tuple(choices) if choices else None,
             env=spec.get("env"),
+            minimum=spec.get("min"),
+            maximum=spec.get("max"),
         )
         for alias in spec.get("aliases", []):
             aliases[alias] = name
@@ -400,6 +404,10 @@ def value_error(spec: FlagSpec, value: Any) -> str | None:
             return f"{spec.name} takes {_expected(spec)}"
         if typ == "int" and not isinstance(item, int):
             return f"{spec.name} takes an integer"
+        if typ == "int" and spec.minimum is not None and item < spec.minimum:
+            return f"{spec.name} takes an integer of at least {spec.minimum}"
+        if typ == "int" and spec.maximum is not None and item > spec.maximum:
+            return f"{spec.name} takes an integer of at most {spec.maximum}"
         if typ == "float" and not isinstance(item, int | float):
             return f"{spec.name} takes a number"
         if spec.choices and str(item) not in spec.choices:
