@@ -10,6 +10,7 @@ import pytest
 from tests.support import small_platform
 from tgi_infra.capacity.catalog import gpu
 from tgi_infra.capacity.facts import ModelFacts
+from tgi_infra.checks.inputs import check_tier_inputs
 from tgi_infra.checks.launcher import check_tier_capacity, plan_tier
 from tgi_infra.engines.approx_memory import is_approximate
 from tgi_infra.engines.sglang.rules import derived_context_length
@@ -37,6 +38,13 @@ def capacity_checks(engine: str, facts: ModelFacts = LLAMA_8B, card: str = "L40S
     t = small_platform(engine=engine, **tier).tiers[0]
     cap = plan_tier(t, facts, gpu(card), gpus)
     return {p.check: p for p in check_tier_capacity(cap, min_full_length_requests=1)}
+
+
+def checkpoint_checks(engine: str, facts: ModelFacts = LLAMA_8B, **tier: Any) -> dict[str, Any]:
+    """The checks `validate` runs on a tier against its checkpoint, no GPU involved."""
+    t = small_platform(engine=engine, **tier).tiers[0]
+    cache = small_platform(engine=engine, **tier).cache
+    return {p.check: p for p in check_tier_inputs(t, facts, cache)}
 
 
 @pytest.mark.parametrize(
@@ -122,7 +130,7 @@ def test_vllm_kv_heads_three_over_two_gpus() -> None:
 def test_vllm_checkpoint_quantization(carried: str | None, wanted: str | None,
                                       refused: bool) -> None:  # fmt: skip
     facts = dataclasses.replace(LLAMA_8B, checkpoint_quantization=carried)
-    found = capacity_checks("vllm", facts, quantize=wanted)
+    found = checkpoint_checks("vllm", facts, quantize=wanted)
     assert ("vllm-checkpoint-quantization" in found) is refused
     if refused and carried:
         assert "does not match the quantization method" in found[

@@ -457,6 +457,41 @@ def test_local_dir_legacy_gptq_quantize_config(tmp_path: Path) -> None:
     assert facts_from_local_dir(tmp_path).checkpoint_quantization == "gptq"
 
 
+@pytest.mark.parametrize(
+    ("name", "settings", "expected"),
+    [
+        ("quantize_config.json", {"bits": 4, "group_size": 128, "desc_act": False}, "gptq"),
+        ("quantize_config.json", {"w_bit": 4, "q_group_size": 128, "zero_point": True}, "awq"),
+        ("quant_config.json", {"w_bit": 4, "q_group_size": 128, "zero_point": True}, "awq"),
+        # nvidia/Llama-3.1-8B-Instruct-FP8 ships its ModelOpt settings only here
+        ("hf_quant_config.json", {"producer": {"name": "modelopt", "version": "0.15.0"},
+                                  "quantization": {"quant_algo": "FP8",
+                                                   "kv_cache_quant_algo": None}}, "modelopt"),
+    ],
+)
+def test_local_dir_sidecar_quantization_files(tmp_path: Path, name: str,
+                                              settings: dict[str, Any], expected: str) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(llama_config()))
+    (tmp_path / name).write_text(json.dumps(settings))
+    write_safetensors(tmp_path / "model.safetensors", {"qweight": ("I32", [8, 8])})
+    assert facts_from_local_dir(tmp_path).checkpoint_quantization == expected
+
+
+def test_config_json_quantization_wins_over_a_sidecar(tmp_path: Path) -> None:
+    config = llama_config(quantization_config={"quant_method": "fp8"})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "quantize_config.json").write_text(json.dumps({"bits": 4}))
+    write_safetensors(tmp_path / "model.safetensors", {"w": ("BF16", [8, 8])})
+    assert facts_from_local_dir(tmp_path).checkpoint_quantization == "fp8"
+
+
+def test_compression_config_is_compressed_tensors() -> None:
+    # Older llm-compressor exports (e.g. neuralmagic/*-FP8 of mid-2024) use this key.
+    config = llama_config()
+    config["compression_config"] = {"config_groups": {}, "format": "float-quantized"}
+    assert facts(config).checkpoint_quantization == "compressed-tensors"
+
+
 def test_local_dir_without_config_or_weights(tmp_path: Path) -> None:
     with pytest.raises(ModelFactsError, match=r"config\.json"):
         facts_from_local_dir(tmp_path)
@@ -486,6 +521,16 @@ def test_hub_offline_reads_config_and_index_from_the_hf_cache(tmp_path: Path) ->
     assert (f.num_layers, f.num_kv_heads, f.weight_bytes) == (32, 8, 16060522496)
     assert f.license is None and f.gated is None  # model_info needs the network
     assert f.fallback_reason is None
+
+
+def test_hub_offline_reads_a_cached_sidecar_quantization_file(tmp_path: Path) -> None:
+    populate_hub_cache(tmp_path, "acme/old-awq", {
+        "config.json": json.dumps(llama_config()).encode(),
+        "quant_config.json": json.dumps({"w_bit": 4, "zero_point": True}).encode(),
+        "model.safetensors.index.json": index_json(5_000_000_000, ["a.safetensors"]),
+    })
+    f = facts_from_hub("acme/old-awq", revision="main", cache_dir=tmp_path)
+    assert f.checkpoint_quantization == "awq"
 
 
 def test_hub_offline_by_commit_sha_needs_no_ref(tmp_path: Path) -> None:
@@ -580,7 +625,8 @@ class FakeHub:
         if self.info_error is not None:
             raise self.info_error
         return SimpleNamespace(card_data=ModelCardData(**self.card),
-                               tags=[f"license:{self.card['license']}"], gated=self.gated)
+                               tags=[f"license:{self.card['license']}"], gated=self.gated,
+                               siblings=[SimpleNamespace(rfilename=n) for n in self.files])
 
     def download(self, repo_id: str, filename: str, **kwargs: Any) -> str:
         self.calls.append(("download", {"repo_id": repo_id, "filename": filename, **kwargs}))
@@ -976,3 +1022,15 @@ def test_resolver_caches_per_model_and_revision(
     mf.clear_model_facts_cache()
     resolve_model_facts("mistralai/Mistral-7B-Instruct-v0.3", revision="main", **args)
     assert len(calls) == 4
+
+
+def test_hub_online_asks_only_for_sidecar_files_the_repo_lists(fake_hub: FakeHub) -> None:
+    facts_from_hub("acme/model", revision="main", offline=False)
+    asked = {kw["filename"] for kind, kw in fake_hub.calls if kind == "download"}
+    assert asked == {"config.json", "model.safetensors.index.json"}
+    fake_hub.calls.clear()
+    fake_hub.files["quantize_config.json"] = json.dumps({"bits": 4, "sym": True}).encode()
+    f = facts_from_hub("acme/model", revision="main", offline=False)
+    assert f.checkpoint_quantization == "gptq"
+    asked = [kw["filename"] for kind, kw in fake_hub.calls if kind == "download"]
+    assert asked == ["config.json", "quantize_config.json", "model.safetensors.index.json"]

@@ -320,6 +320,10 @@ def facts_from_config(
         intermediate = _first_int(ffn_config, ("ffn_hidden_size",))
 
     quant = merged.get("quantization_config")
+    if not isinstance(quant, Mapping) and isinstance(merged.get("compression_config"), Mapping):
+        # Older compressed-tensors exports: all three engines read this key when
+        # quantization_config is absent (vLLM/SGLang `_parse_quant_hf_config`, TGI get_model).
+        quant = {"quant_method": "compressed-tensors", **merged["compression_config"]}
     quant_method = checkpoint_format = None
     if isinstance(quant, Mapping):
         method = quant.get("quant_method") or quant.get("quant_type")

@@ -19,7 +19,12 @@ from typing import Any, TypeVar
 from tgi_infra.capacity.errors import ModelFactsError, _one_line
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.hf_config import facts_from_config
-from tgi_infra.capacity.weights import _index_total_size, _read_json, summarize_safetensors
+from tgi_infra.capacity.weights import (
+    _index_total_size,
+    _read_json,
+    summarize_safetensors,
+    with_sidecar_quantization,
+)
 
 #: Seconds each Hub request may take before it is abandoned.
 HUB_REQUEST_TIMEOUT_S = 10.0
@@ -153,9 +158,11 @@ def _facts_from_hub_now(
     model_id: str, revision: str, token: str | None, cache_dir: str | None, offline: bool
 ) -> ModelFacts:
     from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
 
     lic: str | None = None
     gated: bool | str | None = None
+    repo_files: frozenset[str] | None = None  # online: the files model_info lists
     if offline:
         # The shipped catalog lives in model_facts, which imports this module: import late.
         from tgi_infra.capacity.model_facts import catalog_facts
@@ -170,6 +177,8 @@ def _facts_from_hub_now(
             model_id, revision=revision, token=token, timeout=HUB_REQUEST_TIMEOUT_S
         )
         lic, gated = _card_license(info), getattr(info, "gated", None)
+        siblings = getattr(info, "siblings", None) or ()
+        repo_files = frozenset(getattr(x, "rfilename", "") for x in siblings)
     config_path = hf_hub_download(
         model_id,
         "config.json",
@@ -180,6 +189,22 @@ def _facts_from_hub_now(
         etag_timeout=HUB_REQUEST_TIMEOUT_S,
     )
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    if isinstance(config, dict):
+
+        def sidecar(name: str) -> object | None:
+            # Online, only a file model_info lists is asked for (no 404 round trips).
+            if repo_files is not None and name not in repo_files:
+                return None
+            try:
+                path = hf_hub_download(
+                    model_id, name, revision=revision, cache_dir=cache_dir, token=token,
+                    local_files_only=offline, etag_timeout=HUB_REQUEST_TIMEOUT_S,
+                )  # fmt: skip
+            except EntryNotFoundError:  # offline: not in the cache (also a subclass)
+                return None
+            return _read_json(Path(path), "the quantization settings")
+
+        config = with_sidecar_quantization(config, sidecar)
     weight_bytes = _hub_weight_bytes(model_id, revision, token, cache_dir, offline)
     return facts_from_config(
         config,

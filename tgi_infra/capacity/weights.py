@@ -10,7 +10,7 @@ import json
 import math
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -214,18 +214,54 @@ def _local_weights(directory: Path) -> tuple[int, dict[str, int]]:
     return sum(add(summarize_safetensors(p)) for p in chosen), by_dtype
 
 
-def _legacy_quantization(directory: Path, config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Older GPTQ/AWQ exports keep their settings beside config.json, not inside it."""
-    if isinstance(config.get("quantization_config"), Mapping):
+# Files beside config.json that carry a checkpoint's quantization when config.json does not,
+# in the order the engines look (vLLM/SGLang get_quant_config, TGI _get_quantizer_config).
+SIDECAR_QUANTIZATION_FILES = ("quantize_config.json", "quant_config.json", "hf_quant_config.json")
+
+
+def sidecar_quantization(name: str, data: object) -> dict[str, Any]:
+    """A sidecar file's settings as a config.json quantization_config.
+
+    quantize_config.json is AutoGPTQ's (AWQ's when it has `zero_point`, as TGI reads it),
+    quant_config.json AutoAWQ's, hf_quant_config.json NVIDIA ModelOpt's
+    (`{"producer": {"name": "modelopt"}, "quantization": {"quant_algo": ...}}`).
+    """
+    settings = dict(data) if isinstance(data, Mapping) else {}
+    if name == "hf_quant_config.json":
+        section = settings.get("quantization")
+        qc = dict(section) if isinstance(section, Mapping) else {}
+        qc.setdefault("quant_method", "modelopt")
+        return qc
+    default = "awq" if name == "quant_config.json" or "zero_point" in settings else "gptq"
+    settings.setdefault("quant_method", default)
+    return settings
+
+
+def with_sidecar_quantization(
+    config: Mapping[str, Any], read: Callable[[str], object | None]
+) -> Mapping[str, Any]:
+    """config.json with the first sidecar file's quantization folded in, when it has none.
+
+    `read(name)` returns the file's parsed JSON, or None when the repo has no such file."""
+    if isinstance(config.get("quantization_config"), Mapping) or isinstance(
+        config.get("compression_config"), Mapping
+    ):
         return config
-    for name, method in (("quantize_config.json", "gptq"), ("quant_config.json", "awq")):
-        path = directory / name
-        if path.is_file():
-            extra = _read_json(path, "the quantization settings")
-            qc = dict(extra) if isinstance(extra, Mapping) else {}
-            qc.setdefault("quant_method", method)
-            return {**config, "quantization_config": qc}
+    for name in SIDECAR_QUANTIZATION_FILES:
+        data = read(name)
+        if data is not None:
+            return {**config, "quantization_config": sidecar_quantization(name, data)}
     return config
+
+
+def _legacy_quantization(directory: Path, config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Older GPTQ/AWQ exports and ModelOpt keep their settings beside config.json."""
+
+    def read(name: str) -> object | None:
+        path = directory / name
+        return _read_json(path, "the quantization settings") if path.is_file() else None
+
+    return with_sidecar_quantization(config, read)
 
 
 def facts_from_local_dir(path: str | os.PathLike[str]) -> ModelFacts:

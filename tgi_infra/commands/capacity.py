@@ -209,7 +209,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except ValueError as exc:
         return _usage(str(exc))
     memory = _tgi_memory(args, facts, card, version) if args.engine == "tgi" else None
-    problems = _problems(args, facts, card, plan, memory)
+    problems = _checkpoint_problems(args, facts) + _problems(args, facts, card, plan, memory)
     performance, perf_note = _performance(args, facts, card, plan)
     fits = plan.fits and not errors(problems)
     if args.json:
@@ -257,6 +257,21 @@ def _tgi_memory(
         max_total_tokens=args.max_total_tokens,
         tgi_version=version,
     )
+
+
+def _checkpoint_problems(args: argparse.Namespace, facts: ModelFacts) -> list[Problem]:
+    """The engine's own verdict on --quantize for this checkpoint, as `validate` gives it."""
+    if args.quantize is None:
+        return []
+    from tgi_infra.config.models import TierConfig
+    from tgi_infra.engines import engine_of
+
+    total = max(2, min(4096, facts.max_position_embeddings))  # only quantize is read
+    tier = TierConfig(
+        name="cli", model_id=facts.model_id, node_pool="cli", engine=args.engine,
+        quantize=args.quantize, max_input_tokens=total - 1, max_total_tokens=total,
+    )  # fmt: skip
+    return [_as_flag(p) for p in engine_of(tier).check_checkpoint(tier, facts)]
 
 
 def _problems(

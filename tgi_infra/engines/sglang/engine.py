@@ -22,7 +22,7 @@ from tgi_infra.engines.base import (
     engine_arg_limit,
     env_pairs,
 )
-from tgi_infra.engines.sglang import rules
+from tgi_infra.engines.sglang import quantization, rules
 
 if TYPE_CHECKING:
     from tgi_infra.capacity.catalog import Gpu
@@ -139,6 +139,10 @@ class SglangEngine(Engine):
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)
+
+    def check_checkpoint(self, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+        """quantize against the checkpoint, as SGLang 0.5.23 verifies it (`quantization.py`)."""
+        return quantization.check_quantize(tier, facts)
 
     def check_capacity(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int,

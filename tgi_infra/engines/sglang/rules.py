@@ -13,6 +13,8 @@ Read from sglang 0.5.23 (PyPI wheel):
   (':') character"; "chunked_prefill_size must be divisible by page_size".
 - `sglang/srt/managers/tp_worker.py`: "KV pool holds N tokens, fewer than --context-length
   L. One full-length request cannot fit..." (a warning; SGLang still starts).
+- `sglang/srt/configs/model_config.py` `_verify_quantization`: the checkpoint against
+  `--quantization` (`quantization.py` beside this file, applied by `check_checkpoint`).
 - `sglang/srt/model_executor/pool_configurator.py`: "Not enough memory. Please try to
   increase --mem-fraction-static." when the KV pool would be empty.
 """

@@ -141,6 +141,10 @@ class VllmEngine(Engine):
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         return rules.check_arguments(tier)
 
+    def check_checkpoint(self, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+        """quantize against the checkpoint's quantization_config (no GPU needed)."""
+        return rules.check_quantization(tier, facts)
+
     def check_capacity(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int,
         memory: MemoryPlan, *, min_full_length_requests: int,

@@ -152,7 +152,6 @@ def check_capacity(
                 "vllm-max-model-len",
             )
         )
-    problems += _check_quantization(tier, facts)
     problems += common.weights_fit(tier, gpu, mem, "vLLM")
     if mem.max_batch_total_tokens <= 0:
         return problems
@@ -185,7 +184,8 @@ def check_capacity(
     return problems
 
 
-def _check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+def check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+    """`quantize` against the checkpoint, as `ModelConfig._verify_quantization` does."""
     wanted, carried = tier.quantize, facts.checkpoint_quantization
     if wanted is None:
         return []
