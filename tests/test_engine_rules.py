@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +195,20 @@ def test_weights_that_do_not_fit_refuse_on_every_engine() -> None:
     for engine in ("tgi", "vllm", "sglang"):
         found = capacity_checks(engine, big, card="L4")
         assert found["weights-fit"].severity == "error", engine
+
+
+VLLM_SRC = Path("/work/engine-src/vllm-0.34.0/vllm")
+
+
+def test_vllm_online_methods_match_the_wheel_when_it_is_here() -> None:
+    if not VLLM_SRC.exists():
+        pytest.skip(f"{VLLM_SRC} not on this machine (unzip the vllm 0.34.0 wheel there)")
+    from tgi_infra.engines.vllm.rules import ONLINE_QUANTIZATION
+
+    text = (VLLM_SRC / "config" / "quantization.py").read_text()
+    body = text.split("_ONLINE_SHORTHANDS: dict[str, QuantizationConfigArgs] = {", 1)[1]
+    body = body.split("\n}\n", 1)[0]
+    shorthands = set(re.findall(r'^    "([a-z0-9_]+)": QuantizationConfigArgs\(', body, re.M))
+    assert shorthands and shorthands | {"online"} <= ONLINE_QUANTIZATION
+    model = (VLLM_SRC / "config" / "model.py").read_text()
+    assert "Quantization method specified in the model config " in model
