@@ -193,6 +193,25 @@ MODEL_FOLDERS: dict[str, dict[str, bytes]] = {
     },
     "empty folder": {},
 }
+_SMALL_LLAMA = json.dumps(
+    {
+        "architectures": ["LlamaForCausalLM"],
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "vocab_size": 100,
+        "max_position_embeddings": 128,
+    }
+).encode()
+_HEADER = json.dumps({"w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]}}).encode()
+_SAFETENSORS = len(_HEADER).to_bytes(8, "little") + _HEADER + bytes(8)
+# Quantization settings beside config.json (AutoGPTQ, AutoAWQ, ModelOpt): read by the facts.
+for _name in ("quantize_config.json", "quant_config.json", "hf_quant_config.json"):
+    for _what, _data in (("not json", b"{oops"), ("a list", b"[1]"), ("binary", b"\xff\xfe"),
+                         ("odd section", b'{"quantization": 7, "quant_method": 3}')):  # fmt: skip
+        MODEL_FOLDERS[f"{_name} {_what}"] = {
+            "config.json": _SMALL_LLAMA, "model.safetensors": _SAFETENSORS, _name: _data,
+        }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", MODEL_FOLDERS)
