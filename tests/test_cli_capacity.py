@@ -125,3 +125,33 @@ def test_weights_do_not_fit_any_engine(capsys) -> None:
                          "--engine", engine], capsys)
         assert code == 1, out
         assert "weights-fit" in out
+
+
+@pytest.mark.parametrize(
+    ("engine", "quantize", "check"),
+    [
+        ("tgi", "awq", "tgi-quantize-checkpoint"),
+        ("vllm", "awq", "vllm-checkpoint-quantization"),
+        ("sglang", "gptq", "sglang-checkpoint-quantization"),
+        ("sglang", "awq_marlin", "sglang-checkpoint-quantization"),
+    ],
+)
+def test_quantize_the_checkpoint_lacks_is_each_engines_refusal(
+    capsys, engine: str, quantize: str, check: str
+) -> None:
+    code, out = run(["capacity", MODEL, "--gpu", "H100", "--engine", engine, "--quantize",
+                     quantize, "--json"], capsys)  # fmt: skip
+    doc = json.loads(out)
+    assert code == 1 and doc["fits"] is False
+    assert any(p.startswith("--quantize: ") for p in doc["problems"])
+    code, out = run(["capacity", MODEL, "--gpu", "H100", "--engine", engine, "--quantize",
+                     quantize], capsys)  # fmt: skip
+    assert code == 1 and f"--quantize ({check})" in out
+
+
+def test_online_quantization_is_not_refused(capsys) -> None:
+    for engine in ("vllm", "sglang"):
+        code, out = run(["capacity", MODEL, "--gpu", "H100", "--engine", engine,
+                         "--quantize", "fp8", "--json"], capsys)  # fmt: skip
+        assert code == 0, out
+        assert not any(p.startswith("--quantize") for p in json.loads(out)["problems"])
