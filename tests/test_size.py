@@ -172,3 +172,27 @@ def test_bad_token_counts_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "--isl 0" in out
     code, out = run(["size", "no/such-model-xyz", "--isl", "5", "--osl", "5", "--rps", "1"], capsys)
     assert code == 2 and "MODEL 'no/such-model-xyz'" in out
+
+
+def test_engines_that_cannot_load_the_checkpoint_are_rejected_not_ranked(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An fbgemm_fp8 export (as meta-llama/Llama-3.1-405B-Instruct-FP8 ships): TGI and vLLM
+    # read it; SGLang 0.5.23 has no such method on CUDA ("Unknown quantization method").
+    from tests.test_model_facts import llama_config, write_safetensors
+
+    config = llama_config(quantization_config={"quant_method": "fbgemm_fp8",
+                                               "activation_scale_ub": 1200.0})  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    write_safetensors(tmp_path / "model.safetensors", {"w": ("BF16", [64, 64])})
+    code, out = run(["size", str(tmp_path), "--isl", "512", "--osl", "128", "--rps", "1",
+                     "--gpus", "L4", "--json"], capsys)  # fmt: skip
+    assert code == 0, out
+    doc = json.loads(out)
+    assert {o["engine"] for o in doc["options"]} == {"tgi", "vllm"}
+    sglang = [r for r in doc["rejected"] if r["engine"] == "sglang"]
+    assert len(sglang) == 1 and sglang[0]["gpu"] == "any GPU"
+    assert "Unknown quantization method: fbgemm_fp8" in sglang[0]["reason"]
+    code, out = run(["size", str(tmp_path), "--isl", "512", "--osl", "128", "--rps", "1",
+                     "--gpus", "L4"], capsys)  # fmt: skip
+    assert code == 0 and "sglang left out: SGLang: Unknown quantization method" in out

@@ -263,15 +263,9 @@ def _checkpoint_problems(args: argparse.Namespace, facts: ModelFacts) -> list[Pr
     """The engine's own verdict on --quantize for this checkpoint, as `validate` gives it."""
     if args.quantize is None:
         return []
-    from tgi_infra.config.models import TierConfig
-    from tgi_infra.engines import engine_of
+    from tgi_infra.checks.inputs import checkpoint_problems
 
-    total = max(2, min(4096, facts.max_position_embeddings))  # only quantize is read
-    tier = TierConfig(
-        name="cli", model_id=facts.model_id, node_pool="cli", engine=args.engine,
-        quantize=args.quantize, max_input_tokens=total - 1, max_total_tokens=total,
-    )  # fmt: skip
-    return [_as_flag(p) for p in engine_of(tier).check_checkpoint(tier, facts)]
+    return [_as_flag(p) for p in checkpoint_problems(args.engine, facts, args.quantize)]
 
 
 def _problems(

@@ -10,12 +10,16 @@ import json
 import os
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import yaml
 from rich.console import Console
 from rich.table import Table
 
 from tgi_infra.engines import ENGINE_NAMES
+
+if TYPE_CHECKING:
+    from tgi_infra.capacity.facts import ModelFacts
 
 EXIT_OK, EXIT_NONE, EXIT_USAGE = 0, 1, 2
 
@@ -53,7 +57,7 @@ def _usage(console: Console, message: str) -> int:
 def run(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.capacity.catalog import UnknownHardwareError, gpu, gpus, instance_types
     from tgi_infra.capacity.model_facts import ModelFactsError, resolve_model_facts
-    from tgi_infra.capacity.sizing import DEFAULT_SPOT_RATIO, Targets, size
+    from tgi_infra.capacity.sizing import DEFAULT_SPOT_RATIO, Rejected, Targets, size
     from tgi_infra.checks import hub_offline
 
     for flag, value in (("--isl", args.isl), ("--osl", args.osl), ("--top", args.top)):
@@ -104,12 +108,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return _usage(console, f"MODEL {args.model!r}: {exc}")
 
     targets = Targets(args.isl, args.osl, args.rps, args.ttft_ms, args.tpot_ms)
-    options, rejected = size(facts, targets, engines=engines, gpus=cards, spot_ratio=spot)
+    refused = _engines_refusing(facts, engines)
+    servable = [e for e in engines if e not in refused]
+    options, rejected = size(facts, targets, engines=servable, gpus=cards, spot_ratio=spot)
+    rejected = [Rejected(e, "any GPU", 0, why) for e, why in refused.items()] + rejected
     if args.json:
         print(json.dumps(_as_json(facts.model_id, targets, options, rejected, spot), indent=2))
     else:
         _print(console, facts.model_id, targets, options[: args.top], rejected, spot)
     return EXIT_OK if options else EXIT_NONE
+
+
+def _engines_refusing(facts: ModelFacts, engines: list[str]) -> dict[str, str]:
+    """Engines that cannot load this checkpoint as stored (its quantization), with why."""
+    from tgi_infra.checks.inputs import checkpoint_problems
+    from tgi_infra.problems import errors
+
+    refused = {}
+    for engine in engines:
+        problems = errors(checkpoint_problems(engine, facts, None))
+        if problems:
+            refused[engine] = f"{problems[0].message} Fix: {problems[0].fix}"
+    return refused
 
 
 def _as_json(model_id, targets, options, rejected, spot) -> dict:
@@ -192,6 +212,9 @@ def _print(console, model_id, targets, options, rejected, spot) -> None:
             p.bound,
         )
     console.print(table)
+    for r in rejected:
+        if r.gpu == "any GPU":  # an engine that cannot load the checkpoint at all
+            console.print(f"  [yellow]{r.engine} left out:[/yellow] {r.reason}", highlight=False)
     console.print(
         f"  $/M tok: per million prompt + generated tokens at the peak rate. Spot = "
         f"{spot:g} x On-Demand (assumed; Spot prices vary by zone and hour). "
