@@ -127,6 +127,12 @@ def test_vllm_kv_heads_three_over_two_gpus() -> None:
         ("awq", "awq_marlin", False),  # vLLM's override of the same format
         ("awq", "gptq", True),
         ("gptq", None, False),
+        ("awq", None, False),
+        ("auto-round", None, False),  # inc's override
+        ("exl2", None, True),  # Unknown quantization method
+        ("bitsandbytes", None, True),  # not registered in 0.34
+        ("fbgemm_fp8", None, True),  # deprecated: needs --allow-deprecated-quantization
+        ("fbgemm_fp8", "fbgemm_fp8", True),
     ],
 )
 def test_vllm_checkpoint_quantization(carried: str | None, wanted: str | None,
@@ -134,10 +140,24 @@ def test_vllm_checkpoint_quantization(carried: str | None, wanted: str | None,
     facts = dataclasses.replace(LLAMA_8B, checkpoint_quantization=carried)
     found = checkpoint_checks("vllm", facts, quantize=wanted)
     assert ("vllm-checkpoint-quantization" in found) is refused
-    if refused and carried:
+    if refused and carried and wanted and carried != wanted:
         assert "does not match the quantization method" in found[
             "vllm-checkpoint-quantization"
         ].message
+
+
+def test_vllm_deprecated_method_starts_when_allowed() -> None:
+    fbgemm = dataclasses.replace(LLAMA_8B, checkpoint_quantization="fbgemm_fp8")
+    found = checkpoint_checks("vllm", fbgemm)
+    assert "To bypass, set `--allow-deprecated-quantization`" in found[
+        "vllm-checkpoint-quantization"
+    ].message
+    allowed = checkpoint_checks("vllm", fbgemm,
+                                engineArgs={"allow-deprecated-quantization": True})  # fmt: skip
+    assert "vllm-checkpoint-quantization" not in allowed
+    unknown = checkpoint_checks("vllm", dataclasses.replace(LLAMA_8B,
+                                checkpoint_quantization="exl2"))  # fmt: skip
+    assert "Unknown quantization method: exl2" in unknown["vllm-checkpoint-quantization"].message
 
 
 @pytest.mark.parametrize(("quantize", "severity"), [(None, "error"), ("fp8_per_block", "warning")])
@@ -210,5 +230,12 @@ def test_vllm_online_methods_match_the_wheel_when_it_is_here() -> None:
     body = body.split("\n}\n", 1)[0]
     shorthands = set(re.findall(r'^    "([a-z0-9_]+)": QuantizationConfigArgs\(', body, re.M))
     assert shorthands and shorthands | {"online"} <= ONLINE_QUANTIZATION
+    from tgi_infra.engines.vllm.rules import DEPRECATED_METHODS, REGISTERED_METHODS
+
+    registry = (VLLM_SRC / "model_executor/layers/quantization/__init__.py").read_text()
+    literal = registry.split("QuantizationMethods = Literal[", 1)[1].split("]", 1)[0]
+    assert set(re.findall(r'^    "([a-z0-9_-]+)",', literal, re.M)) == REGISTERED_METHODS
+    deprecated = registry.split("DEPRECATED_QUANTIZATION_METHODS = [", 1)[1].split("]", 1)[0]
+    assert set(re.findall(r'"([a-z0-9_-]+)"', deprecated)) == DEPRECATED_METHODS
     model = (VLLM_SRC / "config" / "model.py").read_text()
     assert "Quantization method specified in the model config " in model

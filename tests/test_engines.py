@@ -378,3 +378,22 @@ def test_docs_name_every_engine_check() -> None:
         for setting in get_engine(name).settings:
             if setting.flag:
                 assert f"`{setting.flag}" in doc, (name, setting.flag)
+
+
+def test_comparison_says_when_the_other_engine_cannot_load_the_checkpoint() -> None:
+    import dataclasses
+
+    from tgi_infra.checks import validate_platform
+    from tgi_infra.checks.engine_comparison import estimate
+    from tgi_infra.checks.launcher import TierCapacity
+
+    report = validate_platform(stack_config("staging"))
+    cap = report.tiers["chat"]
+    exl2 = dataclasses.replace(cap.facts, checkpoint_quantization="exl2")  # TGI reads exl2
+    hw = report.pools[cap.tier.node_pool]
+    moved = TierCapacity(cap.tier, exl2, cap.gpu, cap.gpus_per_node, cap.memory)
+    for engine, words in (("vllm", "vLLM cannot load"), ("sglang", "SGLang cannot load")):
+        other = estimate(moved, hw, engine)
+        assert not other.available and words in other.note
+        assert "Unknown quantization method: exl2" in other.note
+    assert estimate(cap, hw, "vllm").available  # the 16-bit checkpoint loads on vLLM

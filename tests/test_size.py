@@ -177,8 +177,9 @@ def test_bad_token_counts_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_engines_that_cannot_load_the_checkpoint_are_rejected_not_ranked(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # An fbgemm_fp8 export (as meta-llama/Llama-3.1-405B-Instruct-FP8 ships): TGI and vLLM
-    # read it; SGLang 0.5.23 has no such method on CUDA ("Unknown quantization method").
+    # An fbgemm_fp8 export (as meta-llama/Llama-3.1-405B-Instruct-FP8 ships): TGI reads it;
+    # vLLM 0.34 only with --allow-deprecated-quantization; SGLang 0.5.23 has no such method
+    # on CUDA ("Unknown quantization method").
     from tests.test_model_facts import llama_config, write_safetensors
 
     config = llama_config(quantization_config={"quant_method": "fbgemm_fp8",
@@ -189,7 +190,9 @@ def test_engines_that_cannot_load_the_checkpoint_are_rejected_not_ranked(
                      "--gpus", "L4", "--json"], capsys)  # fmt: skip
     assert code == 0, out
     doc = json.loads(out)
-    assert {o["engine"] for o in doc["options"]} == {"tgi", "vllm"}
+    assert {o["engine"] for o in doc["options"]} == {"tgi"}
+    vllm = [r for r in doc["rejected"] if r["engine"] == "vllm"]
+    assert len(vllm) == 1 and "--allow-deprecated-quantization" in vllm[0]["reason"]
     sglang = [r for r in doc["rejected"] if r["engine"] == "sglang"]
     assert len(sglang) == 1 and sglang[0]["gpu"] == "any GPU"
     assert "Unknown quantization method: fbgemm_fp8" in sglang[0]["reason"]

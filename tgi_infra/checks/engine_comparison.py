@@ -3,7 +3,8 @@
 Only the engine changes (at its pinned release: a TGI imageVersion and engineArgs do not carry
 over): model, GPU, shards, token limits and replicas stay the tier's. The
 KV capacity comes from the other engine's own memory model (`Engine.native_memory_plan`, one
-call); while that model is pending the columns that depend on it say "not available".
+call); while that model is pending, or where that engine cannot load the checkpoint as stored
+(`Engine.check_checkpoint`), the columns that depend on it say "not available" and why.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tgi_infra.checks.cost import tier_cost
 from tgi_infra.checks.launcher import TierCapacity
 from tgi_infra.checks.pools import PoolHardware
 from tgi_infra.engines import get_engine
+from tgi_infra.problems import errors
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ def estimate(cap: TierCapacity, hw: PoolHardware, engine: str) -> EngineEstimate
     if engine == cap.tier.engine:
         plan = cap.memory
     else:
+        refused = errors(get_engine(engine).check_checkpoint(tier.model_copy(
+            update={"quantize": None}), cap.facts))  # fmt: skip
+        if refused:  # the checkpoint as stored: this engine cannot load it at all
+            name = get_engine(engine).display_name
+            return EngineEstimate(
+                tier.name, engine, None, None, None, monthly,
+                f"{name} cannot load {cap.facts.model_id} ({refused[0].message})",
+            )  # fmt: skip
         plan = get_engine(engine).native_memory_plan(tier, cap.facts, cap.gpu)
     if plan is None:
         name = get_engine(engine).display_name

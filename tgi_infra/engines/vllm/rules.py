@@ -45,6 +45,22 @@ ONLINE_QUANTIZATION = frozenset(
         "mxfp4_hadamard32", "experts_int8", "torchao", "inc",
     }
 )  # fmt: skip
+# vllm/model_executor/layers/quantization/__init__.py `QuantizationMethods` (0.34.0): what
+# `_verify_quantization` accepts ("Unknown quantization method: ..." otherwise). No
+# bitsandbytes or gguf in 0.34; fbgemm_fp8 only with --allow-deprecated-quantization.
+REGISTERED_METHODS = frozenset(
+    {
+        "awq", "auto_awq", "fp8", "w4afp8", "fbgemm_fp8", "modelopt", "modelopt_fp4",
+        "modelopt_mxfp8", "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin",
+        "humming", "compressed-tensors", "experts_int8", "quark", "moe_wna16", "torchao",
+        "inc", "mxfp4", "gpt_oss_mxfp4", "deepseek_v4_fp8", "online", "fp8_per_tensor",
+        "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only", "nvfp4_per_token",
+        "mxfp8", "lut_b_moe", "mxfp4_hadamard32",
+    }
+)  # fmt: skip
+DEPRECATED_METHODS = frozenset({"fbgemm_fp8"})  # DEPRECATED_QUANTIZATION_METHODS
+# Checkpoint methods an override maps onto a registered one (inc/inc.py: auto-round -> inc).
+OVERRIDDEN_CHECKPOINTS = frozenset({"auto-round"})
 # Names of one checkpoint format that vLLM's override detection maps onto each other
 # (`ModelConfig._verify_quantization` overrides: awq -> awq_marlin, gptq -> gptq_marlin).
 QUANTIZATION_FAMILIES = (
@@ -187,9 +203,9 @@ def check_capacity(
 def check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     """`quantize` against the checkpoint, as `ModelConfig._verify_quantization` does."""
     wanted, carried = tier.quantize, facts.checkpoint_quantization
-    if wanted is None:
-        return []
     path = f"tiers[{tier.name}].quantize"
+    if wanted is None:
+        return _check_checkpoint_method(tier, facts, path)
     if carried is None:
         if wanted in ONLINE_QUANTIZATION:
             return []
@@ -208,7 +224,7 @@ def check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
         wanted in family and carried in family for family in QUANTIZATION_FAMILIES
     )
     if same:
-        return []
+        return _check_deprecated(tier, facts, wanted, path)
     return [
         Problem(
             path,
@@ -219,3 +235,41 @@ def check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
             "vllm-checkpoint-quantization",
         )
     ]
+
+
+def _check_checkpoint_method(tier: TierConfig, facts: ModelFacts, path: str) -> list[Problem]:
+    """No --quantization: vLLM takes the checkpoint's method, which must be registered and,
+    if deprecated, allowed."""
+    carried = facts.checkpoint_quantization
+    if carried is None:
+        return []
+    if carried not in REGISTERED_METHODS and carried not in OVERRIDDEN_CHECKPOINTS:
+        return [
+            Problem(
+                path,
+                f"vLLM: Unknown quantization method: {carried} ({facts.model_id}'s "
+                f"quantization_config). Must be one of {', '.join(sorted(REGISTERED_METHODS))}.",
+                f"serve this checkpoint on an engine that reads {carried}, or use a variant "
+                "vLLM reads (awq, gptq, fp8, compressed-tensors, modelopt).",
+                "vllm-checkpoint-quantization",
+            )
+        ]
+    return _check_deprecated(tier, facts, carried, path)
+
+
+def _check_deprecated(tier: TierConfig, facts: ModelFacts, method: str, path: str) -> list[Problem]:
+    """A deprecated method (fbgemm_fp8) starts only with --allow-deprecated-quantization."""
+    allowed = tier.engine_args.get("allow-deprecated-quantization") is True
+    if method in DEPRECATED_METHODS and not allowed:
+        return [
+            Problem(
+                path,
+                f"vLLM: The quantization method {method} is deprecated and will be removed in "
+                "future versions of vLLM. To bypass, set `--allow-deprecated-quantization` "
+                f"({facts.model_id}).",
+                "add engineArgs allow-deprecated-quantization: true, or use an fp8 or "
+                "compressed-tensors variant of the model.",
+                "vllm-checkpoint-quantization",
+            )
+        ]
+    return []
