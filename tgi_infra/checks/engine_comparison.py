@@ -46,8 +46,8 @@ def estimate(cap: TierCapacity, hw: PoolHardware, engine: str) -> EngineEstimate
     if engine == cap.tier.engine:
         plan = cap.memory
     else:
-        refused = errors(get_engine(engine).check_checkpoint(tier.model_copy(
-            update={"quantize": None}), cap.facts))  # fmt: skip
+        as_stored = tier.model_copy(update={"quantize": None})
+        refused = errors(get_engine(engine).check_checkpoint(as_stored, cap.facts))
         if refused:  # the checkpoint as stored: this engine cannot load it at all
             name = get_engine(engine).display_name
             return EngineEstimate(

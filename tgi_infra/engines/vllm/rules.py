@@ -10,7 +10,10 @@ Read from vllm 0.34.0 (PyPI wheel):
 - `vllm/model_executor/layers/linear.py` `QKVParallelLinear`: `divide(tp, kv_heads)` when
   tp >= kv_heads (KV heads replicated), else `divide(kv_heads, tp)`: one must divide the other.
 - `ModelConfig._verify_quantization`: "Quantization method specified in the model config (Q)
-  does not match the quantization method specified in the `quantization` argument (T)."
+  does not match the quantization method specified in the `quantization` argument (T).";
+  "Unknown quantization method: Q" outside `QuantizationMethods`
+  (`model_executor/layers/quantization/__init__.py`); "The quantization method fbgemm_fp8 is
+  deprecated ... set `--allow-deprecated-quantization`" (`DEPRECATED_QUANTIZATION_METHODS`).
 - `vllm/v1/core/kv_cache_planning.py`: "To serve at least one request with the model's max
   seq len (L), (X GiB KV cache is needed, which is larger than the available KV cache
   memory (Y GiB)."
