@@ -333,12 +333,9 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     try:
         load_pack_config(pack_config)
     except (OSError, UnicodeDecodeError, ValueError, HarnessError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigInvalid(
-            [
-                Problem(
-                    f"{flag} {_bounded(str(pack_config))}", _bounded(str(exc)), fix, "policy-config"
-                )
-            ]
+            [Problem(f"{flag} {_bounded(str(pack_config))}", _bounded(why), fix, "policy-config")]
         ) from None
     try:
         report = run_check(_stack_path(args), stack, pack_config=pack_config)

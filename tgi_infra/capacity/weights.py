@@ -23,6 +23,7 @@ from tgi_infra.capacity.hf_config import (
     _positive_int,
     facts_from_config,
 )
+from tgi_infra.fileio import open_regular, read_regular_text
 
 # ============================================================================ safetensors
 
@@ -73,7 +74,7 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON header of a ``.safetensors`` file (8-byte little-endian length, then JSON)."""
     p = Path(path)
     try:
-        with p.open("rb") as fh:
+        with open_regular(p) as fh:
             head = fh.read(8)
             if len(head) < 8:
                 raise ModelFactsError(f"{p} is not a safetensors file (shorter than 8 bytes).")
@@ -149,10 +150,13 @@ def _dominant_float_dtype(by_dtype: Mapping[str, int]) -> str | None:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular_text(path))
     except FileNotFoundError as exc:
         raise ModelFactsError(f"{path} is missing: {what}.", fallback_ok=False) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ModelFactsError(f"cannot read {path}: {why}.", fallback_ok=False) from exc
+    except UnicodeDecodeError as exc:
         raise ModelFactsError(f"cannot read {path}: {exc}.", fallback_ok=False) from exc
     except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit number, deep nesting
         shown = str(exc)[:120]

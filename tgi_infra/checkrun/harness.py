@@ -35,6 +35,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as pb
 from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
+from tgi_infra.fileio import read_regular_text
 from tgi_infra.policy.pack import CONFIG_FILE_ENV
 from tgi_infra.policy_pack import PACK_DIR
 
@@ -156,7 +157,7 @@ def load_pack_config(path: Path | None) -> dict[str, dict[str, Any]]:
     """A `--policy-pack-config` file, parsed as the engine does (`parsePolicyPackConfig`)."""
     if path is None:
         return {}
-    text = path.read_text()
+    text = read_regular_text(path)
     if not text.strip():
         return {}
     raw = json.loads(text)

@@ -21,6 +21,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tgi_infra.fileio import read_regular
+
+MAX_RESULT_BYTES = 256 * 2**20
+"""A Job's log with its result lines; a sweep's JSON results are a few MiB at most."""
+
 EXIT_OK, EXIT_USAGE = 0, 2
 MARKER = "TGI-INFRA-RESULT"
 REQUIRED = ("completed", "output_throughput")
@@ -167,7 +172,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for path in args.files:
             if not path.is_file():
                 raise BadResult(f"{path}: no such file.")
-            text = path.read_text(encoding="utf-8", errors="replace")
+            try:
+                text = read_regular(path, MAX_RESULT_BYTES).decode("utf-8", errors="replace")
+            except OSError as exc:
+                raise BadResult(f"{path}: cannot be read ({exc.strerror or exc}).") from None
             rows += [to_row(r, str(path), args.tier) for r in parse_results(text, str(path))]
     except BadResult as exc:
         console.print(f"[red]tgi-infra bench-report: error:[/red] {exc}", highlight=False)

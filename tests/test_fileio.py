@@ -1,0 +1,72 @@
+"""Files a user names are read without ever blocking: FIFOs, devices and huge files are
+problems with the path, not hangs (tgi_infra/fileio.py)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tgi_infra.cli import main
+from tgi_infra.fileio import open_regular, read_regular
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    for path in (_fifo(tmp_path / "pipe"), Path("/dev/zero"), tmp_path):
+        with pytest.raises(OSError) as info:
+            open_regular(path)
+        assert info.value.errno == errno.EINVAL and "not a regular file" in str(info.value)
+
+
+def test_reads_are_bounded(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 1025)
+    assert read_regular(big, limit=2048) == b" " * 1025
+    with pytest.raises(OSError) as info:
+        read_regular(big, limit=1024)
+    assert info.value.errno == errno.EFBIG
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_model_folder_config_that_never_ends(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if kind == "fifo":
+        _fifo(folder / "config.json")
+    else:
+        (folder / "config.json").symlink_to("/dev/zero")
+    code = main(["capacity", str(folder), "--gpu", "L4"])
+    out = capsys.readouterr().out
+    assert code == 1 and "not a regular file" in out and "Traceback" not in out
+
+
+def test_policy_config_fifo_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", "--stack", "dev", "--policy-config", str(_fifo(tmp_path / "p.json"))])
+    out = capsys.readouterr().out
+    assert code == 1 and "policy-config" in out and "not a regular file" in out
+
+
+def test_model_folder_safetensors_fifo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    config = {"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 64,
+              "num_attention_heads": 4, "vocab_size": 100, "max_position_embeddings": 128}
+    (folder / "config.json").write_text(json.dumps(config))
+    index = {"weight_map": {"w": "a.safetensors"}}  # no total_size: the shard is read
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    _fifo(folder / "a.safetensors")
+    code = main(["capacity", str(folder), "--gpu", "L4"])
+    out = capsys.readouterr().out
+    assert code == 1 and "Traceback" not in out, out
