@@ -70,3 +70,14 @@ def test_model_folder_safetensors_fifo(tmp_path: Path, capsys: pytest.CaptureFix
     code = main(["capacity", str(folder), "--gpu", "L4"])
     out = capsys.readouterr().out
     assert code == 1 and "Traceback" not in out, out
+
+
+def test_config_reference_out_refuses_a_fifo(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["config-reference", "--out", str(_fifo(tmp_path / "ref.md"))])
+    out = capsys.readouterr().out
+    assert code == 1 and "--out" in out
+    target = tmp_path / "ref2.md"
+    target.write_text("old, longer than nothing" * 1000)
+    assert main(["config-reference", "--out", str(target)]) == 0
+    assert target.read_text().startswith("#") and "old, longer" not in target.read_text()

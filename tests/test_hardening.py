@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -262,6 +263,21 @@ def test_render_out_is_safe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["render", "--stack", "dev", "--out", str(link)]) == EXIT_PROBLEMS
     assert not (tmp_path / "elsewhere").exists()
     capsys.readouterr()
+
+
+def test_render_out_never_writes_into_a_fifo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file of an earlier render replaced by a FIFO: opening it to write would wait forever.
+    out = tmp_path / "out"
+    assert main(["render", "--stack", "dev", "--out", str(out)]) == EXIT_OK
+    victim = sorted(p for p in out.iterdir() if p.name != MARKER)[0]
+    before = {p.name for p in out.iterdir()}
+    victim.unlink()
+    os.mkfifo(victim)
+    assert main(["render", "--stack", "dev", "--out", str(out)]) == EXIT_PROBLEMS
+    assert "not a regular file" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == before  # nothing written, nothing removed
 
 
 @pytest.mark.parametrize(

@@ -355,11 +355,12 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_config_reference(args: argparse.Namespace, console: Console) -> int:
     from tgi_infra.config.reference import render_reference
+    from tgi_infra.fileio import write_regular_text
 
     text = render_reference()
     if args.out:
         try:
-            args.out.write_text(text)
+            write_regular_text(args.out, text)
         except OSError as exc:
             raise ConfigInvalid(
                 [

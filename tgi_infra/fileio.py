@@ -49,3 +49,28 @@ def read_regular(path: str | os.PathLike[str], limit: int = MAX_METADATA_BYTES) 
 def read_regular_text(path: str | os.PathLike[str], limit: int = MAX_METADATA_BYTES) -> str:
     """`read_regular` decoded as UTF-8 (UnicodeDecodeError when it is not)."""
     return read_regular(Path(path), limit).decode("utf-8")
+
+
+def write_regular_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` (UTF-8) to `path`, created or truncated; OSError (EINVAL) when `path` is a
+    FIFO, device or folder, which a blocking open would wait on or clobber."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:  # a FIFO with no reader: ENXIO, never a wait
+        if exc.errno != errno.ENXIO:
+            raise
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO)", str(path)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(
+                errno.EINVAL, "not a regular file (a FIFO, device, socket or folder)", str(path)
+            )
+        os.set_blocking(fd, True)
+        os.ftruncate(fd, 0)
+        fh = os.fdopen(fd, "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
+        fh.write(text)

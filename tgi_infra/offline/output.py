@@ -63,7 +63,20 @@ def prepare(out: Path) -> set[str]:
             f"(e.g. {foreign[0][:80]!r}).",
             "move them away, or pass an empty folder.",
         )
+    # Writing into a FIFO blocks; into a device, worse. Checked before anything is written.
+    odd = sorted(n for n in owned if _not_a_file(out / n))
+    if odd:
+        raise _refuse(
+            out,
+            f"holds {odd[0][:80]!r}, which an earlier render wrote and which is now not a "
+            "regular file (a FIFO, device, socket or folder).",
+            "remove it, or pass an empty folder.",
+        )
     return owned
+
+
+def _not_a_file(path: Path) -> bool:
+    return not path.is_symlink() and path.exists() and not path.is_file()
 
 
 def _safe_name(name: str) -> bool:
@@ -88,7 +101,8 @@ def write_render(out: Path, files: Iterable[tuple[str, str]]) -> int:
                 folder.mkdir(exist_ok=True)
             if target.is_symlink():
                 target.unlink()
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+            fd = os.open(target, flags, 0o644)  # a FIFO raced in: ENXIO, never a wait
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             written.append(name)
