@@ -81,3 +81,14 @@ def test_config_reference_out_refuses_a_fifo(tmp_path: Path,
     target.write_text("old, longer than nothing" * 1000)
     assert main(["config-reference", "--out", str(target)]) == 0
     assert target.read_text().startswith("#") and "old, longer" not in target.read_text()
+
+
+def test_hf_cache_entry_that_is_a_fifo(tmp_path: Path) -> None:
+    from tests.test_model_facts import populate_hub_cache
+    from tgi_infra.capacity.model_facts import ModelFactsError, facts_from_hub
+
+    snapshot = populate_hub_cache(tmp_path, "acme/odd", {"config.json": b"{}"})
+    (snapshot / "config.json").unlink()
+    _fifo(snapshot / "config.json")
+    with pytest.raises(ModelFactsError):
+        facts_from_hub("acme/odd", revision="main", cache_dir=tmp_path, offline=True)

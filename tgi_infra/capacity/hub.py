@@ -25,6 +25,7 @@ from tgi_infra.capacity.weights import (
     summarize_safetensors,
     with_sidecar_quantization,
 )
+from tgi_infra.fileio import read_regular_text
 
 #: Seconds each Hub request may take before it is abandoned.
 HUB_REQUEST_TIMEOUT_S = 10.0
@@ -188,7 +189,7 @@ def _facts_from_hub_now(
         local_files_only=offline,
         etag_timeout=HUB_REQUEST_TIMEOUT_S,
     )
-    config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    config = json.loads(read_regular_text(config_path))  # a FIFO in the cache: no wait
     if isinstance(config, dict):
 
         def sidecar(name: str) -> object | None:
