@@ -189,7 +189,16 @@ def _facts_from_hub_now(
         local_files_only=offline,
         etag_timeout=HUB_REQUEST_TIMEOUT_S,
     )
-    config = json.loads(read_regular_text(config_path))  # a FIFO in the cache: no wait
+    try:
+        config = json.loads(read_regular_text(config_path))  # a FIFO in the cache: no wait
+    except OSError as exc:
+        raise ModelFactsError(
+            f"model {model_id!r} at revision {revision!r}: {config_path} cannot be read "
+            f"({exc.strerror or exc}); remove it and run `hf download {model_id} config.json "
+            f"--revision {revision}`, or add a modelSpec to the tier.",
+            model_id=model_id,
+            revision=revision,
+        ) from exc
     if isinstance(config, dict):
 
         def sidecar(name: str) -> object | None:
