@@ -90,5 +90,5 @@ def test_hf_cache_entry_that_is_a_fifo(tmp_path: Path) -> None:
     snapshot = populate_hub_cache(tmp_path, "acme/odd", {"config.json": b"{}"})
     (snapshot / "config.json").unlink()
     _fifo(snapshot / "config.json")
-    with pytest.raises(ModelFactsError, match="not a regular file.*hf download acme/odd"):
+    with pytest.raises(ModelFactsError, match=r"not a regular file.*hf download acme/odd"):
         facts_from_hub("acme/odd", revision="main", cache_dir=tmp_path, offline=True)
