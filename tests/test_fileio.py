@@ -92,3 +92,14 @@ def test_hf_cache_entry_that_is_a_fifo(tmp_path: Path) -> None:
     _fifo(snapshot / "config.json")
     with pytest.raises(ModelFactsError, match=r"not a regular file.*hf download acme/odd"):
         facts_from_hub("acme/odd", revision="main", cache_dir=tmp_path, offline=True)
+
+
+@pytest.mark.parametrize("model", ["", "   ", "x" * 5000])
+def test_model_names_no_file_system_can_hold(model: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capacity", model, "--gpu", "L4"]) == 1
+    out = capsys.readouterr().out
+    assert "internal error" not in out and len(out) < 2000
+    assert main(["size", model, "--isl", "10", "--osl", "10", "--rps", "1"]) == 2
+    out = capsys.readouterr().out
+    assert "internal error" not in out and len(out) < 2000

@@ -290,8 +290,21 @@ def _resolve_uncached(
     token: str | None,
     cache_dir: str | os.PathLike[str] | None,
 ) -> ModelFacts:
+    if not model_id.strip():
+        raise ModelFactsError(
+            "the model is empty; name a Hub repo (org/name) or a local model folder.",
+            model_id=model_id, revision=revision, fallback_ok=False,
+        )  # fmt: skip
     local = Path(model_id).expanduser()
-    if local.is_dir():
+    try:
+        is_dir = local.is_dir()
+    except OSError as exc:  # a name too long for the file system, and the like
+        raise ModelFactsError(
+            f"{model_id[:80]!r}{'...' if len(model_id) > 80 else ''} is neither a local folder "
+            f"({exc.strerror}) nor a Hub repo id (org/name, at most 96 characters).",
+            model_id=model_id, revision=revision, fallback_ok=False,
+        ) from None  # fmt: skip
+    if is_dir:
         return facts_from_local_dir(local)
     if model_id.startswith(("/", "./", "../", "~")):
         raise ModelFactsError(

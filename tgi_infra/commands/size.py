@@ -105,7 +105,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             token=os.environ.get("HF_TOKEN"),
         )
     except ModelFactsError as exc:
-        return _usage(console, f"MODEL {args.model!r}: {exc}")
+        shown = args.model if len(args.model) <= 80 else args.model[:77] + "..."
+        return _usage(console, f"MODEL {shown!r}: {exc}")
 
     targets = Targets(args.isl, args.osl, args.rps, args.ttft_ms, args.tpot_ms)
     refused = _engines_refusing(facts, engines)
