@@ -104,3 +104,29 @@ def test_bad_files_exit_2(
 def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(["bench-report", str(tmp_path / "nope.json")], capsys)
     assert code == 2 and "no such file" in out
+
+
+MALFORMED = {
+    "deep nesting": "[" * 100_000 + "]" * 100_000,
+    "5000-digit number": '{"completed": ' + "9" * 5000 + ', "output_throughput": 1}',
+    "text count": '{"completed": "x", "output_throughput": [1]}',
+    "negative count": '{"completed": -3, "output_throughput": 10}',
+    "infinite count": 'TGI-INFRA-RESULT {"completed": 1e999, "output_throughput": 1}',
+    "fractional concurrency": '{"completed": 4, "output_throughput": 1, "max_concurrency": 1.5}',
+    "binary": "\udcff\udcfe",
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_results_are_usage_errors(tmp_path: Path, case: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "result.json"
+    path.write_bytes(MALFORMED[case].encode("utf-8", "surrogateescape"))
+    code, out = run(["bench-report", str(path)], capsys)
+    assert code == 2 and str(path) in out and "internal error" not in out, out
+
+
+def test_non_finite_measurements_are_not_numbers() -> None:
+    row = to_row({"completed": 2, "output_throughput": float("nan"),
+                  "mean_ttft_ms": float("inf")}, "x")  # fmt: skip
+    assert row.measured["output_tokens_per_s"] is None and row.measured["ttft_ms"] is None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,8 @@ def parse_results(text: str, source: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             lines = [line for line in text.splitlines() if line.strip().startswith("{")]
             candidates = [_loads(line, source) for line in lines]
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, deep nesting
+            raise BadResult(f"{source}: not a result JSON ({str(exc)[:100]}).") from None
     results = [c for c in candidates if isinstance(c, dict)]
     if not results:
         raise BadResult(
@@ -107,23 +110,43 @@ def _loads(text: str, source: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadResult(f"{source}: a result line is not JSON ({exc.msg} at {exc.pos}).") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, deep nesting
+        raise BadResult(f"{source}: a result line is not JSON ({str(exc)[:100]}).") from None
 
 
 def _num(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
+    """A finite number, else None (missing, text, NaN or infinite: not a measurement)."""
+    if isinstance(value, bool):
         return None
+    try:
+        number = None if value is None else float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _count(result: dict[str, Any], key: str, source: str) -> int:
+    """A non-negative whole number field (0 when absent), else BadResult naming it."""
+    value = result.get(key)
+    if value is None:
+        return 0
+    number = _num(value)
+    if number is None or number < 0 or number != int(number) or number > 2**53:
+        shown = repr(value)[:40]
+        raise BadResult(f"{source}: {key} is {shown}, not a whole number of at least 0.")
+    return int(number)
 
 
 def to_row(result: dict[str, Any], source: str, tier: str | None = None) -> Row:
-    completed = int(result.get("completed") or 0)
-    isl = round(result.get("total_input_tokens", 0) / completed) if completed else 0
-    osl = round(result.get("total_output_tokens", 0) / completed) if completed else 0
+    completed = _count(result, "completed", source)
+    inputs = _count(result, "total_input_tokens", source)
+    outputs = _count(result, "total_output_tokens", source)
+    isl = round(inputs / completed) if completed else 0
+    osl = round(outputs / completed) if completed else 0
     measured = {name: _num(result.get(key)) for name, key, _ in METRICS}
     predicted = {name: _num(result.get(key)) for name, _, key in METRICS}
     has_prediction = any(v is not None for v in predicted.values())
-    concurrency = result.get("max_concurrency")
+    concurrency = _count(result, "max_concurrency", source)
     return Row(
         source=source,
         tier=str(result.get("tgi_infra_tier") or tier or result.get("label") or "?"),
