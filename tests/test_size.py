@@ -199,3 +199,15 @@ def test_engines_that_cannot_load_the_checkpoint_are_rejected_not_ranked(
     code, out = run(["size", str(tmp_path), "--isl", "512", "--osl", "128", "--rps", "1",
                      "--gpus", "L4"], capsys)  # fmt: skip
     assert code == 0 and "sglang left out: SGLang: Unknown quantization method" in out
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--rps", "inf"], ["--rps", "1e308"], ["--rps", "1", "--tpot-ms", "inf"],
+     ["--rps", "1", "--ttft-ms", "nan"], ["--rps", "1", "--gpus", ",,,"]],
+)  # fmt: skip
+def test_unbounded_targets_and_empty_gpu_lists_are_usage_errors(
+    flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run([*ARGS, *flags], capsys)
+    assert code == 2 and flags[-2] in out and "internal error" not in out

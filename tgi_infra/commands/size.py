@@ -16,6 +16,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from tgi_infra.config.performance import MAX_PEAK_RPS, MAX_TARGET_MS
 from tgi_infra.engines import ENGINE_NAMES
 
 if TYPE_CHECKING:
@@ -65,13 +66,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             return _usage(console, f"{flag} {value}: must be a whole number of at least 1.")
     if args.isl + args.osl > 10_000_000:
         return _usage(console, "--isl + --osl is above 10,000,000 tokens, more than any GPU holds.")
-    for flag, value in (
-        ("--rps", args.rps),
-        ("--ttft-ms", args.ttft_ms),
-        ("--tpot-ms", args.tpot_ms),
+    for flag, value, most in (
+        ("--rps", args.rps, MAX_PEAK_RPS),
+        ("--ttft-ms", args.ttft_ms, MAX_TARGET_MS),
+        ("--tpot-ms", args.tpot_ms, MAX_TARGET_MS),
     ):
-        if value is not None and not value > 0:
-            return _usage(console, f"{flag} {value}: must be above 0.")
+        if value is not None and not 0 < value <= most:  # NaN and inf fail too
+            return _usage(console, f"{flag} {value}: must be above 0 and at most {most:,}.")
     spot = DEFAULT_SPOT_RATIO if args.spot_ratio is None else args.spot_ratio
     if not 0 < spot <= 1:
         return _usage(console, f"--spot-ratio {spot}: must be in (0, 1].")
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return _usage(
             console, f"--engines {args.engines!r}: use some of {', '.join(ENGINE_NAMES)}."
         )
+    if args.gpus is not None and not args.gpus.replace(",", "").strip():
+        return _usage(console, f"--gpus {args.gpus!r}: name at least one catalog GPU.")
     try:
         if args.gpus:
             cards = [gpu(name.strip()) for name in args.gpus.split(",") if name.strip()]

@@ -13,6 +13,8 @@ from tgi_infra.config.models import MAX_TOKENS, Model
 
 MAX_CONCURRENCY = 4096
 MAX_DURATION_SECONDS = 6 * 3600
+MAX_PEAK_RPS = 100_000  # requests per second one tier is sized for; beyond, split the traffic
+MAX_TARGET_MS = 3_600_000  # an hour: a latency target past it is no target
 
 
 class SloConfig(Model):
@@ -20,17 +22,21 @@ class SloConfig(Model):
 
     peak_rps: float = Field(
         gt=0,
-        le=100_000,
+        le=MAX_PEAK_RPS,
         description="Requests per second the tier must serve at replicas.max (all replicas).",
     )
     isl: int = Field(ge=1, le=MAX_TOKENS, description="Prompt tokens per request (mean).")
     osl: int = Field(ge=1, le=MAX_TOKENS, description="Generated tokens per request (mean).")
     ttft_ms: float | None = Field(
-        None, gt=0, description="Time to first token target, milliseconds (mean). Unset: none."
+        None,
+        gt=0,
+        le=MAX_TARGET_MS,
+        description="Time to first token target, milliseconds (mean). Unset: none.",
     )
     tpot_ms: float | None = Field(
         None,
         gt=0,
+        le=MAX_TARGET_MS,
         description="Time per output token target, milliseconds (mean, first token excluded). "
         "Unset: none.",
     )
