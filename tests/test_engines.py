@@ -397,3 +397,28 @@ def test_comparison_says_when_the_other_engine_cannot_load_the_checkpoint() -> N
         assert not other.available and words in other.note
         assert "Unknown quantization method: exl2" in other.note
     assert estimate(cap, hw, "vllm").available  # the 16-bit checkpoint loads on vLLM
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "severity"),
+    [
+        ("vllm", "v0.34.0", "error"),  # renders vllm/vllm-openai:vv0.34.0
+        ("sglang", "v0.5.23-cu130", "error"),
+        ("vllm", "0.34.0", None),
+        ("sglang", "0.5.23-cu130", None),  # the image's CUDA variant of the pinned release
+        ("vllm", "0.10.1.1", None),  # older releases: the memory model knows them
+        ("tgi", "3.3.7", None),
+        ("tgi", "v3.3.7", "warning"),  # TGI tags carry no v: not a release tag
+        ("tgi", "99.99.99", "warning"),  # past the last release
+        ("vllm", "0.35.0", "warning"),
+        ("vllm", "latest", "warning"),  # a moving tag
+        ("vllm", "sha256:" + "a" * 64, None),
+        ("vllm", None, None),
+    ],
+)
+def test_image_version_the_plan_can_vouch_for(engine: str, version: str | None,
+                                               severity: str | None) -> None:  # fmt: skip
+    found = get_engine(engine).check_version(version, "tiers[x].imageVersion")
+    assert [p.severity for p in found] == ([severity] if severity else [])
+    if severity == "error":
+        assert f":v{version}" in found[0].message and found[0].check == "image-version"

@@ -210,6 +210,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return _usage(str(exc))
     memory = _tgi_memory(args, facts, card, version) if args.engine == "tgi" else None
     problems = _checkpoint_problems(args, facts) + _problems(args, facts, card, plan, memory)
+    if args.engine_version:  # no image here: only what the version means for the arithmetic
+        from tgi_infra.engines import get_engine
+
+        checked = get_engine(args.engine).check_version(args.engine_version, "--engine-version")
+        problems += [p for p in checked if p.severity == "warning"]
     performance, perf_note = _performance(args, facts, card, plan)
     fits = plan.fits and not errors(problems)
     if args.json:

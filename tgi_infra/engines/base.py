@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -248,7 +249,57 @@ class Engine(ABC):
 
     def check_arguments(self, tier: TierConfig) -> list[Problem]:
         """Rules on the tier alone: legal enums, engineArgs, the engine's own refusals."""
-        return [*self.check_enums(tier), *self.check_engine_args(tier), *self.argument_rules(tier)]
+        version = self.check_version(tier.image_version, f"tiers[{tier.name}].imageVersion")
+        return [
+            *version, *self.check_enums(tier), *self.check_engine_args(tier),
+            *self.argument_rules(tier),
+        ]  # fmt: skip
+
+    def check_version(self, version: str | None, path: str) -> list[Problem]:
+        """An image version the plan can vouch for: a release tag as the image spells it, not
+        past the pinned release whose flags and memory model the checks use."""
+        if version is None or version.startswith("sha256:"):
+            return []
+        name, pinned = self.display_name, self.default_version
+        prefix = self.tag_prefix
+        doubled = prefix and version.startswith(prefix) and version[len(prefix) :][:1].isdigit()
+        if doubled:
+            return [
+                Problem(
+                    path,
+                    f"{version!r} renders the image {self.image_repository}:{prefix}{version}, "
+                    f"which does not exist: the tag's leading {prefix!r} is added already.",
+                    f"write {version[len(prefix):]!r}.",
+                    "image-version",
+                )
+            ]
+        release = _RELEASE.match(version)
+        if release is None:
+            return [
+                Problem(
+                    path,
+                    f"{version!r} is not a {name} release (a moving or custom tag): the plan "
+                    f"checks flags, defaults and memory as {name} {pinned}'s, which that image "
+                    "may not be.",
+                    f"pin a release (e.g. {pinned}) or a digest (sha256:...).",
+                    "image-version",
+                    "warning",
+                )
+            ]
+        if _version_tuple(release) > _version_tuple(_RELEASE.match(pinned)):
+            return [
+                Problem(
+                    path,
+                    f"{name} {version} is newer than the release this platform pins and was "
+                    f"checked against ({pinned}): its flags, defaults and memory arithmetic are "
+                    f"checked as {pinned}'s.",
+                    f"use {pinned}, or check the tier's engineArgs against {name} {version}'s "
+                    "release notes.",
+                    "image-version",
+                    "warning",
+                )
+            ]
+        return []
 
     def argument_rules(self, tier: TierConfig) -> list[Problem]:
         """The engine's own refusals of the tier's arguments (no model, no GPU)."""
@@ -381,6 +432,15 @@ class Engine(ABC):
             if spec is not None:
                 out += flag_tokens(spec, value)
         return out
+
+
+_RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def _version_tuple(match: re.Match[str] | None) -> tuple[int, int, int]:
+    if match is None:
+        return (0, 0, 0)
+    return int(match[1]), int(match[2]), int(match[3] or 0)
 
 
 def value_error(spec: FlagSpec, value: Any) -> str | None:
