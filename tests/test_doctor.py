@@ -269,3 +269,20 @@ def test_a_cluster_refusing_the_reads_exits_1_with_the_status(
         refusing.server.shutdown()
     assert code == 1
     assert "refused the read: 403" in out and "credentials" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{{\n",  # not YAML
+        "a: &a [x, x, x]\nb: [*a, *a, *a]\n",  # aliases (an alias bomb's building block)
+        "root:x:0:0:root:/root:/bin/bash\n",  # /etc/passwd: a string, not a mapping
+        "clusters: 5\ncontexts: x\nusers: [1]\ncurrent-context: a\n",  # wrong shapes
+    ],
+)
+def test_malformed_kubeconfigs_are_usage_errors(tmp_path: Path, text: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "kc"
+    path.write_text(text)
+    code, out = doctor(capsys, path)
+    assert code == 2 and "kubeconfig" in out and "internal error" not in out, out

@@ -35,10 +35,29 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from urllib3.exceptions import HTTPError
 
     from tgi_infra.config.loader import load_stack, stack_file
+    from tgi_infra.config.safe_yaml import YamlRefused, load_yaml
     from tgi_infra.doctor import ClusterReader, inspect, requirements
 
     if not args.kubeconfig.is_file():
         console.print(f"[red]no kubeconfig at {escape(str(args.kubeconfig))}[/red]")
+        return EXIT_USAGE
+    try:  # broken or hostile YAML (an alias bomb, a FIFO) refused before the client parses it
+        document = load_yaml(args.kubeconfig)
+    except YamlRefused as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        console.print(
+            f"[red]kubeconfig {escape(str(args.kubeconfig))}{where}: {escape(exc.reason)}[/red] "
+            f"{escape(exc.fix)}",
+            highlight=False,
+        )
+        return EXIT_USAGE
+    if not isinstance(document, dict):
+        console.print(
+            f"[red]kubeconfig {escape(str(args.kubeconfig))}: not a kubeconfig (a YAML mapping "
+            "with clusters, contexts and users).[/red] Pass the file `aws eks "
+            "update-kubeconfig` writes (~/.kube/config).",
+            highlight=False,
+        )
         return EXIT_USAGE
     cfg = None
     if args.stack or args.config:
@@ -47,7 +66,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         api = kube_config.new_client_from_config(
             config_file=str(args.kubeconfig), context=args.context
         )
-    except (kube_config.ConfigException, ValueError) as exc:
+    except (kube_config.ConfigException, ValueError, TypeError, KeyError, AttributeError) as exc:
         console.print(f"[red]kubeconfig {escape(str(args.kubeconfig))}: {escape(str(exc))}[/red]")
         return EXIT_USAGE
     try:
