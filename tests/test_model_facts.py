@@ -915,6 +915,13 @@ def test_model_spec_snake_case_as_pydantic_dumps_it() -> None:
     assert (f.head_dim, f.architecture) == (16, "LlamaForCausalLM")
 
 
+@pytest.mark.parametrize(("given", "read"), [(" AWQ ", "awq"), ("GPTQ", "gptq"), ("", None)])
+def test_model_spec_quantization_is_read_as_config_json_is(given: str, read: str | None) -> None:
+    spec = {"numLayers": 2, "hiddenSize": 64, "numAttentionHeads": 4, "vocabSize": 100,
+            "maxPositionEmbeddings": 512, "weightBytes": 1000, "checkpointQuantization": given}
+    assert facts_from_model_spec("m", spec).checkpoint_quantization == read
+
+
 def test_model_spec_errors_name_the_key() -> None:
     with pytest.raises(ModelFactsError, match=r"numLayer.*did you mean numLayers"):
         facts_from_model_spec("m", {"numLayer": 2})

@@ -229,6 +229,9 @@ def facts_from_model_spec(
             )
         if key in values:
             values[key] = _positive_int(values[key])
+    quant = values.get("checkpoint_quantization")
+    if isinstance(quant, str):  # as config.json's quant_method is read: trimmed, lower case
+        values["checkpoint_quantization"] = quant.strip().lower() or None
     heads = values["num_attention_heads"]
     values.setdefault("num_kv_heads", heads)
     values.setdefault("head_dim", values["hidden_size"] // heads)
