@@ -289,3 +289,12 @@ def test_loaders_are_cached() -> None:
     assert gpus() is gpus()
     assert instance_types() is instance_types()
     assert instance_type("g5.xlarge") is instance_type("G5.XLARGE")
+
+
+def test_unknown_names_are_quoted_bounded() -> None:
+    from tgi_infra.capacity.catalog import UnknownHardwareError, gpu, instance_type
+
+    for lookup in (gpu, instance_type):
+        with pytest.raises(UnknownHardwareError) as info:
+            lookup("x" * 3000)
+        assert len(str(info.value)) < 1000

@@ -252,7 +252,8 @@ def gpu(name: str) -> Gpu:
     if key in ambiguous:
         options = tuple(g.name for g in ambiguous[key])
         raise UnknownHardwareError(
-            f"GPU {name!r} is ambiguous: it could be {' or '.join(options)}; name one of them.",
+            f"GPU {_shown(name)} is ambiguous: it could be {' or '.join(options)}; name one of "
+            "them.",
             name=name,
             suggestions=options,
         )
@@ -300,7 +301,7 @@ def instance_type(name: str) -> InstanceType:
     family = name.strip().lower().split(".", 1)[0]
     if family not in families and not difflib.get_close_matches(family, families, n=1):
         message = (
-            f"unknown instance type {name!r}: not a GPU instance type in the catalog "
+            f"unknown instance type {_shown(name)}: not a GPU instance type in the catalog "
             f"(families {', '.join(families)})."
         )
         raise UnknownHardwareError(message, name=name)
@@ -334,8 +335,13 @@ def _unknown(
     else:
         hint = f"known: {', '.join(canonical)}."
     return UnknownHardwareError(
-        f"unknown {kind} {name!r}; {hint}", name=name, suggestions=tuple(suggestions)
+        f"unknown {kind} {_shown(name)}; {hint}", name=name, suggestions=tuple(suggestions)
     )
+
+
+def _shown(name: str) -> str:
+    """A name as an error quotes it: at most 80 characters."""
+    return repr(name) if len(name) <= 80 else repr(name[:77] + "...")
 
 
 def _prices_read() -> dt.date:
