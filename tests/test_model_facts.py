@@ -1041,3 +1041,31 @@ def test_hub_online_asks_only_for_sidecar_files_the_repo_lists(fake_hub: FakeHub
     assert f.checkpoint_quantization == "gptq"
     asked = [kw["filename"] for kind, kw in fake_hub.calls if kind == "download"]
     assert asked == ["config.json", "quantize_config.json", "model.safetensors.index.json"]
+
+
+def test_quantization_settings_and_where_they_were_read(tmp_path: Path) -> None:
+    gptq = {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True,
+            "desc_act": False, "checkpoint_format": "gptq"}  # fmt: skip
+    f = facts(llama_config(quantization_config=gptq))
+    assert (f.quantization_file, f.quant_bits, f.quant_group_size, f.quant_sym,
+            f.quant_desc_act, f.quant_zero_point) == ("config.json", 4, 128, True, False, None)
+    assert facts(llama_config()).quantization_file is None
+    (tmp_path / "config.json").write_text(json.dumps(llama_config()))
+    (tmp_path / "quant_config.json").write_text(json.dumps(
+        {"w_bit": 4, "q_group_size": 128, "zero_point": True, "version": "GEMM"}))
+    write_safetensors(tmp_path / "model.safetensors", {"qweight": ("I32", [8, 8])})
+    local = facts_from_local_dir(tmp_path)
+    assert (local.checkpoint_quantization, local.quantization_file) == ("awq", "quant_config.json")
+    assert (local.quant_bits, local.quant_group_size, local.quant_zero_point) == (4, 128, True)
+
+
+@pytest.mark.parametrize(("algo", "method"), [("FP8", "modelopt"), ("NVFP4", "modelopt_fp4"),
+                                              ("MIXED_PRECISION", "modelopt_mixed")])
+def test_modelopt_sidecar_methods_as_vllm_names_them(tmp_path: Path, algo: str,
+                                                     method: str) -> None:  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(llama_config()))
+    (tmp_path / "hf_quant_config.json").write_text(json.dumps(
+        {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": algo}}))
+    write_safetensors(tmp_path / "model.safetensors", {"w": ("BF16", [8, 8])})
+    f = facts_from_local_dir(tmp_path)
+    assert (f.checkpoint_quantization, f.quantization_file) == (method, "hf_quant_config.json")

@@ -52,6 +52,18 @@ class ModelFacts:
     # quantization_config.checkpoint_format (gptq: "gptq", "marlin", "marlin_24"): which
     # tensors a GPTQ checkpoint stores, which TGI's loaders tell apart.
     checkpoint_format: str | None = None
+    # Where the quantization was read: "config.json", or the file beside it that holds it
+    # (quantize_config.json, quant_config.json, hf_quant_config.json); None when the facts
+    # were not read from the checkpoint (catalog, modelSpec) or it is not quantized. vLLM,
+    # SGLang and TGI auto-detect only config.json's (vLLM/SGLang also hf_quant_config.json).
+    quantization_file: str | None = None
+    # GPTQ/AWQ settings as the quantization config states them (None: not stated, or not
+    # read): whether Marlin kernels can run the checkpoint depends on them.
+    quant_bits: int | None = None
+    quant_group_size: int | None = None
+    quant_sym: bool | None = None
+    quant_desc_act: bool | None = None
+    quant_zero_point: bool | None = None
 
     @property
     def weight_gib(self) -> float:

@@ -17,6 +17,10 @@ from typing import Any
 from tgi_infra.capacity.errors import ModelFactsError
 from tgi_infra.capacity.facts import FactsSource, ModelFacts
 
+SIDECAR_MARKER = "_tgi_infra_read_from"
+"""Key `weights.with_sidecar_quantization` adds to a quantization_config it folded in from a
+file beside config.json: that file's name."""
+
 #: Keys under which multimodal configs nest their language model's config.
 TEXT_CONFIG_KEYS = ("text_config", "llm_config", "language_config")
 
@@ -324,8 +328,11 @@ def facts_from_config(
         # Older compressed-tensors exports: all three engines read this key when
         # quantization_config is absent (vLLM/SGLang `_parse_quant_hf_config`, TGI get_model).
         quant = {"quant_method": "compressed-tensors", **merged["compression_config"]}
-    quant_method = checkpoint_format = None
+    quant_method = checkpoint_format = quantization_file = None
+    details: dict[str, Any] = {}
     if isinstance(quant, Mapping):
+        quantization_file = str(quant.get(SIDECAR_MARKER) or "config.json")
+        details = _quant_details(quant)
         method = quant.get("quant_method") or quant.get("quant_type")
         if isinstance(method, str) and method:
             quant_method = method.strip().lower()
@@ -382,6 +389,8 @@ def facts_from_config(
         torch_dtype=dtype or "bfloat16",
         checkpoint_quantization=quant_method,
         checkpoint_format=checkpoint_format,
+        quantization_file=quantization_file if quant_method else None,
+        **details,
         num_experts=experts,
         intermediate_size=intermediate,
         tie_word_embeddings=tie_word_embeddings,
@@ -393,3 +402,26 @@ def facts_from_config(
         gated=gated,
         revision=revision,
     )
+
+
+def _quant_details(quant: Mapping[str, Any]) -> dict[str, Any]:
+    """GPTQ/AWQ settings of a quantization config, under their AutoGPTQ/AutoAWQ names."""
+
+    def whole(*keys: str) -> int | None:
+        for key in keys:
+            value = quant.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    def flag(key: str) -> bool | None:
+        value = quant.get(key)
+        return value if isinstance(value, bool) else None
+
+    return {
+        "quant_bits": whole("bits", "w_bit"),
+        "quant_group_size": whole("group_size", "q_group_size"),
+        "quant_sym": flag("sym"),
+        "quant_desc_act": flag("desc_act"),
+        "quant_zero_point": flag("zero_point"),
+    }

@@ -18,6 +18,7 @@ from typing import Any
 from tgi_infra.capacity.errors import ModelFactsError
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.hf_config import (
+    SIDECAR_MARKER,
     _merged_config,
     _normalize_dtype,
     _positive_int,
@@ -234,10 +235,14 @@ def sidecar_quantization(name: str, data: object) -> dict[str, Any]:
     if name == "hf_quant_config.json":
         section = settings.get("quantization")
         qc = dict(section) if isinstance(section, Mapping) else {}
-        qc.setdefault("quant_method", "modelopt")
+        algo = str(qc.get("quant_algo") or "").upper()  # as vLLM names them (model_arch)
+        method = {"NVFP4": "modelopt_fp4", "MIXED_PRECISION": "modelopt_mixed"}.get(algo)
+        qc.setdefault("quant_method", method or "modelopt")
+        qc[SIDECAR_MARKER] = name
         return qc
     default = "awq" if name == "quant_config.json" or "zero_point" in settings else "gptq"
     settings.setdefault("quant_method", default)
+    settings[SIDECAR_MARKER] = name
     return settings
 
 

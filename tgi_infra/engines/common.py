@@ -7,6 +7,7 @@ these, each passing its own flag names for the message.
 from __future__ import annotations
 
 from tgi_infra.capacity.catalog import Gpu
+from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.memory import MemoryPlan, max_total_tokens_for_requests
 from tgi_infra.config.models import TierConfig
 from tgi_infra.problems import Problem
@@ -82,5 +83,36 @@ def kv_holds_requests(
             "memory (fp8 KV cache, quantization, shards).",
             "kv-holds-requests",
             "warning",
+        )
+    ]
+
+
+# Files beside config.json with a GPTQ/AWQ checkpoint's settings (AutoGPTQ, AutoAWQ). No
+# engine's auto-detection reads them: vLLM (`model_arch_config_convertor`) and SGLang
+# (`_parse_quant_hf_config`) take config.json's quantization_config or compression_config
+# (else hf_quant_config.json), TGI's launcher and get_model config.json's. They are read
+# only once a quantization is passed, by the weight loader.
+UNDETECTED_QUANTIZATION_FILES = frozenset({"quantize_config.json", "quant_config.json"})
+
+
+def quantization_not_detected(
+    tier: TierConfig, facts: ModelFacts, engine: str, values: dict[str, str], check: str
+) -> list[Problem]:
+    """No quantize on a checkpoint whose settings live only beside config.json: the engine
+    loads the packed weights as 16-bit ones and fails. `values` maps the checkpoint's
+    method to the engine's quantize value for it."""
+    where = facts.quantization_file
+    method = facts.checkpoint_quantization
+    if tier.quantize is not None or where not in UNDETECTED_QUANTIZATION_FILES or not method:
+        return []
+    value = values.get(method, method)
+    return [
+        Problem(
+            f"tiers[{tier.name}].quantize",
+            f"{engine} detects a checkpoint's quantization in config.json only, and "
+            f"{facts.model_id} keeps its {method} settings in {where}: with no quantize, "
+            f"{engine} loads the packed weights as 16-bit ones and fails.",
+            f"set quantize {value} ({engine} then reads {where}).",
+            check,
         )
     ]

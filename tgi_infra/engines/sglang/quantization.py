@@ -28,9 +28,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tgi_infra.engines.common import UNDETECTED_QUANTIZATION_FILES, quantization_not_detected
 from tgi_infra.problems import Problem
 
 if TYPE_CHECKING:
+    from tgi_infra.capacity.catalog import Gpu
     from tgi_infra.capacity.facts import ModelFacts
     from tgi_infra.config.models import TierConfig
 
@@ -70,7 +72,23 @@ OVERRIDDEN: dict[str, frozenset[str]] = {
 # moe_wna16 configs quantize_config.json. The facts fold those files in, so a checkpoint
 # without a quantization method has none of them.
 NEEDS_CHECKPOINT_CONFIG = frozenset({"awq", "awq_marlin", "gptq_marlin", "moe_wna16"})
+# The files each of those reads when config.json has no quantization_config.
+CONFIG_FILES: dict[str, frozenset[str]] = {
+    "awq": frozenset({"quant_config.json", "quantize_config.json"}),
+    "awq_marlin": frozenset({"quantize_config.json"}),
+    "gptq_marlin": frozenset({"quantize_config.json"}),
+    "moe_wna16": frozenset({"quantize_config.json"}),
+}
+# get_min_capability of each config class (loader.py 259: "The quantization method T is not
+# supported for the current GPU. Minimum capability: N. Current capability: C.").
+MIN_CAPABILITY: dict[str, int] = {
+    "awq": 75, "awq_marlin": 80, "gptq_marlin": 80, "fp8": 80, "compressed-tensors": 70,
+    "bitsandbytes": 70, "w8a8_int8": 75, "modelopt_fp8": 89, "modelopt_fp4": 80,
+    "modelopt_mixed": 80,
+}  # fmt: skip
+MARLIN_GROUP_SIZES = (-1, 32, 64, 128)  # marlin_utils.MARLIN_SUPPORTED_GROUP_SIZES
 CHECK = "sglang-checkpoint-quantization"
+GPU_CHECK = "sglang-quantization-gpu"
 
 
 def _same_format(flag: str, carried: str, checkpoint_format: str | None) -> bool:
@@ -92,13 +110,29 @@ MARLIN_GPTQ_FIX = (
 
 
 def quantization_refusal(
-    flag: str | None, carried: str | None, checkpoint_format: str | None = None
+    flag: str | None,
+    carried: str | None,
+    checkpoint_format: str | None = None,
+    quantization_file: str | None = None,
 ) -> tuple[str, str] | None:
     """SGLang's own refusal of `--quantization flag` on a checkpoint quantized with
-    `carried` (None: 16-bit), as (message, fix); None where SGLang starts."""
+    `carried` (None: 16-bit), as (message, fix); None where SGLang starts.
+    `quantization_file` is where the checkpoint's settings are (ModelFacts)."""
     flag = flag.lower() if flag else None
     if flag == "unquant":
         return None
+    if quantization_file in UNDETECTED_QUANTIZATION_FILES and flag is not None:
+        # _verify_quantization sees no quant config: only the loader reads the file.
+        if flag in CONFIG_FILES and quantization_file not in CONFIG_FILES[flag]:
+            return (
+                f"Cannot find the config file for {flag}: it reads "
+                f"{' or '.join(sorted(CONFIG_FILES[flag]))}, and the checkpoint keeps its "
+                f"settings in {quantization_file}.",
+                f"set quantize {'awq' if quantization_file == 'quant_config.json' else flag}.",
+            )
+        carried = None if flag in CONFIG_FILES else carried
+        if carried is None:
+            return None if flag in CUDA_METHODS else _unknown(flag, None, flag, False)
     marlin_gptq = carried == "gptq" and checkpoint_format == "marlin"
     if (
         carried is not None
@@ -116,28 +150,11 @@ def quantization_refusal(
             f"{native}.",
         )
     resolved = flag or carried
-    # A gptq checkpoint with no flag becomes gptq_marlin where Marlin runs its bits and
-    # group size, which the facts do not carry: nothing is said then.
+    # A gptq checkpoint with no flag becomes gptq_marlin where Marlin runs it: that depends
+    # on the GPU and the checkpoint's bits (`gpu_refusal`), not said here.
     gptq_auto = flag is None and carried == "gptq" and not marlin_gptq
     if resolved is not None and resolved not in CUDA_METHODS and not gptq_auto:
-        if marlin_gptq:
-            fix = MARLIN_GPTQ_FIX
-        elif resolved == "gptq":
-            on = " on a GPTQ checkpoint" if carried is None else ""
-            fix = f"set quantize gptq_marlin (SGLang's GPTQ kernel on NVIDIA GPUs){on}, or "
-            fix += "leave it unset."
-        elif flag is None:
-            fix = (
-                f"serve this checkpoint on an engine that reads {carried}, or pick a variant "
-                "SGLang reads (awq, gptq, fp8, compressed-tensors, modelopt)."
-            )
-        else:
-            fix = "leave quantize unset or set one of SGLang's CUDA methods."
-        return (
-            f"Unknown quantization method: {resolved}. Must be one of SGLang's CUDA "
-            f"methods ({', '.join(sorted(CUDA_METHODS))}).",
-            fix,
-        )
+        return _unknown(resolved, carried, flag, marlin_gptq)
     if carried is None and flag in NEEDS_CHECKPOINT_CONFIG:
         return (
             f"Cannot find the config file for {flag}: the checkpoint has no "
@@ -149,13 +166,136 @@ def quantization_refusal(
     return None
 
 
+def _unknown(
+    resolved: str, carried: str | None, flag: str | None, marlin_gptq: bool
+) -> tuple[str, str]:
+    if marlin_gptq:
+        fix = MARLIN_GPTQ_FIX
+    elif resolved == "gptq":
+        on = " on a GPTQ checkpoint" if carried is None else ""
+        fix = f"set quantize gptq_marlin (SGLang's GPTQ kernel on NVIDIA GPUs){on}, or "
+        fix += "leave it unset."
+    elif flag is None:
+        fix = (
+            f"serve this checkpoint on an engine that reads {carried}, or pick a variant "
+            "SGLang reads (awq, gptq, fp8, compressed-tensors, modelopt)."
+        )
+    else:
+        fix = "leave quantize unset or set one of SGLang's CUDA methods."
+    return (
+        f"Unknown quantization method: {resolved}. Must be one of SGLang's CUDA "
+        f"methods ({', '.join(sorted(CUDA_METHODS))}).",
+        fix,
+    )
+
+
 def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     """`quantize` against the checkpoint's quantization method, as SGLang 0.5.23 loads it."""
+    hidden = quantization_not_detected(tier, facts, "SGLang", {"gptq": "gptq_marlin"}, CHECK)
+    if hidden:
+        return hidden
     refusal = quantization_refusal(
-        tier.quantize, facts.checkpoint_quantization, facts.checkpoint_format
-    )
+        tier.quantize, facts.checkpoint_quantization, facts.checkpoint_format,
+        facts.quantization_file,
+    )  # fmt: skip
     if refusal is None:
         return []
     message, fix = refusal
     return [Problem(f"tiers[{tier.name}].quantize", f"SGLang: {message} ({facts.model_id})",
                     fix, CHECK)]  # fmt: skip
+
+
+def _marlin_blocker(facts: ModelFacts, gpu: Gpu, method: str) -> str | None:
+    """Why Marlin cannot run this GPTQ/AWQ checkpoint on `gpu` (None: it can, or the
+    checkpoint's settings were not read), as `is_gptq_marlin_compatible` /
+    `is_awq_marlin_compatible` and `check_marlin_supported` decide."""
+    major, minor = gpu.compute_capability_tuple
+    if major * 10 + minor < 80:
+        return f"Marlin needs compute capability 8.0 (the {gpu.name} is {gpu.compute_capability})"
+    if facts.quantization_file is None:
+        return None  # catalog or modelSpec facts: the bits were not read
+    bits, group = facts.quant_bits, facts.quant_group_size
+    if method == "gptq":
+        needed = {"bits": bits, "group_size": group, "sym": facts.quant_sym,
+                  "desc_act": facts.quant_desc_act}  # fmt: skip
+        fits = bits in (4, 8) and facts.quant_sym is True
+        what = f"bits {bits} with sym {facts.quant_sym} (Marlin runs 4- or 8-bit symmetric)"
+    else:
+        needed = {"bits": bits, "group_size": group, "zero_point": facts.quant_zero_point}
+        fits = bits in (4, 8)
+        what = f"bits {bits} (Marlin runs 4 or 8)"
+    missing = [key for key, value in needed.items() if value is None]
+    if missing:
+        return f"its quantization_config does not state {', '.join(missing)}"
+    if not fits:
+        return what
+    if group not in MARLIN_GROUP_SIZES:
+        return f"group_size {group} (Marlin runs -1, 32, 64 or 128)"
+    return None
+
+
+def gpu_refusal(
+    flag: str | None, facts: ModelFacts, gpu: Gpu
+) -> tuple[str, str] | None:
+    """What SGLang refuses for this checkpoint on this GPU, once `quantization_refusal` and
+    `quantization_not_detected` found nothing: Marlin conversion, then the method's minimum
+    compute capability."""
+    flag = flag.lower() if flag else None
+    carried = facts.checkpoint_quantization
+    resolved = flag or carried
+    sidecar = facts.quantization_file in UNDETECTED_QUANTIZATION_FILES
+    if flag == "unquant" or resolved is None:
+        return None
+    if carried in ("gptq", "awq") and not sidecar and flag in (None, f"{carried}_marlin"):
+        blocker = _marlin_blocker(facts, gpu, carried)
+        on_gpu = blocker is not None and blocker.startswith("Marlin needs")
+        if blocker is None:
+            resolved = f"{carried}_marlin"
+        elif carried == "awq" and flag is not None:  # no override: awq_marlin != awq
+            return (
+                "Quantization method specified in the model config (awq) does not match the "
+                "quantization method specified in the `quantization` argument (awq_marlin): "
+                f"Marlin cannot run this checkpoint here ({blocker}).",
+                "set quantize awq (SGLang's AWQ kernel, compute capability 7.5+) or leave it "
+                "unset.",
+            )
+        elif carried == "gptq":
+            message = (
+                "Quantization method specified in the model config (gptq) does not match the "
+                "quantization method specified in the `quantization` argument (gptq_marlin)"
+                if flag is not None
+                else "Unknown quantization method: gptq"
+            )
+            fix = (
+                "serve it on a GPU of compute capability 8.0+ (A10G, L4, L40S, A100, H100...), "
+                if on_gpu
+                else "use a 4- or 8-bit symmetric GPTQ export (group size 128), "
+            )
+            return (
+                f"{message}: the GPTQ checkpoint is not converted to gptq_marlin ({blocker}), "
+                "and plain gptq has no CUDA kernel in SGLang 0.5.23.",
+                fix + "or an AWQ export, or serve this one on TGI or vLLM.",
+            )
+    need = MIN_CAPABILITY.get(resolved)
+    major, minor = gpu.compute_capability_tuple
+    have = major * 10 + minor
+    if need is not None and have < need:
+        return (
+            f"The quantization method {resolved} is not supported for the current GPU. "
+            f"Minimum capability: {need}. Current capability: {have} ({gpu.name}).",
+            f"use a GPU of compute capability {need // 10}.{need % 10}+ or another "
+            "quantization (awq runs from 7.5).",
+        )
+    return None
+
+
+def check_quantize_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> list[Problem]:
+    """`gpu_refusal` for a tier whose checkpoint checks passed (`check_quantize` empty)."""
+    if check_quantize(tier, facts):
+        return []
+    refusal = gpu_refusal(tier.quantize, facts, gpu)
+    if refusal is None:
+        return []
+    message, fix = refusal
+    return [Problem(f"tiers[{tier.name}].quantize", f"SGLang: {message} ({facts.model_id})",
+                    fix, GPU_CHECK)]  # fmt: skip

@@ -28,6 +28,7 @@ from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.config.models import TierConfig
 from tgi_infra.engines import common
 from tgi_infra.engines.approx_memory import is_approximate
+from tgi_infra.engines.sglang.quantization import check_quantize_on_gpu
 from tgi_infra.problems import Problem
 
 
@@ -105,6 +106,7 @@ def check_capacity(
                 "sglang-tp-kv-heads",
             )
         )
+    problems += check_quantize_on_gpu(tier, facts, gpu)
     derived = derived_context_length(facts)
     if tier.max_total_tokens > derived:
         problems.append(

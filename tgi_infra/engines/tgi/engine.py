@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tgi_infra.engines import common
 from tgi_infra.engines.base import (
     DATA_DIR,
     AdmissionLimit,
@@ -124,7 +125,10 @@ class TgiEngine(Engine):
 
     def check_checkpoint(self, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
         """quantize against the checkpoint, by TGI 3.3.7's loaders (`quantization.py`)."""
-        return quantization.check_quantize(tier, facts)
+        hidden = common.quantization_not_detected(
+            tier, facts, "TGI", {}, "tgi-quantize-checkpoint"
+        )
+        return hidden or quantization.check_quantize(tier, facts)
 
     def admission_limit(self, tier: TierConfig) -> AdmissionLimit:
         """The router's semaphore of MAX_CONCURRENT_REQUESTS permits (router/src/infer/mod.rs):

@@ -246,6 +246,11 @@ def _check_checkpoint_method(tier: TierConfig, facts: ModelFacts, path: str) -> 
     carried = facts.checkpoint_quantization
     if carried is None:
         return []
+    hidden = common.quantization_not_detected(
+        tier, facts, "vLLM", {}, "vllm-checkpoint-quantization"
+    )
+    if hidden:
+        return hidden
     if carried not in REGISTERED_METHODS and carried not in OVERRIDDEN_CHECKPOINTS:
         return [
             Problem(
