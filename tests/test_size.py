@@ -211,3 +211,23 @@ def test_unbounded_targets_and_empty_gpu_lists_are_usage_errors(
 ) -> None:
     code, out = run([*ARGS, *flags], capsys)
     assert code == 2 and flags[-2] in out and "internal error" not in out
+
+
+def test_an_engine_that_cannot_run_the_checkpoint_on_a_gpu_is_left_out_there(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 4-bit GPTQ checkpoint: SGLang converts it to gptq_marlin on an L4 (sm 8.9), but on a
+    # T4 (sm 7.5) Marlin cannot run and plain gptq has no CUDA kernel.
+    from tests.test_model_facts import llama_config, write_safetensors
+
+    gptq = {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True,
+            "desc_act": False}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(llama_config(quantization_config=gptq)))
+    write_safetensors(tmp_path / "model.safetensors", {"qweight": ("I32", [64, 64])})
+    code, out = run(["size", str(tmp_path), "--isl", "512", "--osl", "128", "--rps", "1",
+                     "--gpus", "T4,L4", "--engines", "sglang", "--json"], capsys)  # fmt: skip
+    assert code == 0, out
+    doc = json.loads(out)
+    assert {o["gpu"] for o in doc["options"]} == {"L4"}
+    t4 = [r for r in doc["rejected"] if r["gpu"] == "T4"]
+    assert t4 and all("Unknown quantization method: gptq" in r["reason"] for r in t4)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from tgi_infra.capacity.catalog import Gpu
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.node_fit import cpu_millis, memory_bytes
 from tgi_infra.config.models import CacheConfig, TierConfig
@@ -76,16 +77,21 @@ def check_cache_size(tier: TierConfig, facts: ModelFacts, cache: CacheConfig) ->
     return []
 
 
-def checkpoint_problems(engine: str, facts: ModelFacts, quantize: str | None) -> list[Problem]:
-    """The engine's verdict on serving this checkpoint with `quantize` (None: as stored), as
-    `validate` gives it for a tier (paths `tiers[cli].quantize`); for the commands that
-    take a model and flags instead of a stack (`capacity`, `size`)."""
+def checkpoint_problems(
+    engine: str, facts: ModelFacts, quantize: str | None, gpu: Gpu | None = None
+) -> list[Problem]:
+    """The engine's verdict on serving this checkpoint with `quantize` (None: as stored), on
+    `gpu` if given, as `validate` gives it for a tier (paths `tiers[cli].quantize`); for the
+    commands that take a model and flags instead of a stack (`capacity`, `size`)."""
     total = max(2, min(4096, facts.max_position_embeddings))  # only the quantization is read
     tier = TierConfig(
         name="cli", model_id=facts.model_id, node_pool="cli", engine=engine,
         quantize=quantize, max_input_tokens=total - 1, max_total_tokens=total,
     )  # fmt: skip
-    return engine_of(tier).check_checkpoint(tier, facts)
+    problems = engine_of(tier).check_checkpoint(tier, facts)
+    if gpu is not None and not problems:
+        problems = engine_of(tier).check_checkpoint_on_gpu(tier, facts, gpu)
+    return problems
 
 
 def check_tier_inputs(tier: TierConfig, facts: ModelFacts, cache: CacheConfig) -> list[Problem]:

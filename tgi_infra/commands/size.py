@@ -116,6 +116,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     servable = [e for e in engines if e not in refused]
     options, rejected = size(facts, targets, engines=servable, gpus=cards, spot_ratio=spot)
     rejected = [Rejected(e, "any GPU", 0, why) for e, why in refused.items()] + rejected
+    on_gpu = _refused_on_gpu(facts, {(o.engine, o.gpu) for o in options})
+    rejected += [Rejected(o.engine, o.gpu, o.tensor_parallel, on_gpu[(o.engine, o.gpu)])
+                 for o in options if (o.engine, o.gpu) in on_gpu]  # fmt: skip
+    options = [o for o in options if (o.engine, o.gpu) not in on_gpu]
     if args.json:
         print(json.dumps(_as_json(facts.model_id, targets, options, rejected, spot), indent=2))
     else:
@@ -133,6 +137,20 @@ def _engines_refusing(facts: ModelFacts, engines: list[str]) -> dict[str, str]:
         problems = errors(checkpoint_problems(engine, facts, None))
         if problems:
             refused[engine] = f"{problems[0].message} Fix: {problems[0].fix}"
+    return refused
+
+
+def _refused_on_gpu(facts: ModelFacts, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(engine, GPU) pairs where the engine cannot run this checkpoint (kernels, capability)."""
+    from tgi_infra.capacity.catalog import gpu
+    from tgi_infra.checks.inputs import checkpoint_problems
+    from tgi_infra.problems import errors
+
+    refused = {}
+    for engine, card in sorted(pairs):
+        problems = errors(checkpoint_problems(engine, facts, None, gpu(card)))
+        if problems:
+            refused[(engine, card)] = f"{problems[0].message} Fix: {problems[0].fix}"
     return refused
 
 

@@ -309,6 +309,13 @@ class Engine(ABC):
         """Rules on the tier against the model's checkpoint (its quantization), no GPU."""
         return []
 
+    def check_checkpoint_on_gpu(
+        self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
+    ) -> list[Problem]:
+        """Rules on the checkpoint that depend on the GPU (kernels, compute capability);
+        `check_capacity` applies them too."""
+        return []
+
     def admission_limit(self, tier: TierConfig) -> AdmissionLimit | None:
         """The in-flight cap beyond which a pod refuses requests; None: excess requests wait
         (the queue, `llm:queue_requests`, is unbounded)."""

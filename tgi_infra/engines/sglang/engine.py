@@ -144,6 +144,12 @@ class SglangEngine(Engine):
         """quantize against the checkpoint, as SGLang 0.5.23 verifies it (`quantization.py`)."""
         return quantization.check_quantize(tier, facts)
 
+    def check_checkpoint_on_gpu(
+        self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
+    ) -> list[Problem]:
+        """Marlin conversion and each method's minimum compute capability."""
+        return quantization.check_quantize_on_gpu(tier, facts, gpu)
+
     def check_capacity(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int,
         memory: MemoryPlan, *, min_full_length_requests: int,
