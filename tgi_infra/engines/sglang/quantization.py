@@ -130,9 +130,8 @@ def quantization_refusal(
                 f"settings in {quantization_file}.",
                 f"set quantize {'awq' if quantization_file == 'quant_config.json' else flag}.",
             )
-        carried = None if flag in CONFIG_FILES else carried
-        if carried is None:
-            return None if flag in CUDA_METHODS else _unknown(flag, None, flag, False)
+        if flag in CONFIG_FILES:
+            return None  # the loader reads the file; nothing compares it with the flag
     marlin_gptq = carried == "gptq" and checkpoint_format == "marlin"
     if (
         carried is not None
