@@ -239,3 +239,27 @@ def test_vllm_online_methods_match_the_wheel_when_it_is_here() -> None:
     assert set(re.findall(r'"([a-z0-9_-]+)"', deprecated)) == DEPRECATED_METHODS
     model = (VLLM_SRC / "config" / "model.py").read_text()
     assert "Quantization method specified in the model config " in model
+
+
+@pytest.mark.parametrize(
+    ("carried", "wanted", "card", "refused"),
+    [
+        ("gptq", None, "T4", False),  # auto_gptq runs from 6.0
+        ("awq", None, "T4", False),  # auto_awq from 7.5
+        (None, "fp8", "T4", False),  # fp8 from 7.5
+        ("modelopt", None, "T4", True),  # ModelOptFp8Config: 8.0
+        ("mxfp4", None, "T4", True),
+        ("modelopt", None, "L4", False),
+    ],
+)
+def test_vllm_quantization_minimum_capability(carried: str | None, wanted: str | None,
+                                              card: str, refused: bool) -> None:  # fmt: skip
+    facts = dataclasses.replace(LLAMA_8B, checkpoint_quantization=carried)
+    found = capacity_checks("vllm", facts, card=card, gpus=1, numShard=1, quantize=wanted,
+                            maxInputTokens=1024, maxTotalTokens=2048,
+                            maxBatchPrefillTokens=2048)  # fmt: skip
+    assert ("vllm-quantization-gpu" in found) is refused
+    if refused:
+        assert "Minimum capability: 80. Current capability: 75" in found[
+            "vllm-quantization-gpu"
+        ].message

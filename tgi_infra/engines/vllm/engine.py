@@ -145,6 +145,12 @@ class VllmEngine(Engine):
         """quantize against the checkpoint's quantization_config (no GPU needed)."""
         return rules.check_quantization(tier, facts)
 
+    def check_checkpoint_on_gpu(
+        self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
+    ) -> list[Problem]:
+        """The quantization method's minimum compute capability."""
+        return rules.check_quantization_on_gpu(tier, facts, gpu)
+
     def check_capacity(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int,
         memory: MemoryPlan, *, min_full_length_requests: int,

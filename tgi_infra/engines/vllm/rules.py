@@ -62,6 +62,17 @@ REGISTERED_METHODS = frozenset(
     }
 )  # fmt: skip
 DEPRECATED_METHODS = frozenset({"fbgemm_fp8"})  # DEPRECATED_QUANTIZATION_METHODS
+# Each method's config class `get_min_capability` (quantization/__init__.py
+# get_quantization_config, then auto_awq.py, auto_gptq.py, fp8.py, fbgemm_fp8.py,
+# modelopt.py, compressed_tensors.py, experts_int8.py, moe_wna16.py, torchao.py, mxfp4.py,
+# humming.py), enforced by config/vllm.py `_get_quantization_config`: "The quantization
+# method T is not supported for the current GPU. Minimum capability: N. Current capability: C."
+MIN_CAPABILITY: dict[str, int] = {
+    "awq": 75, "awq_marlin": 75, "auto_awq": 75, "gptq": 60, "gptq_marlin": 60,
+    "auto_gptq": 60, "fp8": 75, "fbgemm_fp8": 80, "modelopt": 80, "modelopt_fp4": 75,
+    "compressed-tensors": 70, "experts_int8": 80, "moe_wna16": 70, "torchao": 75,
+    "mxfp4": 80, "gpt_oss_mxfp4": 80, "humming": 75,
+}  # fmt: skip
 # Checkpoint methods an override maps onto a registered one (inc/inc.py: auto-round -> inc).
 OVERRIDDEN_CHECKPOINTS = frozenset({"auto-round"})
 # Names of one checkpoint format that vLLM's override detection maps onto each other
@@ -171,6 +182,7 @@ def check_capacity(
                 "vllm-max-model-len",
             )
         )
+    problems += check_quantization_on_gpu(tier, facts, gpu)
     problems += common.weights_fit(tier, gpu, mem, "vLLM")
     if mem.max_batch_total_tokens <= 0:
         return problems
@@ -281,3 +293,27 @@ def _check_deprecated(tier: TierConfig, facts: ModelFacts, method: str, path: st
             )
         ]
     return []
+
+
+def check_quantization_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> list[Problem]:
+    """The quantization's minimum compute capability, once `check_quantization` passed (the
+    overrides keep a method's config class: awq -> auto_awq, gptq -> auto_gptq)."""
+    if check_quantization(tier, facts):
+        return []
+    method = tier.quantize or facts.checkpoint_quantization
+    need = MIN_CAPABILITY.get(method or "")
+    major, minor = gpu.compute_capability_tuple
+    have = major * 10 + minor
+    if need is None or have >= need:
+        return []
+    return [
+        Problem(
+            f"tiers[{tier.name}].quantize",
+            f"vLLM: The quantization method {method} is not supported for the current GPU. "
+            f"Minimum capability: {need}. Current capability: {have} ({gpu.name}, "
+            f"{facts.model_id}).",
+            f"use a GPU of compute capability {need // 10}.{need % 10}+, or a checkpoint "
+            "quantized with awq or gptq (which vLLM runs from 7.5 and 6.0).",
+            "vllm-quantization-gpu",
+        )
+    ]
