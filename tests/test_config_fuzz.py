@@ -155,6 +155,16 @@ def test_mutated_stacks_give_problems_not_exceptions(stack: str) -> None:
     assert outcomes["invalid"] > 30, outcomes
 
 
+_SMALL_LLAMA = json.dumps(
+    {
+        "architectures": ["LlamaForCausalLM"],
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "vocab_size": 100,
+        "max_position_embeddings": 128,
+    }
+).encode()
 MODEL_FOLDERS: dict[str, dict[str, bytes]] = {
     "config not json": {"config.json": b"{not json"},
     "config a list": {"config.json": b"[1, 2]"},
@@ -166,43 +176,15 @@ MODEL_FOLDERS: dict[str, dict[str, bytes]] = {
     },
     "config huge ints": {"config.json": ('{"num_hidden_layers": ' + "9" * 5000 + "}").encode()},
     "index not json": {
-        "config.json": json.dumps(
-            {
-                "architectures": ["LlamaForCausalLM"],
-                "num_hidden_layers": 2,
-                "hidden_size": 64,
-                "num_attention_heads": 4,
-                "vocab_size": 100,
-                "max_position_embeddings": 128,
-            }
-        ).encode(),
+        "config.json": _SMALL_LLAMA,
         "model.safetensors.index.json": b"{oops",
     },
     "index wrong shape": {
-        "config.json": json.dumps(
-            {
-                "architectures": ["LlamaForCausalLM"],
-                "num_hidden_layers": 2,
-                "hidden_size": 64,
-                "num_attention_heads": 4,
-                "vocab_size": 100,
-                "max_position_embeddings": 128,
-            }
-        ).encode(),
+        "config.json": _SMALL_LLAMA,
         "model.safetensors.index.json": b'{"metadata": {"total_size": "big"}, "weight_map": 3}',
     },
     "empty folder": {},
 }
-_SMALL_LLAMA = json.dumps(
-    {
-        "architectures": ["LlamaForCausalLM"],
-        "num_hidden_layers": 2,
-        "hidden_size": 64,
-        "num_attention_heads": 4,
-        "vocab_size": 100,
-        "max_position_embeddings": 128,
-    }
-).encode()
 _HEADER = json.dumps({"w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]}}).encode()
 _SAFETENSORS = len(_HEADER).to_bytes(8, "little") + _HEADER + bytes(8)
 # Quantization settings beside config.json (AutoGPTQ, AutoAWQ, ModelOpt): read by the facts.

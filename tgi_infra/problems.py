@@ -38,6 +38,11 @@ def bounded_join(items: Iterable[str], sep: str = ", ", limit: int = 10) -> str:
     return shown if len(items) <= limit else f"{shown}{sep}... {len(items) - limit} more"
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters (with "..."): a name an error quotes stays a line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def errors(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
 

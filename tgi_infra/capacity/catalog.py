@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import yaml
 
+from tgi_infra.problems import shorten
+
 MIB = 2**20
 GIB = 2**30
 
@@ -116,6 +118,12 @@ class Gpu:
     def compute_capability_tuple(self) -> tuple[int, int]:
         major, _, minor = self.compute_capability.partition(".")
         return int(major), int(minor or 0)
+
+    @property
+    def compute_capability_int(self) -> int:
+        """The capability as the engines compare it (8.9 -> 89, `major * 10 + minor`)."""
+        major, minor = self.compute_capability_tuple
+        return major * 10 + minor
 
     @property
     def bf16(self) -> bool:
@@ -341,7 +349,7 @@ def _unknown(
 
 def _shown(name: str) -> str:
     """A name as an error quotes it: at most 80 characters."""
-    return repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+    return repr(shorten(name))
 
 
 def _prices_read() -> dt.date:

@@ -68,6 +68,7 @@ from tgi_infra.capacity.weights import (
     read_safetensors_header,
     summarize_safetensors,
 )
+from tgi_infra.problems import shorten
 
 __all__ = [
     "HUB_REQUEST_TIMEOUT_S",
@@ -303,7 +304,7 @@ def _resolve_uncached(
         is_dir = local.is_dir()
     except OSError as exc:  # a name too long for the file system, and the like
         raise ModelFactsError(
-            f"{model_id[:80]!r}{'...' if len(model_id) > 80 else ''} is neither a local folder "
+            f"{shorten(model_id)!r} is neither a local folder "
             f"({exc.strerror}) nor a Hub repo id (org/name, at most 96 characters).",
             model_id=model_id, revision=revision, fallback_ok=False,
         ) from None  # fmt: skip

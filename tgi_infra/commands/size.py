@@ -108,8 +108,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             token=os.environ.get("HF_TOKEN"),
         )
     except ModelFactsError as exc:
-        shown = args.model if len(args.model) <= 80 else args.model[:77] + "..."
-        return _usage(console, f"MODEL {shown!r}: {exc}")
+        from tgi_infra.problems import shorten
+
+        return _usage(console, f"MODEL {shorten(args.model)!r}: {exc}")
 
     targets = Targets(args.isl, args.osl, args.rps, args.ttft_ms, args.tpot_ms)
     refused = _engines_refusing(facts, engines)

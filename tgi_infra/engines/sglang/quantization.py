@@ -208,8 +208,7 @@ def _marlin_blocker(facts: ModelFacts, gpu: Gpu, method: str) -> str | None:
     """Why Marlin cannot run this GPTQ/AWQ checkpoint on `gpu` (None: it can, or the
     checkpoint's settings were not read), as `is_gptq_marlin_compatible` /
     `is_awq_marlin_compatible` and `check_marlin_supported` decide."""
-    major, minor = gpu.compute_capability_tuple
-    if major * 10 + minor < 80:
+    if gpu.compute_capability_int < 80:
         return f"Marlin needs compute capability 8.0 (the {gpu.name} is {gpu.compute_capability})"
     if facts.quantization_file is None:
         return None  # catalog or modelSpec facts: the bits were not read
@@ -276,8 +275,7 @@ def gpu_refusal(
                 fix + "or an AWQ export, or serve this one on TGI or vLLM.",
             )
     need = MIN_CAPABILITY.get(resolved)
-    major, minor = gpu.compute_capability_tuple
-    have = major * 10 + minor
+    have = gpu.compute_capability_int
     if need is not None and have < need:
         return (
             f"The quantization method {resolved} is not supported for the current GPU. "

@@ -302,8 +302,7 @@ def check_quantization_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> 
         return []
     method = tier.quantize or facts.checkpoint_quantization
     need = MIN_CAPABILITY.get(method or "")
-    major, minor = gpu.compute_capability_tuple
-    have = major * 10 + minor
+    have = gpu.compute_capability_int
     if need is None or have >= need:
         return []
     return [
