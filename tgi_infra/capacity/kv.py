@@ -189,7 +189,7 @@ def plan_kv(
             kv_cache_dtype=kv_dtype, max_batch_prefill_tokens=prefill,
             cuda_memory_fraction=1.0 if s.cuda_memory_fraction is None else s.cuda_memory_fraction,
             max_input_tokens=s.max_input_tokens, max_total_tokens=s.max_total_tokens,
-            tgi_version=version,
+            tgi_version=version, compute_capability=gpu.compute_capability_tuple,
         )
         tokens = mem.max_batch_total_tokens
         weights = mem.weights_bytes_per_shard  # with a tied lm_head's second copy

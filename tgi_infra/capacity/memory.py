@@ -86,6 +86,9 @@ def wiggle_room(version: tuple[int, int, int]) -> float:
 BLOCK_SIZES: dict[str, int] = {"flashinfer": 1, "flashdecoding": 256, "paged": 16}
 # launcher/src/main.rs `resolve_attention`: flashinfer only for these head dims.
 FLASHINFER_HEAD_DIMS = frozenset({64, 128, 256})
+# resolve_attention: model types forced onto the fallback backend (3.0.0 to 3.3.7), with the
+# architecture prefix their config.json names.
+FALLBACK_ATTENTION_MODEL_TYPES = {"falcon": "Falcon", "deepseek_v2": "DeepseekV2"}
 # The TGI release whose warmup arithmetic the defaults mirror.
 DEFAULT_TGI_VERSION = "3.3"
 
@@ -142,6 +145,7 @@ class MemoryPlan:
     notes: tuple[str, ...]  # assumptions made, one sentence each
     block_size: int = 1
     tgi_version: str = DEFAULT_TGI_VERSION
+    attention: str | None = None  # TGI: the backend its launcher picks (`resolve_attention`)
 
     @property
     def kv_budget_gib(self) -> float:
@@ -149,6 +153,36 @@ class MemoryPlan:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def resolve_attention(
+    facts: ModelFacts,
+    version: tuple[int, int, int],
+    compute_capability: tuple[int, int] | None = None,
+) -> tuple[str, str | None]:
+    """The attention backend TGI's launcher picks (`resolve_attention`, launcher/src/main.rs,
+    the same from 3.0.0 to 3.3.7), and why when it is not flashinfer.
+
+    flashinfer, unless the head dim is not 64/128/256 or the model is Falcon or DeepSeek-V2;
+    then the fallback: paged below compute capability 8.0, else flashdecoding. Before 3.0
+    TGI ran paged attention. ``compute_capability`` None: not known, taken as 8.0+ (the
+    launcher itself falls back to paged when it cannot read one).
+    """
+    if version < (3, 0, 0):
+        return "paged", None
+    old_gpu = compute_capability is not None and compute_capability < (8, 0)
+    fallback = "paged" if old_gpu else "flashdecoding"
+    on = " on a GPU below compute capability 8.0" if old_gpu else ""
+    arch = facts.architecture.lower()
+    for model_type, prefix in FALLBACK_ATTENTION_MODEL_TYPES.items():
+        if arch.startswith(prefix.lower()) or arch == model_type:
+            return fallback, f"TGI forces {fallback} attention for {model_type} models{on}."
+    if facts.head_dim not in FLASHINFER_HEAD_DIMS:
+        return fallback, (
+            f"head dim {facts.head_dim} is not one flashinfer takes (64, 128, 256): TGI runs "
+            f"{fallback} attention{on}, without prefix caching."
+        )
+    return "flashinfer", None
 
 
 def _parse_version(version: str) -> tuple[int, int, int]:
@@ -355,13 +389,16 @@ def plan_memory(
     enable_prefill_logprobs: bool = False,
     attention: str | None = None,
     tgi_version: str = DEFAULT_TGI_VERSION,
+    compute_capability: tuple[int, int] | None = None,
 ) -> MemoryPlan:
     """Predict TGI's warmup on one GPU per shard: the KV budget and max batch total tokens.
 
     ``gpu_memory_bytes`` is one GPU's total as CUDA reports it (``torch.cuda.mem_get_info``),
     a little less than nvidia-smi's figure. ``max_input_tokens`` / ``max_total_tokens`` only
     shape the warmup batch (defaults: ``max_batch_prefill_tokens - 50`` and one more);
-    ``tgi_version`` selects the warmup arithmetic of that TGI release (see the module doc).
+    ``tgi_version`` selects the warmup arithmetic of that TGI release (see the module doc);
+    ``attention`` None: the backend the launcher would pick on a GPU of ``compute_capability``
+    (`resolve_attention`).
     """
     if gpu_memory_bytes <= 0:
         raise ValueError(f"gpu_memory_bytes={gpu_memory_bytes} must be positive")
@@ -404,10 +441,9 @@ def plan_memory(
 
     # -- attention backend and block size
     if attention is None:
-        if version >= (3, 0, 0):
-            attention = "flashinfer" if facts.head_dim in FLASHINFER_HEAD_DIMS else "flashdecoding"
-        else:
-            attention = "paged"
+        attention, why = resolve_attention(facts, version, compute_capability)
+        if why:
+            notes.append(why)
     block_size = BLOCK_SIZES[attention]
 
     # -- the warmup prefill batch (backends/v3/src/client/grpc_client.rs warmup)
@@ -503,6 +539,7 @@ def plan_memory(
         notes=tuple(notes),
         block_size=block_size,
         tgi_version=tgi_version,
+        attention=attention,
     )
 
 

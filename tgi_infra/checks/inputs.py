@@ -12,7 +12,7 @@ from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.node_fit import cpu_millis, memory_bytes
 from tgi_infra.config.models import CacheConfig, TierConfig
 from tgi_infra.engines import engine_of
-from tgi_infra.problems import Problem
+from tgi_infra.problems import Problem, errors
 
 GIB = 2**30
 CACHE_MIN_RATIO = 1.1
@@ -89,8 +89,8 @@ def checkpoint_problems(
         quantize=quantize, max_input_tokens=total - 1, max_total_tokens=total,
     )  # fmt: skip
     problems = engine_of(tier).check_checkpoint(tier, facts)
-    if gpu is not None and not problems:
-        problems = engine_of(tier).check_checkpoint_on_gpu(tier, facts, gpu)
+    if gpu is not None and not errors(problems):
+        problems += engine_of(tier).check_checkpoint_on_gpu(tier, facts, gpu)
     return problems
 
 

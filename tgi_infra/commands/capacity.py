@@ -209,7 +209,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except ValueError as exc:
         return _usage(str(exc))
     memory = _tgi_memory(args, facts, card, version) if args.engine == "tgi" else None
-    problems = _checkpoint_problems(args, facts) + _problems(args, facts, card, plan, memory)
+    problems = _checkpoint_problems(args, facts, card) + _problems(args, facts, card, plan, memory)
     if args.engine_version:  # no image here: only what the version means for the arithmetic
         from tgi_infra.engines import get_engine
 
@@ -261,16 +261,17 @@ def _tgi_memory(
         max_input_tokens=args.max_input_tokens,
         max_total_tokens=args.max_total_tokens,
         tgi_version=version,
+        compute_capability=card.compute_capability_tuple,
     )
 
 
-def _checkpoint_problems(args: argparse.Namespace, facts: ModelFacts) -> list[Problem]:
-    """The engine's own verdict on --quantize for this checkpoint, as `validate` gives it."""
-    if args.quantize is None:
-        return []
+def _checkpoint_problems(args: argparse.Namespace, facts: ModelFacts, card: Gpu) -> list[Problem]:
+    """The engine's own verdict on this checkpoint with --quantize (unset: as stored) on
+    --gpu, as `validate` gives it; TGI's GPU rules come with its capacity rules."""
     from tgi_infra.checks.inputs import checkpoint_problems
 
-    return [_as_flag(p) for p in checkpoint_problems(args.engine, facts, args.quantize)]
+    on = None if args.engine == "tgi" else card
+    return [_as_flag(p) for p in checkpoint_problems(args.engine, facts, args.quantize, on)]
 
 
 def _problems(

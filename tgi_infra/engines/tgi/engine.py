@@ -130,6 +130,12 @@ class TgiEngine(Engine):
         )
         return hidden or quantization.check_quantize(tier, facts)
 
+    def check_checkpoint_on_gpu(
+        self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
+    ) -> list[Problem]:
+        """The quantize kernels that need compute capability 8.0 (`quantization.py`)."""
+        return quantization.check_quantize_on_gpu(tier, facts, gpu)
+
     def admission_limit(self, tier: TierConfig) -> AdmissionLimit:
         """The router's semaphore of MAX_CONCURRENT_REQUESTS permits (router/src/infer/mod.rs):
         queued and running requests hold one each; without a permit, 429 overloaded."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from tgi_infra.problems import Problem
+from tgi_infra.problems import Problem, Severity
 
 if TYPE_CHECKING:
+    from tgi_infra.capacity.catalog import Gpu
     from tgi_infra.capacity.facts import ModelFacts
     from tgi_infra.config.models import TierConfig
 
@@ -230,3 +231,90 @@ def _fix(kind: str, quantize: str | None) -> str:
         "TGI reads no weights of this format: use the 16-bit model with quantize eetq or "
         "bitsandbytes-nf4 (quantized at load), or an AWQ/GPTQ checkpoint."
     )
+
+
+# --------------------------------------------------------------------------- on a GPU
+
+GPU_CHECK = "tgi-quantize-gpu"
+# The TGI 3.3.7 CUDA image (Dockerfile, kernel-builder stage) builds its own kernels, the
+# llm-awq GEMM (awq_inference_engine) among them, with TORCH_CUDA_ARCH_LIST="8.0;8.6;9.0+PTX".
+IMAGE_ARCHS = "8.0;8.6;9.0+PTX"
+CT_BELOW_80 = (
+    "TGI runs compressed-tensors int4/int8 weight-only schemes through Marlin (compute 8.0+) "
+    "and FP8 schemes through torch._scaled_mm (8.9+, Marlin on 8.x); on this GPU only W8A8 "
+    "int8 checkpoints load."
+)
+
+
+def gpu_refusal(kind: str, quantize: str, gpu: Gpu) -> tuple[str, str, Severity] | None:
+    """Why TGI 3.3.7 cannot run this checkpoint kind with `quantize` (the one the shard gets)
+    on `gpu`: (message, fix, severity), or None. Below compute 8.0 only Triton GPTQ and
+    bitsandbytes have kernels; from 8.0 every quantize has one."""
+    if gpu.compute_capability_tuple >= (8, 0):
+        return None
+    below = f"the {gpu.name} is compute capability {gpu.compute_capability}"
+    if quantize == "marlin":
+        return (
+            "Using quantized Marlin models requires a GPU with CUDA capability 8.0 or later "
+            f"(layers/marlin/util.py; {below}).",
+            "serve it on a GPU of compute capability 8.0+ (A10G, L4, L40S, A100, H100...), "
+            "or a GPTQ export with quantize gptq.",
+            "error",
+        )
+    if quantize == "fp8":
+        return (
+            "TGI's FP8 linear below compute 8.0 is torch._scaled_mm, which fails at warmup: "
+            "'torch._scaled_mm is only supported on CUDA devices with compute capability >= "
+            f"9.0 or 8.9, or ROCm MI300+' ({below}; on 8.x TGI uses its Marlin FP8 kernel).",
+            "use quantize bitsandbytes-nf4 on the 16-bit model, an AWQ/GPTQ export with "
+            "quantize gptq, or a GPU of compute capability 8.0+.",
+            "error",
+        )
+    if quantize == "awq":
+        return (
+            "quantize awq runs the llm-awq GEMM kernel (awq_inference_engine), which the TGI "
+            f"image builds for {IMAGE_ARCHS} only: 'CUDA error: no kernel image is available "
+            f"for execution on the device' at warmup ({below}).",
+            "set quantize gptq: TGI converts the AWQ packing to GPTQ (fast_awq_to_gptq) and "
+            "runs it on its Triton GPTQ kernel, which runs here; or use a GPU of compute "
+            "capability 8.0+.",
+            "error",
+        )
+    if quantize == "exl2":
+        return (
+            "exl2 runs on the exllama kernels, which TGI imports only on compute 8.0+ "
+            "(layers/gptq/__init__.py CAN_EXLLAMA = major >= 8): loading fails with 'cannot "
+            f"import name ExllamaQuantLinear' ({below}).",
+            "use a GPTQ export with quantize gptq, or a GPU of compute capability 8.0+.",
+            "error",
+        )
+    if quantize == "compressed-tensors" and kind == "compressed-tensors":
+        return (
+            f"{CT_BELOW_80} ({below}).",
+            "check the checkpoint's scheme, or use a GPU of compute capability 8.0+.",
+            "warning",
+        )
+    return None
+
+
+def check_quantize_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> list[Problem]:
+    """`gpu_refusal` for the quantize TGI would run, unless the checkpoint itself is refused
+    or of a quant_method TGI has no loader for."""
+    kind = checkpoint_kind(facts)
+    found = cell(kind, tier.quantize)
+    if found.verdict in ("refused", "unsupported", "unknown") or found.quantize == UNSET:
+        return []
+    refusal = gpu_refusal(kind, found.quantize, gpu)
+    if refusal is None:
+        return []
+    message, fix, severity = refusal
+    value = tier.quantize or f"unset (TGI runs --quantize {found.quantize})"
+    return [
+        Problem(
+            f"tiers[{tier.name}].quantize",
+            f"{value} on {facts.model_id} on a {gpu.name}: {message}",
+            fix,
+            GPU_CHECK,
+            severity,
+        )
+    ]

@@ -12,6 +12,7 @@ from tgi_infra.capacity.kv import error_band_problem
 from tgi_infra.capacity.memory import MemoryPlan, plan_memory
 from tgi_infra.config.models import TierConfig
 from tgi_infra.engines import common
+from tgi_infra.engines.tgi.quantization import check_quantize_on_gpu
 from tgi_infra.problems import Problem
 
 BITSANDBYTES = ("bitsandbytes", "bitsandbytes-nf4", "bitsandbytes-fp4")
@@ -32,6 +33,7 @@ def plan_memory_for(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> MemoryPlan
         max_input_tokens=tier.max_input_tokens,
         max_total_tokens=tier.max_total_tokens,
         tgi_version=version if version[:1].isdigit() else "3.3",
+        compute_capability=gpu.compute_capability_tuple,
     )
 
 
@@ -80,8 +82,9 @@ def check_tier_arguments(tier: TierConfig) -> list[Problem]:
                 "`max_batch_prefill_tokens` must be >= `max_input_tokens` unless prefill "
                 "chunking is on). "
                 + (
-                    "TGI 3 chunks long prompts with flashinfer attention, but not for vision "
-                    "models or paged attention, where the router refuses to start."
+                    "TGI 3 chunks long prompts with flashinfer or flashdecoding attention, but "
+                    "not for vision models or paged attention, where the router refuses to "
+                    "start."
                     if chunking
                     else f"TGI {tier.engine_version} does not chunk prefills."
                 ),
@@ -127,6 +130,7 @@ def check_tier_capacity(
     path = f"tiers[{tier.name}]"
     gib = 2**30
     problems = common.shards_fit_node(tier, gpu, gpus_per_node)
+    problems += check_quantize_on_gpu(tier, facts, gpu)
     if facts.num_attention_heads % tier.num_shard:
         problems.append(
             Problem(
@@ -135,6 +139,24 @@ def check_tier_capacity(
                 f"by {tier.num_shard} shards (TGI: `num_heads` must be divisible by `num_shards`).",
                 f"use a shard count that divides {facts.num_attention_heads}.",
                 "shards-divide-heads",
+            )
+        )
+    prefill = tier.effective_max_batch_prefill_tokens
+    if (
+        mem.attention == "paged"
+        and _major(tier.engine_version) >= 3
+        and tier.max_input_tokens > prefill
+    ):
+        problems.append(
+            Problem(
+                f"{path}.maxBatchPrefillTokens",
+                f"{prefill} is below maxInputTokens {tier.max_input_tokens}, and TGI runs "
+                f"{facts.model_id} with paged attention on a {gpu.name} (compute capability "
+                f"{gpu.compute_capability}), which does not chunk prefills: the router refuses "
+                "to start (`max_batch_prefill_tokens` must be >= `max_input_tokens`).",
+                f"raise maxBatchPrefillTokens to at least {tier.max_input_tokens}, lower "
+                "maxInputTokens, or use a GPU of compute capability 8.0+.",
+                "prefill-chunking-paged",
             )
         )
     if tier.max_total_tokens > facts.max_position_embeddings:
