@@ -64,6 +64,9 @@ class ModelFacts:
     quant_sym: bool | None = None
     quant_desc_act: bool | None = None
     quant_zero_point: bool | None = None
+    # config.json's top-level `model_type` (None when not read from a config.json): what
+    # the engines key per-model rules on, e.g. vLLM's float16 refusals.
+    model_type: str | None = None
 
     @property
     def weight_gib(self) -> float:

@@ -401,6 +401,7 @@ def facts_from_config(
         license=license,
         gated=gated,
         revision=revision,
+        model_type=str(config.get("model_type") or model_type or "") or None,
     )
 
 

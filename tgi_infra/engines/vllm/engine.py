@@ -22,6 +22,7 @@ from tgi_infra.engines.base import (
     engine_arg_limit,
     env_pairs,
 )
+from tgi_infra.engines.vllm import dtype as dtype_rules
 from tgi_infra.engines.vllm import rules
 
 if TYPE_CHECKING:
@@ -142,14 +143,17 @@ class VllmEngine(Engine):
         return rules.check_arguments(tier)
 
     def check_checkpoint(self, tier: TierConfig, facts: ModelFacts) -> list[Problem]:
-        """quantize against the checkpoint's quantization_config (no GPU needed)."""
-        return rules.check_quantization(tier, facts)
+        """quantize against the checkpoint's quantization_config, and dtype against the model
+        type (no GPU needed)."""
+        return rules.check_quantization(tier, facts) + dtype_rules.check_dtype(tier, facts)
 
     def check_checkpoint_on_gpu(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu
     ) -> list[Problem]:
-        """The quantization method's minimum compute capability."""
-        return rules.check_quantization_on_gpu(tier, facts, gpu)
+        """The quantization method's minimum compute capability; bfloat16 below 8.0."""
+        return rules.check_quantization_on_gpu(tier, facts, gpu) + dtype_rules.check_dtype_on_gpu(
+            tier, facts, gpu
+        )
 
     def check_capacity(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu, gpus_per_node: int,

@@ -31,6 +31,7 @@ from tgi_infra.capacity.memory import MemoryPlan
 from tgi_infra.config.models import TierConfig
 from tgi_infra.engines import common
 from tgi_infra.engines.approx_memory import is_approximate
+from tgi_infra.engines.vllm.dtype import check_dtype_on_gpu
 from tgi_infra.problems import Problem
 
 GIB = 2**30
@@ -183,6 +184,7 @@ def check_capacity(
             )
         )
     problems += check_quantization_on_gpu(tier, facts, gpu)
+    problems += check_dtype_on_gpu(tier, facts, gpu)
     problems += common.weights_fit(tier, gpu, mem, "vLLM")
     if mem.max_batch_total_tokens <= 0:
         return problems
