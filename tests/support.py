@@ -106,3 +106,32 @@ def require_tool(name: str) -> str:
         pytest.fail(f"{name} is required under CI (.ci/run installs it)")
     how = {"promtool": "apt-get install prometheus", "checkov": "make tools"}.get(name, ".ci/run")
     pytest.skip(f"{name} not installed ({how})")
+
+
+def kubelet_expand(text: str, env: dict[str, str]) -> str:
+    """What a container receives for `text` in its command, args or env: kubelet's `$(VAR)`
+    expansion (kubernetes third_party/forked/golang/expansion/expand.go, `Expand` and
+    `tryReadVariableName`): `$$` -> `$`, `$(NAME)` -> env[NAME] (left as written when NAME is
+    not defined), an unterminated `$(` and any other `$x` pass through."""
+    out: list[str] = []
+    checkpoint = cursor = 0
+    while cursor < len(text):
+        if text[cursor] == "$" and cursor + 1 < len(text):
+            out.append(text[checkpoint:cursor])
+            rest = text[cursor + 1 :]
+            if rest[0] == "$":
+                read, advance = "$", 1
+            elif rest[0] == "(":
+                close = rest.find(")", 1)
+                if close == -1:
+                    read, advance = "$(", 1
+                else:
+                    name = rest[1:close]
+                    read, advance = env.get(name, f"$({name})"), close + 1
+            else:
+                read, advance = "$" + rest[0], 1
+            out.append(read)
+            cursor += advance
+            checkpoint = cursor + 1
+        cursor += 1
+    return "".join(out) + text[checkpoint:]

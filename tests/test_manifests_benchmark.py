@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import assert_schema_valid, small_platform
+from tests.support import assert_schema_valid, kubelet_expand, small_platform
 from tgi_infra import naming
 from tgi_infra.checks import validate_platform
 from tgi_infra.manifests import benchmark
@@ -29,7 +29,7 @@ def objects(**tier):
 
 
 def runs(job) -> list[list[str]]:
-    script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    script = kubelet_expand(job["spec"]["template"]["spec"]["containers"][0]["command"][2], {})
     lines = [line.removeprefix("if ") for line in script.splitlines()]
     return [shlex.split(line) for line in lines if line.startswith("vllm bench")]
 
@@ -71,7 +71,7 @@ def test_one_run_per_concurrency_at_the_tier_service() -> None:
         assert c[c.index("--random-output-len") + 1] == "128"
         assert "--ignore-eos" in c and "--save-result" in c
         assert c[c.index("--tokenizer") + 1] == "meta-llama/Llama-3.1-8B-Instruct"
-    script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    script = kubelet_expand(job["spec"]["template"]["spec"]["containers"][0]["command"][2], {})
     assert script.count("TGI-INFRA-RESULT") == 3 and f"{url}/health" in script
     assert script.rstrip().endswith("exit $status")  # every run is tried; a failure fails the Job
 

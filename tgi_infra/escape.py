@@ -9,6 +9,10 @@ by `tgi_infra.checks.text` before any builder runs.
   the string constants of Go templates: one quoting serves both.
 - PromQL regex matchers (`=~`) are RE2, fully anchored; a literal is quoted the way Go's
   `regexp.QuoteMeta` does, then the regex is written as a PromQL string.
+- Kubernetes expands ``$(VAR)`` in a container's command, args and env values, with the
+  container's own env (the HF token among them), and reduces ``$$`` to ``$``
+  (core/v1 Container.args, EnvVar.value): every ``$`` the platform writes there is doubled,
+  so stack text such as a servedModelName ``m-$(HF_TOKEN)`` reaches the engine as written.
 - Prometheus expands alert annotations with Go's text/template: only `{{` opens an action,
   so text without `{` is emitted as is; any other text is emitted as the template
   `{{ "<quoted>" }}`, which renders back exactly the original (a `{` at the end of the text
@@ -16,6 +20,8 @@ by `tgi_infra.checks.text` before any builder runs.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 _GO_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 RE2_META = frozenset("\\.+*?()|[]{}^$")
@@ -49,3 +55,24 @@ def go_template_text(text: str) -> str:
     if "{" not in text:
         return text
     return '{{ "' + go_quoted(text) + '" }}'
+
+
+def kube_literal(text: str) -> str:
+    """Text that kubelet's ``$(VAR)`` expansion passes through unchanged (module doc)."""
+    return text.replace("$", "$$")
+
+
+def kube_literal_container(container: dict[str, Any]) -> dict[str, Any]:
+    """A container with its command, args and env values escaped by `kube_literal`."""
+    out = dict(container)
+    for key in ("command", "args"):
+        if key in out:
+            out[key] = [kube_literal(str(item)) for item in out[key]]
+    if "env" in out:
+        out["env"] = kube_literal_env(out["env"])
+    return out
+
+
+def kube_literal_env(env: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Env vars with their literal values escaped by `kube_literal` (valueFrom untouched)."""
+    return [{**var, "value": kube_literal(var["value"])} if "value" in var else var for var in env]

@@ -26,6 +26,7 @@ from tgi_infra import naming
 from tgi_infra.capacity.performance import Performance, Workload, predict
 from tgi_infra.capacity.planning import tier_replica
 from tgi_infra.config.performance import BenchmarkConfig
+from tgi_infra.escape import kube_literal, kube_literal_env
 from tgi_infra.manifests.checkov import skip_annotations
 from tgi_infra.manifests.serving import (
     LOGICAL_NAME,
@@ -220,8 +221,8 @@ def benchmark_job(ctx: TierContext, cap: TierCapacity | None = None) -> K8s:
                             "name": "bench",
                             "image": BENCH_IMAGE,
                             "imagePullPolicy": "IfNotPresent",
-                            "command": ["/bin/sh", "-c", script(ctx, runs)],
-                            "env": env,
+                            "command": ["/bin/sh", "-c", kube_literal(script(ctx, runs))],
+                            "env": kube_literal_env(env),
                             "resources": {
                                 "requests": {"cpu": "2", "memory": "4Gi"},
                                 "limits": {"memory": "8Gi"},

@@ -18,6 +18,7 @@ from tgi_infra import naming
 from tgi_infra.capacity.timing import download_seconds
 from tgi_infra.config.models import CacheConfig, TierConfig
 from tgi_infra.engines import download_snapshot, engine_of
+from tgi_infra.escape import kube_literal, kube_literal_env
 from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
 from tgi_infra.manifests.credentials import FINGERPRINT_ANNOTATION
 from tgi_infra.manifests.serving import (
@@ -172,8 +173,8 @@ def download_job(
                             "image": download_image(tier, cache),
                             "imagePullPolicy": "IfNotPresent",
                             # The engine images' entrypoints are their servers.
-                            "command": ["python3", "-c", DOWNLOAD_SCRIPT],
-                            "env": env,
+                            "command": ["python3", "-c", kube_literal(DOWNLOAD_SCRIPT)],
+                            "env": kube_literal_env(env),
                             "resources": {
                                 "requests": {"cpu": "1", "memory": "4Gi"},
                                 "limits": {"memory": "8Gi"},

@@ -25,6 +25,7 @@ from tgi_infra.capacity.timing import pod_startup_seconds
 from tgi_infra.config.models import NodePoolConfig, PlatformConfig, TierConfig
 from tgi_infra.engines import engine_of
 from tgi_infra.engines.base import DATA_DIR, GRACEFUL_SHUTDOWN_SECONDS, ServingContext
+from tgi_infra.escape import kube_literal_container
 from tgi_infra.manifests.checkov import run_as_root_skips, skip_annotations
 
 TGI_GRACEFUL_SHUTDOWN_SECONDS = GRACEFUL_SHUTDOWN_SECONDS
@@ -89,7 +90,7 @@ def server_container(ctx: TierContext) -> K8s:
     if spec.args:
         out["args"] = list(spec.args)
     out["env"] = env + list(ctx.extra_env)
-    return out
+    return kube_literal_container(out)
 
 
 def secret_env(name: str, secret: str, key: str = "token") -> K8s:
