@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -218,16 +219,39 @@ def test_an_engine_that_cannot_run_the_checkpoint_on_a_gpu_is_left_out_there(
 ) -> None:
     # A 4-bit GPTQ checkpoint: SGLang converts it to gptq_marlin on an L4 (sm 8.9), but on a
     # T4 (sm 7.5) Marlin cannot run and plain gptq has no CUDA kernel.
-    from tests.test_model_facts import llama_config, write_safetensors
-
     gptq = {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True,
             "desc_act": False}  # fmt: skip
-    (tmp_path / "config.json").write_text(json.dumps(llama_config(quantization_config=gptq)))
-    write_safetensors(tmp_path / "model.safetensors", {"qweight": ("I32", [64, 64])})
-    code, out = run(["size", str(tmp_path), "--isl", "512", "--osl", "128", "--rps", "1",
-                     "--gpus", "T4,L4", "--engines", "sglang", "--json"], capsys)  # fmt: skip
+    code, out = _size_quantized(tmp_path, gptq, "sglang", capsys)
     assert code == 0, out
     doc = json.loads(out)
     assert {o["gpu"] for o in doc["options"]} == {"L4"}
     t4 = [r for r in doc["rejected"] if r["gpu"] == "T4"]
     assert t4 and all("Unknown quantization method: gptq" in r["reason"] for r in t4)
+
+
+def test_tgi_drops_its_t4_options_for_an_awq_checkpoint(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # TGI runs AWQ on the llm-awq GEMM, built for compute 8.0+; vLLM's AWQ runs from 7.5.
+    awq = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,
+           "version": "gemm"}  # fmt: skip
+    code, out = _size_quantized(tmp_path, awq, "tgi,vllm", capsys)
+    assert code == 0, out
+    doc = json.loads(out)
+    assert ("tgi", "T4") not in {(o["engine"], o["gpu"]) for o in doc["options"]}
+    assert {("tgi", "L4"), ("vllm", "T4")} <= {(o["engine"], o["gpu"]) for o in doc["options"]}
+    tgi_t4 = [r for r in doc["rejected"] if (r["engine"], r["gpu"]) == ("tgi", "T4")]
+    assert tgi_t4 and all("no kernel image is available" in r["reason"] for r in tgi_t4)
+
+
+def _size_quantized(
+    folder: Path, quantization: dict, engines: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """`size --json` on T4 and L4 for a local Llama checkpoint with this quantization_config."""
+    from tests.test_model_facts import llama_config, write_safetensors
+
+    config = llama_config(quantization_config=quantization)
+    (folder / "config.json").write_text(json.dumps(config))
+    write_safetensors(folder / "model.safetensors", {"qweight": ("I32", [64, 64])})
+    return run(["size", str(folder), "--isl", "512", "--osl", "128", "--rps", "1",
+                "--gpus", "T4,L4", "--engines", engines, "--json"], capsys)  # fmt: skip

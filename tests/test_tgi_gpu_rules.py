@@ -90,6 +90,18 @@ def test_paged_attention_refuses_a_prefill_below_the_input() -> None:
     assert "prefill-chunking-paged" not in capacity_checks("tgi", FALCON_7B, "T4", 4, **covered)
 
 
+def test_fp8_kv_cache_needs_flashinfer_or_paged_attention() -> None:
+    tier = {"maxInputTokens": 1024, "maxTotalTokens": 2048, "maxBatchPrefillTokens": 1024,
+            "kvCacheDtype": "fp8_e4m3fn"}  # fmt: skip
+    problem = capacity_checks("tgi", PHI_2, "A10G", 4, **tier)["fp8-kv-attention"]
+    assert problem.severity == "error" and problem.path.endswith(".kvCacheDtype")
+    assert "FP8 KV cache is currently only supported for flashinfer" in problem.message
+    assert "fp8-kv-attention" not in capacity_checks("tgi", PHI_2, "T4", 4, **tier)  # paged
+    assert "fp8-kv-attention" not in capacity_checks("tgi", LLAMA_8B, "A10G", 4, **tier)
+    no_fp8 = {k: v for k, v in tier.items() if k != "kvCacheDtype"}
+    assert "fp8-kv-attention" not in capacity_checks("tgi", PHI_2, "A10G", 4, **no_fp8)
+
+
 # (checkpoint kind, tier quantize) -> severity on a T4; absent pairs pass there.
 ON_T4 = {
     (q.NONE, "fp8"): "error",  # on-the-fly FP8: torch._scaled_mm

@@ -159,6 +159,20 @@ def check_tier_capacity(
                 "prefill-chunking-paged",
             )
         )
+    if tier.kv_cache_dtype and mem.attention == "flashdecoding":
+        problems.append(
+            Problem(
+                f"{path}.kvCacheDtype",
+                f"{tier.kv_cache_dtype} with flashdecoding attention, which TGI picks for "
+                f"{facts.model_id} (Falcon, DeepSeek-V2 or head dim {facts.head_dim} is not one "
+                "flashinfer takes): 'FP8 KV cache is currently only supported for flashinfer "
+                "on CUDA and paged attention on CUDA, ROCm and INTEL IPEX and flashdecoding in "
+                "Intel IPEX' (layers/attention/kv_cache.py, at warmup).",
+                "drop kvCacheDtype (16-bit KV cache), or serve the model on vLLM or SGLang "
+                "with an fp8 KV cache.",
+                "fp8-kv-attention",
+            )
+        )
     if tier.max_total_tokens > facts.max_position_embeddings:
         problems.append(
             Problem(
