@@ -79,6 +79,8 @@ def test_gpu_memory_mib_is_nvidia_smi(capsys) -> None:
         (["--engine", "sglang", "--enforce-eager"], ["--enforce-eager", "vllm flag"]),
         (["--engine", "vllm", "--quantize", "eetq"], ["eetq", "vllm accepts"]),
         (["--engine", "vllm", "--kv-cache-dtype", "fp8_e4m3fn"], ["--kv-cache-dtype"]),
+        (["--dtype", "float32"], ["--dtype", "'float32'", "tgi accepts", "bfloat16"]),
+        (["--engine", "sglang", "--dtype", "fp8"], ["--dtype", "sglang accepts", "float32"]),
         (["--isl", "100"], ["--isl", "--concurrency"]),
         (["--engine-version", "latest!"], ["--engine-version"]),
     ],

@@ -11,6 +11,7 @@ import pytest
 from tests.test_engine_rules import LLAMA_8B, capacity_checks, checkpoint_checks
 from tgi_infra.capacity.catalog import gpu
 from tgi_infra.capacity.hf_config import facts_from_config
+from tgi_infra.capacity.kv import KvSettings, plan_kv
 from tgi_infra.checks.inputs import checkpoint_problems
 from tgi_infra.engines.vllm import dtype as rules
 
@@ -92,3 +93,35 @@ def test_tables_match_the_wheel_when_it_is_here() -> None:
     )
     assert all(piece in cuda for piece in pieces)
     assert "if self.has_device_capability(80):" in cuda  # supported_dtypes: bf16 from 8.0
+
+
+def test_float32_serving_doubles_weights_and_an_auto_kv_cache() -> None:
+    llama_like = dataclasses.replace(GEMMA2, model_type=None, architecture="LlamaForCausalLM")
+    t4 = gpu("T4")
+    base = plan_kv("vllm", llama_like, t4)
+    fallback = plan_kv("vllm", GEMMA2, t4)  # auto -> float32 below 8.0
+    assert fallback.weights_bytes_per_shard == 2 * base.weights_bytes_per_shard
+    assert fallback.kv_bytes_per_token_per_shard == 2 * base.kv_bytes_per_token_per_shard
+    assert any("float32" in note for note in fallback.notes)
+    assert plan_kv("vllm", GEMMA2, gpu("L4")).weights_bytes_per_shard == (
+        plan_kv("vllm", llama_like, gpu("L4")).weights_bytes_per_shard
+    )
+    l40s = gpu("L40S")
+    explicit = plan_kv("vllm", LLAMA_8B, l40s, KvSettings(dtype="float32"))
+    kv16 = plan_kv("vllm", LLAMA_8B, l40s, KvSettings(dtype="float32", kv_cache_dtype="bfloat16"))
+    plain = plan_kv("vllm", LLAMA_8B, l40s)
+    assert explicit.weights_bytes_per_shard == 2 * plain.weights_bytes_per_shard
+    assert explicit.kv_bytes_per_token_per_shard == 2 * plain.kv_bytes_per_token_per_shard
+    assert kv16.kv_bytes_per_token_per_shard == plain.kv_bytes_per_token_per_shard
+    assert explicit.kv_cache_tokens < plain.kv_cache_tokens
+
+
+def test_sglang_serves_float16_below_8_whatever_the_flag() -> None:
+    float32 = KvSettings(dtype="float32")
+    t4, l4 = gpu("T4"), gpu("L4")
+    assert plan_kv("sglang", LLAMA_8B, t4, float32).weights_bytes_per_shard == (
+        plan_kv("sglang", LLAMA_8B, t4).weights_bytes_per_shard
+    )
+    assert plan_kv("sglang", LLAMA_8B, l4, float32).weights_bytes_per_shard == (
+        2 * plan_kv("sglang", LLAMA_8B, l4).weights_bytes_per_shard
+    )

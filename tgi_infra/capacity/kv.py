@@ -176,6 +176,14 @@ def plan_kv(
     weights = weight_bytes_per_shard(facts, num_shard=tp, quantize=quantize, dtype=None)
     kv_token = kv_bytes_per_token(facts, num_shard=tp, kv_cache_dtype=kv_dtype, dtype=None)
     notes: list[str] = []
+    if engine != "tgi" and quantize is None and _serves_float32(engine, facts, s.dtype, gpu):
+        weights *= 2  # float32 against the 16-bit size the helpers return
+        if s.kv_cache_dtype in (None, "auto"):  # auto follows the model dtype
+            kv_token *= 2
+        notes.append(
+            f"{engine} runs this model in float32 here: twice the 16-bit weights"
+            + (" and KV cache." if s.kv_cache_dtype in (None, "auto") else ".")
+        )
     terms: dict[str, int | float]
     if engine == "tgi":
         prefill = s.max_batch_prefill_tokens or default_max_batch_prefill_tokens(
@@ -251,6 +259,16 @@ def plan_kv(
         required_tokens=int(required), fits=bool(fits), error_band=ERROR_BAND[engine],
         terms=terms, notes=tuple(notes),
     )
+
+
+def _serves_float32(engine: str, facts: ModelFacts, dtype: str | None, gpu: Gpu) -> bool:
+    """Where vLLM or SGLang serve a 16-bit checkpoint in float32 (engines/*/dtype.py; imported
+    here, since the engine packages import this module)."""
+    if engine == "vllm":
+        from tgi_infra.engines.vllm.dtype import serves_float32
+    else:
+        from tgi_infra.engines.sglang.dtype import serves_float32
+    return serves_float32(facts, dtype, gpu)
 
 
 def error_band_problem(

@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpu-memory-mib", type=positive_int(MAX_GPU_MIB),
                    help="the GPU's total as nvidia-smi shows it (default: the catalog's)")
     p.add_argument("--quantize", help="quantization method, as the engine names it")
-    p.add_argument("--dtype", choices=["float16", "bfloat16"])
+    p.add_argument("--dtype", help="weights/activation dtype, as the engine names it")
     p.add_argument("--kv-cache-dtype", help="KV cache dtype, as the engine names it")
     tgi = p.add_argument_group("TGI flags")
     tgi.add_argument("--max-batch-prefill-tokens", type=positive_int())
@@ -151,6 +151,14 @@ def _settings(args: argparse.Namespace) -> tuple[KvSettings | None, str | None]:
         return None, (
             f"--quantize {args.quantize[:40]!r} is not a method {engine} accepts; use one of "
             f"{', '.join(QUANTIZE_AS_TGI[engine])}"
+        )
+    from tgi_infra.engines import get_engine
+
+    dtypes = get_engine(engine).cli().enums["dtype"]
+    if args.dtype is not None and args.dtype not in dtypes:
+        return None, (
+            f"--dtype {args.dtype[:40]!r} is not one {engine} accepts; use one of "
+            f"{', '.join(dtypes)}"
         )
     kv_dtypes = KV_CACHE_DTYPES[engine]
     if args.kv_cache_dtype is not None and args.kv_cache_dtype not in kv_dtypes:

@@ -88,11 +88,27 @@ def check_dtype_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> list[Pr
                 path,
                 f"vLLM: the {gpu.name} has no bfloat16 and {kind} may not run in float16, so "
                 "vLLM falls back to float32 ('Your device ... doesn't support torch.bfloat16. "
-                "Falling back to torch.float32 for compatibility.'): the weights take twice "
-                "their stored size, which the KV estimate here does not count.",
+                "Falling back to torch.float32 for compatibility.'): the weights and the KV "
+                "cache take twice their 16-bit size (the memory plan counts it).",
                 "serve it on a GPU of compute capability 8.0+, or plan it with dtype float32.",
                 GPU_CHECK,
                 "warning",
             )
         ]
     return []
+
+
+def serves_float32(facts: ModelFacts, dtype: str | None, gpu: Gpu) -> bool:
+    """Whether vLLM runs the weights (and an ``auto`` KV cache) in float32: ``--dtype
+    float32``, or ``auto`` for a bfloat16 checkpoint of a float16-refusing model type on a
+    GPU below compute 8.0 (`_resolve_auto_dtype`)."""
+    value = (dtype or "auto").lower()
+    if value in ("float32", "float"):
+        return True
+    stored = (facts.torch_dtype or "").lower()
+    return (
+        value == "auto"
+        and gpu.compute_capability_tuple < (8, 0)
+        and model_type(facts) in FLOAT16_NOT_SUPPORTED
+        and stored in CHECKPOINT_BFLOAT16
+    )
