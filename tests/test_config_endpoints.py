@@ -52,3 +52,20 @@ def test_bad_otlp_endpoint_is_refused(value: str) -> None:
 )
 def test_usual_endpoints_are_accepted(field: str, value: str) -> None:
     assert _problems(**{field: value}) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("otlpEndpoint", "a" * 66, ["1 to 63 characters"]),  # the fuzzer's seed-6 case
+        ("otlpEndpoint", "http://otel.monitoring.svc:99999", ["port 99999", "1-65535"]),
+        ("otlpEndpoint", "otel:0", ["port 0"]),
+        ("otlpEndpoint", "x..y:4317", ["not a DNS name"]),
+        ("prometheusUrl", "http://" + "a." * 130 + "com:9090", ["at most 253"]),
+        ("prometheusUrl", "http://prom:65536/api", ["port 65536"]),
+    ],
+)
+def test_hosts_are_dns_names_and_ports_in_range(field: str, value: str, words: list[str]) -> None:
+    (problem,) = _problems(**{field: value})
+    assert problem.startswith(f"observability.{field}") and "Value error" not in problem
+    assert all(word in problem for word in words), problem

@@ -234,7 +234,10 @@ def _problem(err: Any, raw: dict[str, Any]) -> Problem:
         )
     shown = _short(value)
     return Problem(
-        path, f"{shown} is not accepted: {err['msg']}.", _fix_for(err), f"schema-{err['type']}"
+        path,
+        f"{shown} is not accepted: {str(err['msg']).removeprefix('Value error, ')}.",
+        _fix_for(err),
+        f"schema-{err['type']}",
     )
 
 

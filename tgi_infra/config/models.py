@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from tgi_infra.config.addons import AddonsConfig, ClusterCreateSettings
 from tgi_infra.config.base import DnsLabel, Model
@@ -44,6 +44,28 @@ MAX_NODES = 1000  # above any EKS node group or Karpenter pool this library size
 MAX_TOKENS = 10_000_000  # above any context length a GPU holds
 PINNED_REVISION = re.compile(r"^[0-9a-f]{40}$")
 
+
+_URL_HOST_PORT = re.compile(r"^(?:https?://)?([^/:]+)(?::([0-9]+))?")
+
+
+def _dns_host_and_port(value: str | None) -> str | None:
+    """A URL whose host is a DNS name (labels of 1 to 63 characters, 253 in all) and whose
+    port, if any, is 1-65535: what a resolver and a NetworkPolicy port accept."""
+    if value is None:
+        return None
+    found = _URL_HOST_PORT.match(value)
+    host, port = (found.group(1), found.group(2)) if found else ("", None)
+    if len(host) > 253 or any(not 1 <= len(label) <= 63 for label in host.split(".")):
+        raise ValueError(
+            f"host {host[:80]!r} is not a DNS name: each dot-separated label is 1 to 63 "
+            "characters and the name at most 253"
+        )
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is outside 1-65535")
+    return value
+
+
+DnsUrl = Annotated[str, AfterValidator(_dns_host_and_port)]
 
 class ClusterConfig(Model):
     """The EKS cluster the platform is deployed into: an existing one, or one it creates."""
@@ -548,13 +570,13 @@ class ObservabilityConfig(Model):
         "(its rules ConfigMap is deployed); `keda`: a KEDA ScaledObject querying "
         "prometheusUrl; `none`: fixed replicas.min.",
     )
-    prometheus_url: str = Field(
+    prometheus_url: DnsUrl = Field(
         "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
         pattern=r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/\S*)?$",
         description="Prometheus query URL for KEDA's trigger and prometheus-adapter: "
         "http(s)://host[:port][/path].",
     )
-    otlp_endpoint: str | None = Field(
+    otlp_endpoint: DnsUrl | None = Field(
         None,
         pattern=r"^(https?://)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?/?$",
         description="OTLP gRPC endpoint for traces: [http(s)://]host[:port] (port default "

@@ -248,8 +248,9 @@ CT_BELOW_80 = (
 
 def gpu_refusal(kind: str, quantize: str, gpu: Gpu) -> tuple[str, str, Severity] | None:
     """Why TGI 3.3.7 cannot run this checkpoint kind with `quantize` (the one the shard gets)
-    on `gpu`: (message, fix, severity), or None. Below compute 8.0 only Triton GPTQ and
-    bitsandbytes have kernels; from 8.0 every quantize has one."""
+    on `gpu`: (message, fix, severity), or None. Below compute 8.0 the Marlin, FP8, AWQ and
+    exllama kernels do not run (Triton GPTQ and bitsandbytes do; eetq, a Hub kernel whose
+    builds are not read here, is not judged); from 8.0 every quantize has a kernel."""
     if gpu.compute_capability_tuple >= (8, 0):
         return None
     below = f"the {gpu.name} is compute capability {gpu.compute_capability}"
