@@ -49,6 +49,8 @@ DEEPSEEK_V2_LITE = dataclasses.replace(LLAMA_8B, architecture="DeepseekV2ForCaus
         (FALCON_7B, (8, 6), (3, 3, 7), "flashdecoding"),
         (FALCON_7B, (7, 5), (3, 3, 7), "paged"),
         (DEEPSEEK_V2_LITE, (9, 0), (3, 0, 1), "flashdecoding"),
+        (dataclasses.replace(LLAMA_8B, model_type="falcon"), (8, 0), (3, 3, 7), "flashdecoding"),
+        (dataclasses.replace(FALCON_7B, model_type="llama"), (8, 0), (3, 3, 7), "flashinfer"),
         (PHI_2, (8, 9), (3, 1, 0), "flashdecoding"),  # head dim 80
         (PHI_2, (7, 5), (3, 1, 0), "paged"),
         (PHI_2, None, (3, 3, 7), "flashdecoding"),  # capability unknown: taken as 8.0+

@@ -178,11 +178,12 @@ def plan_kv(
     notes: list[str] = []
     if engine != "tgi" and quantize is None and _serves_float32(engine, facts, s.dtype, gpu):
         weights *= 2  # float32 against the 16-bit size the helpers return
-        if s.kv_cache_dtype in (None, "auto"):  # auto follows the model dtype
+        kv_follows = s.kv_cache_dtype in (None, "auto")  # auto follows the model dtype
+        if kv_follows:
             kv_token *= 2
         notes.append(
             f"{engine} runs this model in float32 here: twice the 16-bit weights"
-            + (" and KV cache." if s.kv_cache_dtype in (None, "auto") else ".")
+            + (" and KV cache." if kv_follows else ".")
         )
     terms: dict[str, int | float]
     if engine == "tgi":

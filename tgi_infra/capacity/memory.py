@@ -87,7 +87,7 @@ BLOCK_SIZES: dict[str, int] = {"flashinfer": 1, "flashdecoding": 256, "paged": 1
 # launcher/src/main.rs `resolve_attention`: flashinfer only for these head dims.
 FLASHINFER_HEAD_DIMS = frozenset({64, 128, 256})
 # resolve_attention: model types forced onto the fallback backend (3.0.0 to 3.3.7), with the
-# architecture prefix their config.json names.
+# architecture prefix their config.json names (for facts without a model_type).
 FALLBACK_ATTENTION_MODEL_TYPES = {"falcon": "Falcon", "deepseek_v2": "DeepseekV2"}
 # The TGI release whose warmup arithmetic the defaults mirror.
 DEFAULT_TGI_VERSION = "3.3"
@@ -175,7 +175,11 @@ def resolve_attention(
     on = " on a GPU below compute capability 8.0" if old_gpu else ""
     arch = facts.architecture.lower()
     for model_type, prefix in FALLBACK_ATTENTION_MODEL_TYPES.items():
-        if arch.startswith(prefix.lower()) or arch == model_type:
+        if facts.model_type:
+            named = facts.model_type == model_type
+        else:
+            named = arch.startswith(prefix.lower())
+        if named:
             return fallback, f"TGI forces {fallback} attention for {model_type} models{on}."
     if facts.head_dim not in FLASHINFER_HEAD_DIMS:
         return fallback, (

@@ -80,14 +80,13 @@ def check_dtype_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> list[Pr
                 GPU_CHECK,
             )
         ]
-    kind = model_type(facts)
-    stored = (facts.torch_dtype or "").lower()
-    if dtype == "auto" and kind in FLOAT16_NOT_SUPPORTED and stored in CHECKPOINT_BFLOAT16:
+    if dtype == "auto" and serves_float32(facts, dtype, gpu):
         return [
             Problem(
                 path,
-                f"vLLM: the {gpu.name} has no bfloat16 and {kind} may not run in float16, so "
-                "vLLM falls back to float32 ('Your device ... doesn't support torch.bfloat16. "
+                f"vLLM: the {gpu.name} has no bfloat16 and {model_type(facts)} may not run in "
+                "float16, so vLLM falls back to float32 ('Your device ... doesn't support "
+                "torch.bfloat16. "
                 "Falling back to torch.float32 for compatibility.'): the weights and the KV "
                 "cache take twice their 16-bit size (the memory plan counts it).",
                 "serve it on a GPU of compute capability 8.0+, or plan it with dtype float32.",
