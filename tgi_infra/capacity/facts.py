@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tgi_infra.capacity.compressed_tensors import CompressedTensorsScheme
+
 FactsSource = Literal["hub", "local", "catalog", "modelSpec"]
 
 
@@ -67,6 +69,9 @@ class ModelFacts:
     # config.json's top-level `model_type` (None when not read from a config.json): what
     # the engines key per-model rules on, e.g. vLLM's float16 refusals.
     model_type: str | None = None
+    # A compressed-tensors checkpoint's format, status and config_groups as written (None:
+    # not compressed-tensors, or not read from a config.json); the engines judge the scheme.
+    compressed_tensors: CompressedTensorsScheme | None = None
 
     @property
     def weight_gib(self) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tgi_infra.capacity.compressed_tensors import read_scheme
 from tgi_infra.capacity.errors import ModelFactsError
 from tgi_infra.capacity.facts import FactsSource, ModelFacts
 
@@ -328,7 +329,7 @@ def facts_from_config(
         # Older compressed-tensors exports: all three engines read this key when
         # quantization_config is absent (vLLM/SGLang `_parse_quant_hf_config`, TGI get_model).
         quant = {"quant_method": "compressed-tensors", **merged["compression_config"]}
-    quant_method = checkpoint_format = quantization_file = None
+    quant_method = checkpoint_format = quantization_file = scheme = None
     details: dict[str, Any] = {}
     if isinstance(quant, Mapping):
         quantization_file = str(quant.get(SIDECAR_MARKER) or "config.json")
@@ -341,6 +342,8 @@ def facts_from_config(
         fmt = quant.get("checkpoint_format")
         if isinstance(fmt, str) and fmt:
             checkpoint_format = fmt.strip().lower()
+        if quant_method in ("compressed-tensors", "compressed_tensors"):
+            scheme = read_scheme(quant)
 
     rope = merged.get("rope_scaling") or merged.get("rope_parameters")
     rope_type = rope_factor = None
@@ -402,6 +405,7 @@ def facts_from_config(
         gated=gated,
         revision=revision,
         model_type=str(config.get("model_type") or model_type or "") or None,
+        compressed_tensors=scheme,
     )
 
 

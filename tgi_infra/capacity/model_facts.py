@@ -151,6 +151,7 @@ _SPEC_FIELDS = {f.name for f in fields(ModelFacts)} - {
     "source",
     "revision",
     "fallback_reason",
+    "compressed_tensors",  # read from a config.json's quantization_config only
 }
 _SPEC_ALIASES = {
     "num_hidden_layers": "num_layers",

@@ -87,6 +87,9 @@ MIN_CAPABILITY: dict[str, int] = {
     "modelopt_mixed": 80,
 }  # fmt: skip
 MARLIN_GROUP_SIZES = (-1, 32, 64, 128)  # marlin_utils.MARLIN_SUPPORTED_GROUP_SIZES
+# The lowest get_min_capability of compressed_tensors/schemes/*.py (WNA16, W8A8 int8, W8A16
+# FP8, W4A16 NVFP4: 80), which `get_scheme` enforces per layer (compressed_tensors.py 1091).
+CT_SCHEME_MIN_CAPABILITY = 80
 CHECK = "sglang-checkpoint-quantization"
 GPU_CHECK = "sglang-quantization-gpu"
 
@@ -282,6 +285,17 @@ def gpu_refusal(
             f"Minimum capability: {need}. Current capability: {have} ({gpu.name}).",
             f"use a GPU of compute capability {need // 10}.{need % 10}+ or another "
             "quantization (awq runs from 7.5).",
+        )
+    scheme = facts.compressed_tensors
+    quantized = scheme is None or any(g.weights or g.preset for g in scheme.groups)
+    if resolved == "compressed-tensors" and have < CT_SCHEME_MIN_CAPABILITY and quantized:
+        return (
+            "Quantization scheme is not supported for the current GPU. Min capability: "
+            f"{CT_SCHEME_MIN_CAPABILITY}. Current capability: {have} ({gpu.name}; every "
+            "compressed-tensors linear scheme of SGLang 0.5.23 needs 8.0, the NVFP4 and "
+            "FP8 W8A8 ones falling back to their 8.0 weight-only forms).",
+            "serve it on a GPU of compute capability 8.0+, or on vLLM (its compressed-"
+            "tensors schemes run from 7.5).",
         )
     return None
 

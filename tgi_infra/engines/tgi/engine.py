@@ -128,7 +128,11 @@ class TgiEngine(Engine):
         hidden = common.quantization_not_detected(
             tier, facts, "TGI", {}, "tgi-quantize-checkpoint"
         )
-        return hidden or quantization.check_quantize(tier, facts)
+        return (
+            hidden
+            or quantization.check_quantize(tier, facts)
+            or quantization.check_scheme(tier, facts)
+        )
 
     def check_checkpoint_on_gpu(
         self, tier: TierConfig, facts: ModelFacts, gpu: Gpu

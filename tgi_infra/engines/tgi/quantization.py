@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from tgi_infra.engines.tgi.compressed_tensors import LOADER_FILE, judge
 from tgi_infra.problems import Problem, Severity
 
 if TYPE_CHECKING:
     from tgi_infra.capacity.catalog import Gpu
+    from tgi_infra.capacity.compressed_tensors import CompressedTensorsScheme
     from tgi_infra.capacity.facts import ModelFacts
     from tgi_infra.config.models import TierConfig
 
@@ -210,6 +212,32 @@ def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     ]
 
 
+SCHEME_CHECK = "tgi-compressed-tensors-scheme"
+
+
+def check_scheme(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+    """A compressed-tensors checkpoint TGI reads as one (`check_quantize` accepted it): its
+    config_groups against TGI 3.3.7's four loaders (`compressed_tensors.judge`)."""
+    scheme = facts.compressed_tensors
+    found = cell(checkpoint_kind(facts), tier.quantize)
+    if scheme is None or found.verdict != "accepted" or found.quantize != "compressed-tensors":
+        return []
+    verdict = judge(scheme)
+    if verdict.error is None:
+        return []
+    return [
+        Problem(
+            f"tiers[{tier.name}].quantize",
+            f"{facts.model_id} is a compressed-tensors checkpoint ({scheme.describe()}) that "
+            f"TGI 3.3.7 fails to load: {verdict.error} ({LOADER_FILE}).",
+            "serve it on vLLM or SGLang (engine: vllm|sglang), or use a W4A16/W8A16 "
+            "(pack-quantized), FP8 (float-quantized) or W8A8 int8 (int-quantized) export "
+            "of the model.",
+            SCHEME_CHECK,
+        )
+    ]
+
+
 def _fix(kind: str, quantize: str | None) -> str:
     if kind == NONE:
         return (
@@ -246,14 +274,39 @@ CT_BELOW_80 = (
 )
 
 
-def gpu_refusal(kind: str, quantize: str, gpu: Gpu) -> tuple[str, str, Severity] | None:
+def gpu_refusal(
+    kind: str, quantize: str, gpu: Gpu, scheme: CompressedTensorsScheme | None = None
+) -> tuple[str, str, Severity] | None:
     """Why TGI 3.3.7 cannot run this checkpoint kind with `quantize` (the one the shard gets)
     on `gpu`: (message, fix, severity), or None. Below compute 8.0 the Marlin, FP8, AWQ and
     exllama kernels do not run (Triton GPTQ and bitsandbytes do; eetq, a Hub kernel whose
-    builds are not read here, is not judged); from 8.0 every quantize has a kernel."""
+    builds are not read here, is not judged); from 8.0 every quantize has a kernel. A
+    compressed-tensors `scheme`, when read, names the kernels its groups load on."""
     if gpu.compute_capability_tuple >= (8, 0):
         return None
     below = f"the {gpu.name} is compute capability {gpu.compute_capability}"
+    if quantize == "compressed-tensors" and kind == "compressed-tensors" and scheme:
+        kernels = judge(scheme).kernels
+        if "marlin" in kernels:
+            return (
+                "its int4/int8 weight-only groups (pack-quantized, marlin-24) load through "
+                "GPTQ-Marlin: 'Using quantized Marlin models requires a GPU with CUDA "
+                f"capability 8.0 or later' (layers/marlin/util.py; {below}).",
+                "serve it on a GPU of compute capability 8.0+, or on vLLM (its WNA16 "
+                "scheme runs from 7.5).",
+                "error",
+            )
+        if "fp8" in kernels:
+            return (
+                "its float8 groups load as Fp8Linear below compute 8.0, i.e. "
+                "torch._scaled_mm, which fails at warmup: 'torch._scaled_mm is only "
+                "supported on CUDA devices with compute capability >= 9.0 or 8.9, or ROCm "
+                f"MI300+' ({below}).",
+                "serve it on a GPU of compute capability 8.0+, or on vLLM (its W8A16 FP8 "
+                "scheme runs from 7.5).",
+                "error",
+            )
+        return None  # W8A8 int8 only: cutlass int8 runs from 7.5
     if quantize == "marlin":
         return (
             "Using quantized Marlin models requires a GPU with CUDA capability 8.0 or later "
@@ -305,7 +358,9 @@ def check_quantize_on_gpu(tier: TierConfig, facts: ModelFacts, gpu: Gpu) -> list
     found = cell(kind, tier.quantize)
     if found.verdict in ("refused", "unsupported", "unknown") or found.quantize == UNSET:
         return []
-    refusal = gpu_refusal(kind, found.quantize, gpu)
+    if check_scheme(tier, facts):
+        return []
+    refusal = gpu_refusal(kind, found.quantize, gpu, facts.compressed_tensors)
     if refusal is None:
         return []
     message, fix, severity = refusal
