@@ -341,3 +341,58 @@ def test_quotes_match_the_sources_when_they_are_here(source: str) -> None:
             text = (root / quote["file"]).read_text()
         line = text.splitlines()[quote["line"] - 1]
         assert str(quote["text"]) in line, (quote["file"], quote["line"], line)
+
+
+# ---------------------------------------------------------------- malformed configs
+
+
+def _junk(rng: Any, depth: int = 0) -> Any:
+    """A random JSON value, biased towards the keys and values a scheme uses."""
+    pick = rng.randrange(12 if depth < 3 else 8)
+    scalars = [None, True, False, 0, -1, -2, 4, 8, 16, 128, 4.0, 4.5, float("nan"), "",
+               "int", "float", "INT", "group", "tensor_group", "channel", "token", "block",
+               "local", "4", "true", "weight", "pack-quantized", "float-quantized",
+               "compressed", "frozen", "W4A16", "Linear", "{{ .Values }}",
+               "$(HF_TOKEN)"]  # fmt: skip
+    if pick < 8:
+        return rng.choice(scalars)
+    if pick < 10:
+        return [_junk(rng, depth + 1) for _ in range(rng.randrange(3))]
+    keys = ["num_bits", "type", "symmetric", "group_size", "strategy", "dynamic", "actorder",
+            "block_structure", "targets", "weights", "input_activations", "format",
+            "output_activations", "W8A8", "group_0"]  # fmt: skip
+    return {rng.choice(keys): _junk(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+def test_malformed_schemes_never_crash_the_reading_or_the_checks() -> None:
+    import random
+
+    rng = random.Random(13)
+    outcomes = {"loads": 0, "refused": 0}
+    for _ in range(1500):
+        quant: dict[str, Any] = {"quant_method": "compressed-tensors"}
+        if rng.random() < 0.5:  # a public scheme with one value swapped for junk
+            quant = copy.deepcopy(rng.choice(DOC["cases"])["config"])
+            group = quant["config_groups"]["group_0"]
+            part = rng.choice([quant, group, group.get("weights") or group])
+            part[rng.choice([*part, "observer"])] = _junk(rng)
+        else:
+            for key in ("format", "quantization_status", "config_groups"):
+                if rng.random() < 0.8:
+                    quant[key] = _junk(rng)
+            if rng.random() < 0.5:
+                quant["config_groups"] = {"group_0": _junk(rng), "g1": _junk(rng)}
+        facts = model(quant)
+        hash(facts)
+        for engine in ("tgi", "vllm", "sglang"):
+            for card in ("T4", "A10G"):
+                for problem in checkpoint_problems(engine, facts, None, gpu(card)):
+                    assert problem.message and problem.fix
+        if facts.compressed_tensors is None:  # the junk replaced quant_method itself
+            assert facts.checkpoint_quantization != "compressed-tensors"
+            continue
+        found = tgi_ct.judge(facts.compressed_tensors)
+        assert found.error is None or isinstance(found.error, str)
+        outcomes["loads" if found.error is None else "refused"] += 1
+        facts.compressed_tensors.describe()
+    assert outcomes["refused"] > 750 and outcomes["loads"] > 50, outcomes
