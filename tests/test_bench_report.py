@@ -130,3 +130,10 @@ def test_non_finite_measurements_are_not_numbers() -> None:
     row = to_row({"completed": 2, "output_throughput": float("nan"),
                   "mean_ttft_ms": float("inf")}, "x")  # fmt: skip
     assert row.measured["output_tokens_per_s"] is None and row.measured["ttft_ms"] is None
+
+
+def test_negative_measurements_and_predictions_are_not_numbers() -> None:
+    row = to_row({"completed": 2, "mean_ttft_ms": -1.0, "mean_tpot_ms": 12.5,
+                  "predicted_mean_tpot_ms": -3}, "x")  # fmt: skip
+    assert row.measured["ttft_ms"] is None and row.measured["tpot_ms"] == 12.5
+    assert row.predicted["tpot_ms"] is None and row.prediction_source == "none"

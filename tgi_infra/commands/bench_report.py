@@ -115,14 +115,15 @@ def _loads(text: str, source: str) -> Any:
 
 
 def _num(value: Any) -> float | None:
-    """A finite number, else None (missing, text, NaN or infinite: not a measurement)."""
+    """A finite number of at least 0, else None (missing, text, NaN, infinite or negative:
+    no throughput or latency is below 0, so not a measurement)."""
     if isinstance(value, bool):
         return None
     try:
         number = None if value is None else float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if number is not None and math.isfinite(number) else None
+    return number if number is not None and math.isfinite(number) and number >= 0 else None
 
 
 def _count(result: dict[str, Any], key: str, source: str) -> int:
