@@ -164,6 +164,28 @@ def test_kv_heads_default_to_attention_heads() -> None:
     assert facts(llama_config(num_key_value_heads=None)).num_kv_heads == 32
 
 
+def test_more_heads_than_hidden_units_is_refused_by_name() -> None:
+    # found by probing `capacity` with junk config.json files: head_dim came out 0
+    with pytest.raises(ModelFactsError, match=r"hidden size 4096 over 8192 attention heads "
+                       r"leaves no head dimension"):  # fmt: skip
+        facts(llama_config(num_attention_heads=8192))
+    assert facts(llama_config(num_attention_heads=8192, head_dim=128)).head_dim == 128
+
+
+@pytest.mark.parametrize("key", ["num_attention_heads", "intermediate_size", "vocab_size"])
+def test_sizes_beyond_any_model_are_refused_by_name(key: str) -> None:
+    # 1e300 is an integral float: it used to overflow the float arithmetic downstream
+    with pytest.raises(ModelFactsError, match=rf"{key} is 1000000\d+, above 1099511627776"):
+        facts(llama_config(**{key: 1e300, "head_dim": 128}))
+
+
+def test_model_spec_sizes_beyond_any_model_are_refused() -> None:
+    spec = {"numLayers": 2**70, "hiddenSize": 4096, "numAttentionHeads": 32,
+            "vocabSize": 1000, "maxPositionEmbeddings": 4096, "weightBytes": 10**9}  # fmt: skip
+    with pytest.raises(ModelFactsError, match="numLayers is 1180591620717411303424, above"):
+        mf.facts_from_model_spec("org/spec", spec)
+
+
 def test_explicit_head_dim_wins_over_hidden_over_heads() -> None:
     # Gemma 2 9B: 16 heads x 256 != 3584; Mistral-Nemo: 32 heads x 128 != 5120
     gemma2 = {"architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2",

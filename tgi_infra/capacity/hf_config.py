@@ -191,6 +191,11 @@ _DTYPE_NAMES = {
 }
 
 
+MAX_DIMENSION = 2**40
+"""The largest layer count, width, head count, vocabulary or context a config.json may give;
+beyond it the numbers overflow float arithmetic (1e300 parses as an integral float)."""
+
+
 def _positive_int(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -308,6 +313,15 @@ def facts_from_config(
             kv_heads = _first_int(defaults, _KV_HEAD_KEYS) or heads
         head_dim = pick(_HEAD_DIM_KEYS) or hidden_size // heads
     assert kv_heads is not None
+    if head_dim < 1:  # no explicit head_dim, and more heads than hidden units
+        raise ModelFactsError(
+            f"config.json of {model_id}: hidden size {hidden_size} over {heads} attention "
+            "heads leaves no head dimension; fix num_attention_heads, or add a modelSpec "
+            "with headDim to the tier.",
+            model_id=model_id,
+            revision=revision,
+            fallback_ok=False,
+        )
 
     experts = _first_int(merged, _EXPERT_KEYS)
     ffn_config = merged.get("ffn_config")
@@ -376,6 +390,21 @@ def facts_from_config(
             model_id=model_id,
             revision=revision,
         )
+
+    sizes = {"num_hidden_layers": num_layers, "hidden_size": hidden_size,
+             "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim,
+             "vocab_size": vocab_size, "max_position_embeddings": max_pos,
+             "num_experts": experts, "intermediate_size": intermediate}  # fmt: skip
+    for key, size in sizes.items():
+        if size is not None and size > MAX_DIMENSION:
+            raise ModelFactsError(
+                f"config.json of {model_id}: {key} is {size}, above {MAX_DIMENSION} (no "
+                "model is that large; the config is corrupt); fix it, or add a modelSpec to "
+                "the tier.",
+                model_id=model_id,
+                revision=revision,
+                fallback_ok=False,
+            )
 
     return ModelFacts(
         model_id=model_id,

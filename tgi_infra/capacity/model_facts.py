@@ -47,6 +47,7 @@ import yaml
 from tgi_infra.capacity.errors import ModelFactsError
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.hf_config import (
+    MAX_DIMENSION,
     NATIVE_MODEL_TYPES,
     TEXT_CONFIG_KEYS,
     _normalize_dtype,
@@ -231,6 +232,14 @@ def facts_from_model_spec(
             )
         if key in values:
             values[key] = _positive_int(values[key])
+            if key != "weight_bytes" and values[key] > MAX_DIMENSION:
+                raise ModelFactsError(
+                    f"modelSpec of {model_id}: {_camel(key)} is {values[key]}, above "
+                    f"{MAX_DIMENSION} (no model is that large).",
+                    model_id=model_id,
+                    revision=revision,
+                    fallback_ok=False,
+                )
     quant = values.get("checkpoint_quantization")
     if isinstance(quant, str):  # as config.json's quant_method is read: trimmed, lower case
         values["checkpoint_quantization"] = quant.strip().lower() or None

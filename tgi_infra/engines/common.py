@@ -116,3 +116,54 @@ def quantization_not_detected(
             check,
         )
     ]
+
+
+def tokenizer_reachable(tier: TierConfig, flag: str, engine: str) -> list[Problem]:
+    """engineArgs `flag` (a tokenizer repo or directory) against what the pod can read: the
+    pods run with HF_HUB_OFFLINE=1 and the cache Job downloads modelId only, so another Hub
+    repo is not there; a path must be absolute (baked into a custom image), as a relative
+    one that is no repo id (`../x`) only fails."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    value = tier.engine_args.get(flag)
+    if not isinstance(value, str) or value == tier.model_id:
+        return []
+    path = f"tiers[{tier.name}].engineArgs.{flag}"
+    if value.startswith("/"):
+        return [
+            Problem(
+                path,
+                f"{engine}: --{flag} {value!r} is a directory the container must hold; the "
+                "engine's own image has none and the weight cache holds only modelId's files.",
+                "leave it unset (the model repo's tokenizer), or use an image that has it.",
+                "tokenizer-reachable",
+                "warning",
+            )
+        ]
+    try:
+        validate_repo_id(value)
+    except HFValidationError as exc:
+        return [
+            Problem(
+                path,
+                f"{engine}: --{flag} {value!r} is neither an absolute path nor a Hub repo id: "
+                "relative to the image's working directory it names nothing in the engine's "
+                f"image, and as a repo id huggingface_hub refuses it ({exc}); loading the "
+                "tokenizer fails at startup.",
+                "leave it unset (the model repo's tokenizer is used), or give an absolute "
+                "path inside the image.",
+                "tokenizer-reachable",
+            )
+        ]
+    return [
+        Problem(
+            path,
+            f"{engine}: --{flag} {value!r} names another Hub repo, but the pods run with "
+            f"HF_HUB_OFFLINE=1 and the cache Job downloads only {tier.model_id}: loading the "
+            "tokenizer fails at startup.",
+            "leave it unset (the model repo's tokenizer is used), or serve a repo that ships "
+            "the tokenizer you want.",
+            "tokenizer-reachable",
+        )
+    ]

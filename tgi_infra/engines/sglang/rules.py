@@ -58,6 +58,7 @@ def check_arguments(tier: TierConfig) -> list[Problem]:
                 "sglang-served-model-name",
             )
         )
+    problems += common.tokenizer_reachable(tier, "tokenizer-path", "SGLang")
     chunk = tier.engine_args.get("chunked-prefill-size")
     page = tier.engine_args.get("page-size", 1)
     if isinstance(chunk, int) and isinstance(page, int) and page > 0 and chunk > 0 and chunk % page:

@@ -116,6 +116,7 @@ def check_arguments(tier: TierConfig) -> list[Problem]:
                 "vllm-batched-tokens-cover-model-len",
             )
         )
+    problems += common.tokenizer_reachable(tier, "tokenizer", "vLLM")
     if batched < tier.max_concurrent_requests:
         problems.append(
             Problem(
