@@ -62,10 +62,11 @@ PREFILL_CONTENTION = 0.15
 """Share of the other running requests' prefills a new request waits behind before its own
 (arrivals bunch: fixed-length requests of a closed loop finish, and return, together)."""
 
-ERROR_BAND: dict[str, float] = {"output_tokens_per_s": 0.13, "tpot_ms": 0.19, "ttft_ms": 0.76}
+ERROR_BAND: dict[str, float] = {"output_tokens_per_s": 0.13, "tpot_ms": 0.32, "ttft_ms": 0.76}
 """The model's error band: the largest |error| over every closed- and open-loop case, tuned
 or held out, per metric, rounded up to the percent (benchmarks/perf_accuracy.py; a test keeps
-every such case inside it). SLO checks warn inside it."""
+every such case inside it). TPOT's is set by the held-out TGI 2.1 70B TP 4 open-loop point
+(-31 %). SLO checks warn inside it."""
 
 # ------------------------------------------------------------------ read or assumed
 FLOPS_PER_BYTE_FALLBACK = 100  # a GPU whose catalog entry has no FLOP/s: a low ridge point
