@@ -112,6 +112,16 @@ def test_fewer_gpus_and_engines_narrow_the_options() -> None:
     assert all(o.instance_type == "p5.48xlarge" for o in options)
 
 
+def test_no_option_needs_more_replicas_than_a_tier_may_have() -> None:
+    # found probing `size --rps 100000`: it offered replicas.max 4301, which validate refuses
+    from tgi_infra.config.models import MAX_REPLICAS
+
+    cards = [gpu("T4"), gpu("L40S"), gpu("H100-80GB")]
+    options, rejected = size(LLAMA_8B, Targets(512, 1, 100_000.0), engines=["vllm"], gpus=cards)
+    assert all(o.replicas <= MAX_REPLICAS for o in options)
+    assert any("above the 500 a tier may have" in r.reason for r in rejected)
+
+
 def test_a_70b_model_needs_tensor_parallel_on_80gb_cards() -> None:
     options, rejected = size(
         LLAMA_70B, Targets(1024, 256, 2.0), engines=["vllm"], gpus=[gpu("H100-80GB")]

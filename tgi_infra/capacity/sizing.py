@@ -20,6 +20,7 @@ from tgi_infra.capacity.catalog import Gpu, InstanceType, instance_types_with
 from tgi_infra.capacity.facts import ModelFacts
 from tgi_infra.capacity.performance import Performance, best_under_slo, default_running_cap
 from tgi_infra.capacity.planning import kv_plan, replica
+from tgi_infra.config.models import MAX_REPLICAS
 
 HOURS_PER_MONTH = 730  # AWS pricing pages' month
 DEFAULT_SPOT_RATIO = 0.5
@@ -177,6 +178,11 @@ def _option(
     if best is None:
         return None, "not even one request at a time meets the latency targets"
     replicas = math.ceil(targets.rps / best.requests_per_s)
+    if replicas > MAX_REPLICAS:
+        return None, (
+            f"{replicas} replicas needed, above the {MAX_REPLICAS} a tier may have "
+            "(replicas.max); split the traffic over tiers or use a larger GPU"
+        )
     it, nodes = cheapest_instance(card, tp, replicas)
     hourly = nodes * it.hourly_usd
     tokens_per_hour = targets.rps * (targets.isl + targets.osl) * 3600
