@@ -396,3 +396,35 @@ def test_malformed_schemes_never_crash_the_reading_or_the_checks() -> None:
         outcomes["loads" if found.error is None else "refused"] += 1
         facts.compressed_tensors.describe()
     assert outcomes["refused"] > 750 and outcomes["loads"] > 50, outcomes
+
+
+# ---------------------------------------------------------------- --quantize fp8 on one
+
+
+@pytest.mark.parametrize(
+    ("case", "severity", "start"),
+    [
+        ("fp8-dynamic-channel", None, None),  # float8 `.weight` + weight_scale: loads
+        ("qwen3-vl-w8a16-group32", "error", "weight <prefix>.weight does not exist"),
+        ("qwen3.5-nvfp4a16", "error", "weight <prefix>.weight does not exist"),
+    ],
+)
+def test_quantize_fp8_on_a_compressed_tensors_checkpoint_follows_its_format(
+    case: str, severity: str | None, start: str | None
+) -> None:
+    found = tgi_q.check_quantize(tier("fp8"), model(CASES[case]["config"]))
+    if severity is None:
+        assert found == []
+    else:
+        (problem,) = found
+        assert problem.severity == severity and start in problem.message
+
+
+def test_quantize_fp8_on_int8_weights_is_an_error_and_unread_schemes_stay_a_warning() -> None:
+    w8a8 = {"quant_method": "compressed-tensors", "format": "int-quantized",
+            "quantization_status": "compressed", "config_groups": {"W8A8": ["Linear"]}}  # fmt: skip
+    (problem,) = tgi_q.check_quantize(tier("fp8"), model(w8a8))
+    assert problem.severity == "error" and "without their weight_scale" in problem.message
+    mixed = {**w8a8, "format": "mixed-precision"}
+    (problem,) = tgi_q.check_quantize(tier("fp8"), model(mixed))
+    assert problem.severity == "warning" and "FP8 schemes load" in problem.message

@@ -276,3 +276,26 @@ def judge(scheme: CompressedTensorsScheme) -> Verdict:
             "so no linear layer has a loader)"
         )
     return Verdict(None, frozenset(kernels))
+
+
+def fp8_loader_reads(scheme: CompressedTensorsScheme) -> str | None:
+    """What `--quantize fp8` (layers/fp8.py HybridFP8UnquantLoader, which never reads the
+    compressed-tensors config) finds under each linear's `.weight`, by the top-level format:
+    "float8" (float-/naive-quantized float 8-bit groups: it loads them with weight_scale and
+    input_scale), "packed" (pack-quantized, marlin-24, nvfp4-pack-quantized: no `.weight`),
+    "int8" (int-/naive-quantized int groups: int8 `.weight` read as unquantized weights, its
+    scales ignored), or None when that cannot be told (mixed or unknown formats)."""
+    fmt = str(scheme.format) if scheme.format is not None else DEFAULT_FORMAT
+    if "pack" in fmt or fmt == "marlin-24":
+        return "packed"
+    kinds = {
+        str(g.weights.type).lower() if g.weights else None
+        for g in scheme.groups
+        if not g.preset
+    } | {PRESETS[g.name.upper()][0][0] for g in scheme.groups  # type: ignore[index]
+         if g.preset and PRESETS.get(g.name.upper(), (None,))[0]}  # fmt: skip
+    if fmt in ("float-quantized", "naive-quantized") and kinds == {"float"}:
+        return "float8"
+    if fmt in ("int-quantized", "naive-quantized") and kinds == {"int"}:
+        return "int8"
+    return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from tgi_infra.engines.tgi.compressed_tensors import LOADER_FILE, judge
+from tgi_infra.engines.tgi.compressed_tensors import LOADER_FILE, fp8_loader_reads, judge
 from tgi_infra.problems import Problem, Severity
 
 if TYPE_CHECKING:
@@ -73,6 +73,9 @@ CAUSES: dict[str, str] = {
     "no-exl2": "Cannot load `exl2`-quantized weight, make sure the model is already quantized.",
     "ct-parse": "Cannot parse compressed-tensors configuration",
     "no-dense": "weight <prefix>.weight does not exist",
+    "ct-int8-as-fp8": "the fp8 loader takes the int8 `.weight` tensors for unquantized weights "
+    "and quantizes them to fp8 without their weight_scale: the load fails or the model "
+    "serves wrong outputs.",
     "requantize-stored": "TGI's {quantize} loader quantizes the stored tensors as if they "
     "were 16-bit weights; nothing reads this checkpoint's own quantization.",
     "unknown": "TGI 3.3.7 has no loader for this quant_method (the server logs 'Unknown "
@@ -185,6 +188,8 @@ def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     """`quantize` against the checkpoint's quantization_config, as TGI 3.3.7 would load it."""
     kind = checkpoint_kind(facts)
     found = cell(kind, tier.quantize)
+    if found.cause == "ct-fp8-only" and facts.compressed_tensors is not None:
+        found = _fp8_on_compressed_tensors(found, facts.compressed_tensors)
     if found.severity is None:
         return []
     method = facts.checkpoint_quantization or "none (16-bit)"
@@ -210,6 +215,18 @@ def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
             found.severity,
         )
     ]
+
+
+def _fp8_on_compressed_tensors(found: Cell, scheme: CompressedTensorsScheme) -> Cell:
+    """The `ct-fp8-only` cell made exact where the scheme was read (`fp8_loader_reads`)."""
+    reads = fp8_loader_reads(scheme)
+    if reads == "float8":
+        return Cell("accepted", "native", found.quantize)
+    if reads == "packed":
+        return Cell("refused", "no-dense", found.quantize)
+    if reads == "int8":
+        return Cell("refused", "ct-int8-as-fp8", found.quantize)
+    return found
 
 
 SCHEME_CHECK = "tgi-compressed-tensors-scheme"
