@@ -29,6 +29,7 @@ SOURCES = {
     "tgi": Path("/work/.mirror/huggingface+text-generation-inference/repo"),
     "ct": Path("/work/engine-src/ct-0.9.1"),
     "sglang": Path("/work/engine-src/sglang-0.5.23"),
+    "vllm": Path("/work/engine-src/vllm-0.34.0"),
 }
 DOC = yaml.safe_load(FIXTURE.read_text())
 CASES = {case["name"]: case for case in DOC["cases"]}
@@ -428,3 +429,50 @@ def test_quantize_fp8_on_int8_weights_is_an_error_and_unread_schemes_stay_a_warn
     mixed = {**w8a8, "format": "mixed-precision"}
     (problem,) = tgi_q.check_quantize(tier("fp8"), model(mixed))
     assert problem.severity == "warning" and "FP8 schemes load" in problem.message
+
+
+# ---------------------------------------------------------------- sparsity_config
+
+# The shape of llm-compressor's 2:4 sparse FP8 exports (e.g. Sparse-Llama-3.1-8B-2of4-FP8):
+# compressed-tensors' Sparse24BitMaskCompressor stores <prefix>.shape, .compressed, .bitmask.
+SPARSE_FP8 = {
+    **CASES["fp8-dynamic-channel"]["config"],
+    "sparsity_config": {"format": "sparse-24-bitmask", "global_sparsity": 0.45,
+                        "ignore": ["lm_head"], "registry_requires_subclass": False,
+                        "sparsity_structure": "2:4", "targets": ["Linear"]},
+}  # fmt: skip
+DENSE_SPARSE_FP8 = {
+    **SPARSE_FP8, "sparsity_config": {**SPARSE_FP8["sparsity_config"], "format": "dense"}
+}
+
+
+def test_sparsity_config_is_read_and_compressed_storage_told_apart() -> None:
+    scheme = model(SPARSE_FP8).compressed_tensors
+    assert scheme is not None and scheme.sparsity_targets == ("Linear",)
+    assert scheme.sparse_weights_compressed and "sparsity 2:4" in scheme.describe()
+    dense = model(DENSE_SPARSE_FP8).compressed_tensors
+    assert dense is not None and not dense.sparse_weights_compressed
+    empty = model({**SPARSE_FP8, "sparsity_config": {}}).compressed_tensors
+    assert empty is not None and empty.sparsity_targets == ()
+
+
+def test_each_engine_on_a_2_4_sparse_checkpoint() -> None:
+    facts = model(SPARSE_FP8)
+    (tgi,) = checkpoint_problems("tgi", facts, None, gpu("H100-80GB"))
+    assert tgi.check == tgi_q.SCHEME_CHECK
+    assert "weight <prefix>.weight does not exist" in tgi.message
+    (vllm,) = checkpoint_problems("vllm", facts, None, gpu("H100-80GB"))
+    assert "Sparsity support has been removed from compressed-tensors" in vllm.message
+    (sglang,) = checkpoint_problems("sglang", facts, None, gpu("H100-80GB"))
+    assert "CompressedTensors24 is not supported now" in sglang.message
+    # stored dense, TGI reads the weights as they are (it never reads sparsity_config)
+    dense = model(DENSE_SPARSE_FP8)
+    assert checkpoint_problems("tgi", dense, None, gpu("H100-80GB")) == []
+
+
+def test_sglang_runs_int_weight_only_groups_only_pack_quantized() -> None:
+    naive = with_group("qwen3-vl-w8a16-group32", format="naive-quantized")
+    (problem,) = checkpoint_problems("sglang", model(naive), None, gpu("A10G"))
+    assert "Other method (CompressedTensorsW4A16Sparse24) is not supported now" in problem.message
+    assert checkpoint_problems("sglang", model(CASES["qwen3-vl-w8a16-group32"]["config"]), None,
+                               gpu("A10G")) == []  # fmt: skip

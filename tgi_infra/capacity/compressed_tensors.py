@@ -28,6 +28,32 @@ def _scalar(value: Any) -> Scalar:
     return repr(value)
 
 
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("0", "false", "f", "no", "n", "off")
+
+
+def as_int(value: Scalar) -> int | None:
+    """pydantic's lax int: ints, bools, integral floats and numeric strings."""
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def as_bool(value: Scalar) -> bool | None:
+    """pydantic's lax bool: bools, 0/1 and the usual strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
 @dataclass(frozen=True)
 class QuantArgs:
     """One `QuantizationArgs` mapping as written; `stated` lists the keys it had (the
@@ -112,10 +138,27 @@ class CompressedTensorsScheme:
     status: Scalar = None
     groups: tuple[SchemeGroup, ...] = ()
     groups_stated: bool = True  # config_groups present and a mapping
+    # sparsity_config: how sparse weights are stored ("dense", "sparse-24-bitmask",
+    # "sparse-bitmask"), the structure ("2:4", "unstructured") and the layers it covers
+    # (empty: no sparsity_config, or one without targets)
+    sparsity_format: Scalar = None
+    sparsity_structure: Scalar = None
+    sparsity_targets: tuple[str, ...] = ()
 
     def describe(self) -> str:
         groups = "; ".join(f"{g.name}: {g.describe()}" for g in self.groups) or "no groups"
-        return f"format {self.format or 'unset'}, {groups}"
+        sparse = ""
+        if self.sparsity_targets:
+            sparse = f", sparsity {self.sparsity_structure} stored {self.sparsity_format}"
+        return f"format {self.format or 'unset'}, {groups}{sparse}"
+
+    @property
+    def sparse_weights_compressed(self) -> bool:
+        """Whether sparse layers are stored compressed (`<prefix>.compressed`, `.bitmask`,
+        `.shape`; compressed-tensors' bitmask compressors), not as a dense `.weight`."""
+        return bool(self.sparsity_targets) and str(self.sparsity_format) in (
+            "sparse-bitmask", "sparse-24-bitmask",
+        )  # fmt: skip
 
 
 def read_scheme(quant: Mapping[str, Any]) -> CompressedTensorsScheme:
@@ -142,9 +185,18 @@ def read_scheme(quant: Mapping[str, Any]) -> CompressedTensorsScheme:
                 )
             else:
                 groups.append(SchemeGroup(str(name), valid_mapping=False))
+    sparsity = quant.get("sparsity_config")
+    sparsity = sparsity if isinstance(sparsity, Mapping) else {}
+    targets = sparsity.get("targets")
+    sparse_targets = (
+        tuple(t for t in targets if isinstance(t, str)) if isinstance(targets, list) else ()
+    )
     return CompressedTensorsScheme(
         format=_scalar(quant.get("format")),
         status=_scalar(quant.get("quantization_status")),
         groups=tuple(groups),
         groups_stated=isinstance(raw_groups, Mapping),
+        sparsity_format=_scalar(sparsity.get("format")),
+        sparsity_structure=_scalar(sparsity.get("sparsity_structure")),
+        sparsity_targets=sparse_targets,
     )

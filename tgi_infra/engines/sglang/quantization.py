@@ -28,11 +28,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tgi_infra.capacity.compressed_tensors import as_bool, as_int
 from tgi_infra.engines.common import UNDETECTED_QUANTIZATION_FILES, quantization_not_detected
 from tgi_infra.problems import Problem
 
 if TYPE_CHECKING:
     from tgi_infra.capacity.catalog import Gpu
+    from tgi_infra.capacity.compressed_tensors import CompressedTensorsScheme
     from tgi_infra.capacity.facts import ModelFacts
     from tgi_infra.config.models import TierConfig
 
@@ -191,6 +193,55 @@ def _unknown(
     )
 
 
+def compressed_tensors_refusal(scheme: CompressedTensorsScheme) -> tuple[str, str] | None:
+    """What SGLang 0.5.23's compressed_tensors.py raises for a scheme, layer by layer: a 2:4
+    sparsity_config over unquantized or W8A8 8-bit layers (`supports_cutlass_24`, line 1062),
+    or an int weight-only group stored other than pack-quantized 4/8-bit (line 750)."""
+    sparse24 = (
+        bool(scheme.sparsity_targets)
+        and scheme.sparsity_structure == "2:4"
+        and scheme.sparsity_format in ("dense", "sparse-24-bitmask")
+    )
+    for group in scheme.groups:
+        w, a = group.weights, group.input_activations
+        if w is None or group.preset:
+            continue
+        strategy = str(w.strategy).lower() if w.strategy is not None else (
+            "tensor" if w.group_size is None else ("group" if w.group_size != -1 else "channel")
+        )
+        bits = as_int(w.num_bits)
+        weight_only_int = (
+            a is None and str(w.type).lower() == "int" and as_bool(w.dynamic) is False
+            and strategy in ("channel", "group")
+        )  # fmt: skip
+        fmt = group.format if group.format is not None else scheme.format
+        if weight_only_int and (fmt != "pack-quantized" or bits not in (4, 8)):
+            return (
+                "Other method (CompressedTensorsW4A16Sparse24) is not supported now: group "
+                f"{group.name} is int{w.num_bits} weight-only stored {fmt}, and SGLang runs "
+                "those only pack-quantized, 4- or 8-bit.",
+                "serve a pack-quantized (W4A16/W8A16) export, or this checkpoint on vLLM.",
+            )
+        w8a8 = (
+            a is not None and strategy in ("tensor", "channel")
+            and str(a.strategy).lower() in ("tensor", "token")
+            and bits == as_int(a.num_bits) == 8
+        )  # fmt: skip
+        if sparse24 and w8a8:
+            return (
+                "CompressedTensors24 is not supported now: a 2:4 sparsity_config over W8A8 "
+                f"8-bit layers (group {group.name}).",
+                "serve the dense variant of the model.",
+            )
+    if sparse24 and not any(g.weights or g.preset for g in scheme.groups):
+        return (
+            "CompressedTensors24 is not supported now: a 2:4 sparsity_config over unquantized "
+            "layers.",
+            "serve the dense variant of the model.",
+        )
+    return None
+
+
 def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     """`quantize` against the checkpoint's quantization method, as SGLang 0.5.23 loads it."""
     hidden = quantization_not_detected(tier, facts, "SGLang", {"gptq": "gptq_marlin"}, CHECK)
@@ -200,6 +251,9 @@ def check_quantize(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
         tier.quantize, facts.checkpoint_quantization, facts.checkpoint_format,
         facts.quantization_file,
     )  # fmt: skip
+    scheme = facts.compressed_tensors
+    if refusal is None and scheme is not None and tier.quantize in (None, "compressed-tensors"):
+        refusal = compressed_tensors_refusal(scheme)
     if refusal is None:
         return []
     message, fix = refusal

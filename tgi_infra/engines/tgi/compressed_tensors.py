@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tgi_infra.capacity.compressed_tensors import as_bool, as_int
+
 if TYPE_CHECKING:
     from tgi_infra.capacity.compressed_tensors import (
         CompressedTensorsScheme,
         QuantArgs,
-        Scalar,
         SchemeGroup,
     )
 
@@ -55,8 +56,6 @@ PRESETS: dict[str, tuple[tuple[str, int, int | None, bool] | None, bool]] = {
     "FP8_DYNAMIC": (("float", 8, None, True), True),
 }
 
-_TRUE = ("1", "true", "t", "yes", "y", "on")
-_FALSE = ("0", "false", "f", "no", "n", "off")
 
 
 @dataclass(frozen=True)
@@ -77,45 +76,23 @@ class Verdict:
     kernels: frozenset[str] = frozenset()  # "marlin", "fp8", "int8"
 
 
-def _as_int(value: Scalar) -> int | None:
-    """pydantic's lax int: ints, bools, integral floats and numeric strings."""
-    if isinstance(value, bool | int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def _as_bool(value: Scalar) -> bool | None:
-    """pydantic's lax bool: bools, 0/1 and the usual strings."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    return None
-
-
 def _parse_args(args: QuantArgs, where: str) -> tuple[Weights | None, str | None]:
     """QuantizationArgs as compressed-tensors 0.9.1 validates them: (parsed, why not)."""
     if "<not a mapping>" in args.stated:
         return None, f"{where} is {args.type}, not a mapping of quantization arguments"
-    bits = _as_int(args.num_bits)
+    bits = as_int(args.num_bits)
     if bits is None:
         return None, f"{where}.num_bits {args.num_bits!r} is not an integer"
     kind = str(args.type).lower() if isinstance(args.type, str) else None
     if kind not in TYPES:
         return None, f"{where}.type {args.type!r} is not one of {', '.join(TYPES)}"
-    symmetric = _as_bool(args.symmetric)
-    dynamic = _as_bool(args.dynamic)
+    symmetric = as_bool(args.symmetric)
+    dynamic = as_bool(args.dynamic)
     for key, parsed, raw in (("symmetric", symmetric, args.symmetric),
                              ("dynamic", dynamic, args.dynamic)):  # fmt: skip
         if parsed is None:
             return None, f"{where}.{key} {raw!r} is not a boolean"
-    group = None if args.group_size is None else _as_int(args.group_size)
+    group = None if args.group_size is None else as_int(args.group_size)
     if args.group_size is not None and group is None:
         return None, f"{where}.group_size {args.group_size!r} is not an integer"
     if group is not None and group < -1:
@@ -238,6 +215,12 @@ def judge(scheme: CompressedTensorsScheme) -> Verdict:
         return Verdict(
             "Model quantization was not finished, status was: "
             f"{status or 'initialized (not stated)'}"
+        )
+    if scheme.sparse_weights_compressed:
+        return Verdict(
+            f"weight <prefix>.weight does not exist (sparsity_config stores the "
+            f"{scheme.sparsity_structure} sparse layers {scheme.sparsity_format}-compressed as "
+            "<prefix>.compressed, .bitmask and .shape; TGI's loaders read no sparsity_config)"
         )
     kernels: set[str] = set()
     seen: set[str] = set()

@@ -219,7 +219,32 @@ def check_capacity(
 
 
 def check_quantization(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
-    """`quantize` against the checkpoint, as `ModelConfig._verify_quantization` does."""
+    """`quantize` against the checkpoint, as `ModelConfig._verify_quantization` does, and a
+    compressed-tensors checkpoint's sparsity (`_check_sparsity`)."""
+    return _check_quantize_flag(tier, facts) or _check_sparsity(tier, facts)
+
+
+def _check_sparsity(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
+    """compressed_tensors.py `_parse_sparsity_config` (0.34.0): a sparsity_config with
+    targets raises at config parse."""
+    scheme = facts.compressed_tensors
+    if scheme is None or not scheme.sparsity_targets:
+        return []
+    return [
+        Problem(
+            f"tiers[{tier.name}].modelId",
+            f"vLLM: Sparsity support has been removed from compressed-tensors. Please use a "
+            f"model without sparsity configuration. ({facts.model_id} has a "
+            f"{scheme.sparsity_structure} sparsity_config over "
+            f"{', '.join(scheme.sparsity_targets)})",
+            "serve the dense variant of the model (the same export without the sparsity "
+            "pass).",
+            "vllm-checkpoint-quantization",
+        )
+    ]
+
+
+def _check_quantize_flag(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     wanted, carried = tier.quantize, facts.checkpoint_quantization
     path = f"tiers[{tier.name}].quantize"
     if wanted is None:
