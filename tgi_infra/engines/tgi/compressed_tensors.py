@@ -131,39 +131,37 @@ def _parse_args(args: QuantArgs, where: str) -> tuple[Weights | None, str | None
     return Weights(kind, bits, group, bool(symmetric)), None
 
 
-def _group_args(
-    group: SchemeGroup,
-) -> tuple[Weights | None, bool, str | None, str | None]:
-    """(weights, has input activations, parse error, preset error) of one group."""
+def _group_args(group: SchemeGroup) -> tuple[Weights | None, str | None, str | None]:
+    """(weights, parse error, preset error) of one group, as compressed-tensors 0.9.1 reads
+    it (a list of targets takes its arguments from the preset named by the group)."""
     where = f"config_groups.{group.name}"
     if group.preset:
         preset = PRESETS.get(group.name.upper())
         if preset is None:
-            return None, False, None, (
+            return None, None, (
                 f"Unknown preset scheme name {group.name.upper()}, available names: "
                 f"{list(PRESETS)}"
             )
-        spec, acts = preset
-        weights = Weights(spec[0], spec[1], spec[2], spec[3]) if spec else None
-        return weights, acts, None, None
+        spec = preset[0]
+        return (Weights(*spec) if spec else None), None, None
     if not group.valid_mapping:
-        return None, False, f"{where} is neither a scheme nor a list of targets", None
+        return None, f"{where} is neither a scheme nor a list of targets", None
     if group.targets is None:
-        return None, False, f"{where}.targets is missing or not a list of names", None
+        return None, f"{where}.targets is missing or not a list of names", None
     weights = None
     if group.weights is not None:
         weights, why = _parse_args(group.weights, f"{where}.weights")
         if why:
-            return None, False, why, None
+            return None, why, None
     for name, extra in (("input_activations", group.input_activations),
                         ("output_activations", group.output_activations)):  # fmt: skip
         if extra is not None:
             _, why = _parse_args(extra, f"{where}.{name}")
             if why:
-                return None, False, why, None
+                return None, why, None
             if extra.actorder not in (None, False):
-                return None, False, f"Cannot apply actorder to {name.replace('_', ' ')}", None
-    return weights, group.input_activations is not None, None, None
+                return None, f"Cannot apply actorder to {name.replace('_', ' ')}", None
+    return weights, None, None
 
 
 def _loader(fmt: str, weights: Weights | None) -> tuple[str, str] | None:
@@ -202,7 +200,7 @@ def judge(scheme: CompressedTensorsScheme) -> Verdict:
     fmt = str(scheme.format) if scheme.format is not None else DEFAULT_FORMAT
     parsed: list[tuple[SchemeGroup, Weights | None]] = []
     for group in scheme.groups:
-        weights, _acts, parse_error, preset_error = _group_args(group)
+        weights, parse_error, preset_error = _group_args(group)
         if preset_error:
             return Verdict(f"{preset_error} (compressed-tensors {CT_VERSION})")
         if parse_error:
@@ -271,14 +269,18 @@ def fp8_loader_reads(scheme: CompressedTensorsScheme) -> str | None:
     fmt = str(scheme.format) if scheme.format is not None else DEFAULT_FORMAT
     if "pack" in fmt or fmt == "marlin-24":
         return "packed"
-    kinds = {
-        str(g.weights.type).lower() if g.weights else None
-        for g in scheme.groups
-        if not g.preset
-    } | {PRESETS[g.name.upper()][0][0] for g in scheme.groups  # type: ignore[index]
-         if g.preset and PRESETS.get(g.name.upper(), (None,))[0]}  # fmt: skip
+    kinds = {_weight_type(group) for group in scheme.groups}
     if fmt in ("float-quantized", "naive-quantized") and kinds == {"float"}:
         return "float8"
     if fmt in ("int-quantized", "naive-quantized") and kinds == {"int"}:
         return "int8"
     return None
+
+
+def _weight_type(group: SchemeGroup) -> str | None:
+    """"int" or "float" for a group's weights (a preset's, for a list of targets); None when
+    it quantizes no weights."""
+    if group.preset:
+        spec = PRESETS.get(group.name.upper(), (None, False))[0]
+        return spec[0] if spec else None
+    return str(group.weights.type).lower() if group.weights else None

@@ -242,14 +242,19 @@ def check_scheme(tier: TierConfig, facts: ModelFacts) -> list[Problem]:
     verdict = judge(scheme)
     if verdict.error is None:
         return []
+    fix = (
+        "serve the dense variant of the model (vLLM 0.34 refuses any sparsity_config too)."
+        if scheme.sparse_weights_compressed
+        else "serve it on vLLM or SGLang (engine: vllm|sglang), or use a W4A16/W8A16 "
+        "(pack-quantized), FP8 (float-quantized) or W8A8 int8 (int-quantized) export of the "
+        "model."
+    )
     return [
         Problem(
             f"tiers[{tier.name}].quantize",
             f"{facts.model_id} is a compressed-tensors checkpoint ({scheme.describe()}) that "
             f"TGI 3.3.7 fails to load: {verdict.error} ({LOADER_FILE}).",
-            "serve it on vLLM or SGLang (engine: vllm|sglang), or use a W4A16/W8A16 "
-            "(pack-quantized), FP8 (float-quantized) or W8A8 int8 (int-quantized) export "
-            "of the model.",
+            fix,
             SCHEME_CHECK,
         )
     ]
