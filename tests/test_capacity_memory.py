@@ -12,8 +12,11 @@ nvidia-smi's.
 
 from __future__ import annotations
 
+import re
 import statistics
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -504,13 +507,6 @@ REPORTS = (
         "github.com/huggingface/text-generation-inference/issues/2842",
         "held_out", LLAMA_33_70B_AWQ, RTX_3090, 2, "3.0.1", 4096, 4096, 4097, 13793,
         quantize="awq",
-        xfail=(
-            "TGI 3.0.0+ stops at 0.9 x total (flash_causal_lm.py get_free_memory(MEMORY_FRACTION"
-            " * TGI_WIGGLE_ROOM), commit a04356fb): the log's 13793 tokens x 160 KiB leave "
-            "20.5 GB used per shard, about the assumed 19.9 GB of AWQ weights alone, so "
-            "context + NCCL would be ~0; KV is a tenth of the memory here, so 1.2 GB of "
-            "uncertainty in the unidentified local checkpoint is -53 %"
-        ),
         assumptions=(
             "local folder llama-3.3-70b-instruct-awq taken as a standard 4-bit g128 AWQ export "
             "(39.77 GB, as casperhansen/llama-3-70b-instruct-awq); RTX 3090 total 23.58 GiB "
@@ -607,6 +603,27 @@ def test_public_reports_median_error():
     assert statistics.median(held_out) <= MEDIAN_TOLERANCE
 
 
+TGI_MIRROR = Path("/work/.mirror/huggingface+text-generation-inference/repo")
+
+
+def test_wiggle_room_table_matches_the_tgi_source_at_each_tag_when_it_is_here():
+    from tgi_infra.capacity.memory import wiggle_room
+
+    if not TGI_MIRROR.exists():
+        pytest.skip(f"{TGI_MIRROR} (the TGI mirror, fetched with the search tool) not here")
+    for tag in ("v2.3.0", "v2.3.1", "v2.4.0", "v2.4.1", "v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0",
+                "v3.1.1", "v3.2.0", "v3.2.3", "v3.3.0", "v3.3.5", "v3.3.7"):
+        text = subprocess.run(
+            ["git", "--git-dir", str(TGI_MIRROR), "show",
+             f"{tag}:server/text_generation_server/models/globals.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        default = re.search(r'os.getenv\("TGI_WIGGLE_ROOM", "([0-9.]+)"\)', text)
+        assert default, tag
+        version = tuple(int(x) for x in tag[1:].split("."))
+        assert wiggle_room(version) == float(default.group(1)), tag  # type: ignore[arg-type]
+
+
 def test_tgi_docs_claim_of_30k_tokens_on_one_l4():
     # docs/source/conceptual/chunking.md (v3.0.0..v3.3.7): "A single L4 (24GB) can handle 30k
     # tokens on llama 3.1-8B". A rounded claim with no flags, so only a loose check: zero
@@ -625,10 +642,13 @@ def test_wiggle_room_and_stop_rule_by_release():
     from tgi_infra.capacity.memory import wiggle_room
 
     assert [wiggle_room(v) for v in ((0, 9, 4), (1, 4, 0), (1, 4, 1), (2, 2, 0), (2, 3, 0),
-                                     (2, 4, 1))] == [1.0, 1.0, 0.95, 0.95, 0.90, 0.90]
-    for version in ("3.0.0", "3.0.1", "3.1.0", "3.3.7"):
+                                     (2, 4, 1))] == [1.0, 1.0, 0.95, 0.95, 0.95, 0.90]
+    # TGI_WIGGLE_ROOM's default by tag (models/globals.py): 0.95 in 3.0.x, 0.93 in 3.1.0-3.2.3,
+    # 0.90 from 3.3.0; from 3.0 it is the share of the total TGI stops at.
+    for version, share in (("3.0.0", 0.95), ("3.0.1", 0.95), ("3.1.0", 0.93), ("3.2.3", 0.93),
+                           ("3.3.0", 0.90), ("3.3.7", 0.90)):
         plan = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version=version)
-        assert plan.usable_bytes == int(0.9 * A100_80GB)
+        assert plan.usable_bytes == int(share * A100_80GB), version
     old = plan_memory(LLAMA_31_8B, gpu_memory_bytes=A100_80GB, tgi_version="2.4.1")
     assert old.usable_bytes > int(0.9 * A100_80GB)  # 0.9 of what is free, not of the total
 

@@ -23,8 +23,10 @@ Where each term comes from (TGI source, ``huggingface/text-generation-inference`
   1.4.1 to 2.2.x ``int((free_memory * 0.95) // total_cache_size)`` (commit 0d794af6, "cuda
   graphs", 2024-02-12); 2.3.x and 2.4.x ``free_memory * TGI_WIGGLE_ROOM`` (commit e415b690);
   3.0.0 to 3.3.7 ``get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM)`` (commit
-  a04356fb, #2808), i.e. it stops at ``fraction * 0.9 * total``. ``TGI_WIGGLE_ROOM``
-  (``models/globals.py``) defaults to 0.90 in every release that has it.
+  a04356fb, #2808), i.e. it stops at ``fraction * TGI_WIGGLE_ROOM * total``.
+  ``TGI_WIGGLE_ROOM`` (``models/globals.py``) defaults, by tag: 0.95 in 2.3.x, 0.90 in 2.4.x
+  (a6a0c97e), 0.95 in 3.0.x (a04356fb), 0.93 in 3.1.0-3.2.3 (eb3df0f4, #2958), 0.90 from 3.3.0
+  (39cfe232, #3189) (`TGI_WIGGLE_ROOMS`).
 - ``backends/v3/src/client/grpc_client.rs`` ``warmup``: the warmup batch is requests of
   ``max_input_tokens`` tokens until ``max_batch_prefill_tokens`` is reached, each asking for
   ``max_total_tokens - truncate`` new tokens, with ``prefill_logprobs: true``. Since TGI 3.0
@@ -68,17 +70,29 @@ TGI_QUANTIZE_METHODS: tuple[str, ...] = typing.get_args(Quantize)
 TGI_DTYPES: tuple[str, ...] = typing.get_args(Dtype)
 TGI_KV_CACHE_DTYPES: tuple[str, ...] = typing.get_args(KvCacheDtype)
 
-# server/text_generation_server/models/globals.py: TGI_WIGGLE_ROOM = float(os.getenv(..., "0.90"))
+# server/text_generation_server/models/globals.py at v3.3.7 (the pinned release):
+# TGI_WIGGLE_ROOM = float(os.getenv("TGI_WIGGLE_ROOM", "0.90")).
 TGI_WIGGLE_ROOM = 0.90
+# Its default at each earlier tag (`git show vX:server/.../models/globals.py`), newest first:
+# the first release each value shipped in.
+TGI_WIGGLE_ROOMS: tuple[tuple[tuple[int, int, int], float], ...] = (
+    ((3, 3, 0), TGI_WIGGLE_ROOM),  # 39cfe232 "Put more wiggle room." (#3189), 2025-04-24
+    ((3, 1, 0), 0.93),  # eb3df0f4 (#2958), 2025-01-28
+    ((3, 0, 0), 0.95),  # a04356fb (#2808), 2024-12-10
+    ((2, 4, 0), 0.90),  # a6a0c97e "feat: prefill chunking" (#2600), 2024-10-16
+    ((2, 3, 0), 0.95),  # e415b690 (#2449), where TGI_WIGGLE_ROOM appears
+)
 # flash_causal_lm.py 1.4.1 to 2.2.x, before TGI_WIGGLE_ROOM existed:
 # `int((free_memory * 0.95) // total_cache_size)`; 0.9.4 to 1.4.0 kept no wiggle room.
 LEGACY_WIGGLE_ROOM = 0.95
 
 
 def wiggle_room(version: tuple[int, int, int]) -> float:
-    """Share of the post-prefill free memory TGI < 3.0 turns into KV blocks (module doc)."""
-    if version >= (2, 3, 0):
-        return TGI_WIGGLE_ROOM
+    """TGI_WIGGLE_ROOM of a release: below 3.0 the share of the post-prefill free memory
+    turned into KV blocks, from 3.0 the share of the total it stops at (module doc)."""
+    for first, value in TGI_WIGGLE_ROOMS:
+        if version >= first:
+            return value
     if version >= (1, 4, 1):
         return LEGACY_WIGGLE_ROOM
     return 1.0
@@ -488,12 +502,13 @@ def plan_memory(
 
     # -- free memory -> KV blocks
     if version >= (3, 0, 0):
-        # get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM): stop at f * 0.9 * total.
-        usable = int(cuda_memory_fraction * TGI_WIGGLE_ROOM * gpu_memory_bytes)
+        # get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM): stop at f * w * total.
+        wiggle = wiggle_room(version)
+        usable = int(cuda_memory_fraction * wiggle * gpu_memory_bytes)
         kv_budget = usable - base
         tokens = (kv_budget // block_bytes) * block_size if kv_budget > 0 else 0
         notes.append(
-            f"TGI >= 3.0 stops at cuda_memory_fraction x TGI_WIGGLE_ROOM ({TGI_WIGGLE_ROOM}) of "
+            f"TGI {tgi_version} stops at cuda_memory_fraction x TGI_WIGGLE_ROOM ({wiggle}) of "
             "the GPU; the warmup batch's own KV blocks are counted back in."
         )
     else:
