@@ -329,6 +329,21 @@ def test_unknown_config_keys_in_the_namespace_are_refused(key: str, expected: st
     assert validate_stack_config(other, "test").ok
 
 
+@pytest.mark.parametrize(
+    ("value", "severity"),
+    [("us-east-1\u202eevil\u200f", "error"), (7, "error"), ("", "error"),
+     ("eu-west-1", "warning")],
+)  # fmt: skip
+def test_aws_region_must_be_a_region_and_match_the_cluster(value: Any, severity: str) -> None:
+    # fuzz_cli seed 8 case-0514: a bidi-laced aws:region was accepted
+    report = validate_stack_config({"tgi-infra:platform": small_raw(), "aws:region": value}, "t")
+    [problem] = [p for p in report.problems if p.check == "provider-region"]
+    assert problem.path == "aws:region" and problem.severity == severity
+    assert "\u202e" not in problem.message
+    ok = validate_stack_config({"tgi-infra:platform": small_raw(), "aws:region": "us-east-1"}, "t")
+    assert not [p for p in ok.problems if p.check == "provider-region"]
+
+
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
 def test_floats_must_be_finite(value: float) -> None:
     raw = small_raw()

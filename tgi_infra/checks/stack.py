@@ -14,6 +14,7 @@ from typing import Any
 from tgi_infra.checks import FactsResolver, StackReport, default_facts_resolver, validate_platform
 from tgi_infra.checks.secrets import SECRET_KEYS, check_stack_secrets
 from tgi_infra.config.loader import CONFIG_NAMESPACE, PLATFORM_KEY, platform_from_stack_config
+from tgi_infra.config.models import REGION_PATTERN, PlatformConfig
 from tgi_infra.problems import ConfigInvalid, Problem
 
 _QUOTED = re.compile(r"'([^']*)'")
@@ -45,6 +46,38 @@ def check_config_keys(config: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def check_provider_region(config: Mapping[str, Any], cfg: PlatformConfig | None) -> list[Problem]:
+    """`aws:region` beside cluster.region: the platform makes its AWS resources through its
+    own provider in cluster.region (components/cluster.py), so aws:region only configures
+    Pulumi's default provider; a value that is no region name, or another region, misleads
+    whoever reads the stack."""
+    if "aws:region" not in config:
+        return []
+    value = config["aws:region"]
+    if not isinstance(value, str) or not re.fullmatch(REGION_PATTERN, value):
+        return [
+            Problem(
+                "aws:region",
+                f"{ascii(value)[:60]} is not an AWS region name.",
+                "set it to cluster.region (e.g. us-east-1), or remove it.",
+                "provider-region",
+            )
+        ]
+    if cfg is not None and value != cfg.cluster.region:
+        return [
+            Problem(
+                "aws:region",
+                f"{value} differs from cluster.region {cfg.cluster.region}: every AWS resource "
+                f"is made in {cfg.cluster.region} through the platform's own provider; "
+                "aws:region only configures Pulumi's default provider.",
+                f"set aws:region to {cfg.cluster.region}, or remove it.",
+                "provider-region",
+                "warning",
+            )
+        ]
+    return []
+
+
 def validate_stack_config(
     config: Mapping[str, Any],
     source: str,
@@ -57,12 +90,14 @@ def validate_stack_config(
     except ConfigInvalid as exc:
         problems = list(exc.problems)
         problems += check_config_keys(config) + check_stack_secrets(config, exc.partial)
+        problems += check_provider_region(config, exc.partial)
         if exc.partial is not None:
             report = validate_platform(exc.partial, facts_resolver)
             problems += [p for p in report.problems if not _about_dropped(p, exc.dropped)]
         raise ConfigInvalid(problems) from None
     report = validate_platform(cfg, facts_resolver)
     report.problems += check_config_keys(config) + check_stack_secrets(config, cfg)
+    report.problems += check_provider_region(config, cfg)
     return report
 
 

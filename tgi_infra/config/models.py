@@ -40,6 +40,8 @@ EngineChoice = Annotated[
 ]
 EngineArgValue = bool | int | float | str | list[bool | int | float | str] | dict[str, Any]
 MAX_REPLICAS = 500
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+"""An AWS region name (us-east-1, us-gov-west-1): cluster.region, and aws:region beside it."""
 MAX_NODES = 1000  # above any EKS node group or Karpenter pool this library sizes
 MAX_TOKENS = 10_000_000  # above any context length a GPU holds
 PINNED_REVISION = re.compile(r"^[0-9a-f]{40}$")
@@ -76,9 +78,7 @@ class ClusterConfig(Model):
         description="Name of the EKS cluster: looked up when `create` is false, the name of "
         "the new cluster when it is true.",
     )
-    region: str = Field(
-        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. us-east-1."
-    )
+    region: str = Field(pattern=REGION_PATTERN, description="AWS region, e.g. us-east-1.")
     namespace: DnsLabel = Field("tgi", description="Namespace for the TGI tiers.")
     gateway_namespace: DnsLabel = Field(
         "envoy-gateway-system", description="Namespace of the Envoy Gateway data plane."
