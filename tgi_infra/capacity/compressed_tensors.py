@@ -88,6 +88,21 @@ class QuantArgs:
             nonscalar=nonscalar,
         )
 
+    @property
+    def inferred_strategy(self) -> str | None:
+        """The strategy as compressed-tensors reads it: the stated one (lower case), else
+        from group_size (none: tensor, > 0: group, -1: channel); None when neither tells."""
+        if isinstance(self.strategy, str):
+            return self.strategy.lower()
+        if self.strategy is not None:
+            return None
+        group = None if self.group_size is None else as_int(self.group_size)
+        if self.group_size is None:
+            return "tensor"
+        if group is not None and group > 0:
+            return "group"
+        return "channel" if group == -1 else None
+
     def describe(self) -> str:
         kind = "fp" if str(self.type).lower() == "float" else "int"
         parts = [f"{kind}{self.num_bits}"]

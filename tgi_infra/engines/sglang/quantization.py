@@ -206,9 +206,7 @@ def compressed_tensors_refusal(scheme: CompressedTensorsScheme) -> tuple[str, st
         w, a = group.weights, group.input_activations
         if w is None or group.preset:
             continue
-        strategy = str(w.strategy).lower() if w.strategy is not None else (
-            "tensor" if w.group_size is None else ("group" if w.group_size != -1 else "channel")
-        )
+        strategy = w.inferred_strategy
         bits = as_int(w.num_bits)
         weight_only_int = (
             a is None and str(w.type).lower() == "int" and as_bool(w.dynamic) is False
@@ -224,7 +222,7 @@ def compressed_tensors_refusal(scheme: CompressedTensorsScheme) -> tuple[str, st
             )
         w8a8 = (
             a is not None and strategy in ("tensor", "channel")
-            and str(a.strategy).lower() in ("tensor", "token")
+            and a.inferred_strategy in ("tensor", "token")
             and bits == as_int(a.num_bits) == 8
         )  # fmt: skip
         if sparse24 and w8a8:

@@ -97,18 +97,14 @@ def _parse_args(args: QuantArgs, where: str) -> tuple[Weights | None, str | None
         return None, f"{where}.group_size {args.group_size!r} is not an integer"
     if group is not None and group < -1:
         return None, f"{where}.group_size {group} is below -1"
-    strategy = args.strategy
-    if strategy is not None:
-        if not isinstance(strategy, str) or strategy.lower() not in STRATEGIES:
-            return None, (
-                f"{where}.strategy {strategy!r} is not one of compressed-tensors "
-                f"{CT_VERSION}'s strategies ({', '.join(STRATEGIES)})"
-            )
-        strategy = strategy.lower()
-    else:
-        strategy = "tensor" if group is None else ("group" if group > 0 else "channel")
-        if group == 0:
-            return None, f"{where}.group_size 0 names no strategy"
+    strategy = args.inferred_strategy
+    if args.strategy is not None and strategy not in STRATEGIES:
+        return None, (
+            f"{where}.strategy {args.strategy!r} is not one of compressed-tensors "
+            f"{CT_VERSION}'s strategies ({', '.join(STRATEGIES)})"
+        )
+    if strategy is None:
+        return None, f"{where}.group_size {group} names no strategy"
     if "block_structure" in args.nonscalar:
         return None, (
             f"{where}.block_structure {args.block_structure} is a list; compressed-tensors "
